@@ -30,7 +30,6 @@ let package = Package(
         // hiredis from Debian's libhiredis-dev; used by one Swift file only.
         .systemLibrary(
             name: "CHiredis",
-            pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
         // Redis transport: connection, wire protocol, executor, worker engine, admin queries.
@@ -63,6 +62,12 @@ let package = Package(
             name: "CoreTour",
             dependencies: ["Airlock"],
             path: "Examples/CoreTour",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "AirlockCoreBench",
+            dependencies: ["Airlock"],
+            path: "bench/CoreBench",
             swiftSettings: strict
         ),
         // Starts and stops real redis-server processes for the test suites (not shipped).
