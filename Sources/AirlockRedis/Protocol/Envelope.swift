@@ -1,0 +1,202 @@
+public import Airlock
+public import Foundation
+
+/// One job on the wire: a JSON object, UTF-8, version 1. See `docs/PROTOCOL.md`.
+///
+/// Readers ignore fields they do not know but keep them in ``extra``, so a job re-queued by a
+/// worker (retry, dead letter, recovery) carries every field another tool put there.
+public struct Envelope: Sendable, Hashable {
+    /// Format version; this code writes and reads 1.
+    public var version: Int = 1
+    /// The job id (a UUID string).
+    public var id: String
+    /// The task name a worker looks up.
+    public var task: String
+    /// Positional arguments.
+    public var args: [JSONValue]
+    /// Keyword arguments.
+    public var kwargs: [String: JSONValue]
+    /// The queue the job was routed to.
+    public var queue: String
+    /// When the job was first enqueued, in milliseconds since the epoch.
+    public var enqueuedAt: Int64
+    /// Not before this moment (ms since the epoch), or `nil`.
+    public var eta: Int64?
+    /// Drop, unrun, after this moment (ms since the epoch), or `nil`.
+    public var expires: Int64?
+    /// 0 on first delivery; each retry adds one.
+    public var attempt: Int = 0
+    /// Retries allowed after the first attempt; `nil` means the task's or worker's default.
+    public var maxRetries: Int?
+    /// Free-form provenance.
+    public var origin: String?
+    /// Priority as given by the producer (see `docs/PROTOCOL.md` for the model).
+    public var priority: Int?
+    /// The idempotency key the producer gave, if any.
+    public var idempotencyKey: String?
+    /// Every other field, preserved verbatim.
+    public var extra: [String: JSONValue] = [:]
+
+    /// Creates an envelope.
+    public init(
+        id: String, task: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:], queue: String,
+        enqueuedAt: Int64, eta: Int64? = nil, expires: Int64? = nil, attempt: Int = 0, maxRetries: Int? = nil,
+        origin: String? = nil, priority: Int? = nil, idempotencyKey: String? = nil, extra: [String: JSONValue] = [:]
+    ) {
+        self.id = id
+        self.task = task
+        self.args = args
+        self.kwargs = kwargs
+        self.queue = queue
+        self.enqueuedAt = enqueuedAt
+        self.eta = eta
+        self.expires = expires
+        self.attempt = attempt
+        self.maxRetries = maxRetries
+        self.origin = origin
+        self.priority = priority
+        self.idempotencyKey = idempotencyKey
+        self.extra = extra
+    }
+
+    static let knownFields: Set<String> = [
+        "v", "id", "task", "args", "kwargs", "queue", "enqueued_at", "eta", "expires", "attempt", "max_retries",
+        "origin", "priority", "idempotency_key",
+    ]
+
+    // MARK: Encoding
+
+    /// The JSON bytes of this envelope.
+    public func encoded() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        writeHeader(into: &out)
+        out.append(contentsOf: #","args":"#.utf8)
+        JSONWriter.write(.array(args), into: &out)
+        out.append(contentsOf: #","kwargs":"#.utf8)
+        JSONWriter.write(.object(kwargs), into: &out)
+        writeTrailer(into: &out)
+        return out
+    }
+
+    /// Writes everything before the arguments, so an executor can splice pre-encoded arguments.
+    func writeHeader(into out: inout [UInt8]) {
+        out.append(contentsOf: #"{"v":"#.utf8)
+        out.append(contentsOf: String(version).utf8)
+        out.append(contentsOf: #","id":"#.utf8)
+        JSONWriter.writeString(id, into: &out)
+        out.append(contentsOf: #","task":"#.utf8)
+        JSONWriter.writeString(task, into: &out)
+    }
+
+    /// Writes everything after the arguments and closes the object.
+    func writeTrailer(into out: inout [UInt8]) {
+        out.append(contentsOf: #","queue":"#.utf8)
+        JSONWriter.writeString(queue, into: &out)
+        out.append(contentsOf: #","enqueued_at":"#.utf8)
+        out.append(contentsOf: String(enqueuedAt).utf8)
+        Self.field("eta", eta.map { .int(Int($0)) }, into: &out)
+        Self.field("expires", expires.map { .int(Int($0)) }, into: &out)
+        out.append(contentsOf: #","attempt":"#.utf8)
+        out.append(contentsOf: String(attempt).utf8)
+        Self.field("max_retries", maxRetries.map { .int($0) }, into: &out)
+        Self.field("origin", origin.map { .string($0) }, into: &out)
+        if let priority { Self.field("priority", .int(priority), into: &out) }
+        if let idempotencyKey { Self.field("idempotency_key", .string(idempotencyKey), into: &out) }
+        for (key, value) in extra where !Self.knownFields.contains(key) {
+            out.append(UInt8(ascii: ","))
+            JSONWriter.writeString(key, into: &out)
+            out.append(UInt8(ascii: ":"))
+            JSONWriter.write(value, into: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    private static func field(_ name: String, _ value: JSONValue?, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: ","))
+        JSONWriter.writeString(name, into: &out)
+        out.append(UInt8(ascii: ":"))
+        JSONWriter.write(value ?? .null, into: &out)
+    }
+
+    // MARK: Decoding
+
+    /// Parses and validates an envelope; every failure names the field and the problem.
+    public static func decode(_ bytes: some Collection<UInt8>) throws(EnvelopeError) -> Envelope {
+        guard !bytes.isEmpty else { throw EnvelopeError("empty message") }
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes)
+        } catch {
+            throw EnvelopeError("malformed JSON: \(error)")
+        }
+        guard case .object(let fields) = value else { throw EnvelopeError("envelope is not a JSON object") }
+        return try decode(fields: fields)
+    }
+
+    static func decode(fields: [String: JSONValue]) throws(EnvelopeError) -> Envelope {
+        if let version = fields["v"], version != .int(1) {
+            throw EnvelopeError("unsupported envelope version \(version) (this worker reads version 1)")
+        }
+        guard let id = fields["id"]?.stringValue, !id.isEmpty else { throw EnvelopeError("missing or non-string field 'id'") }
+        guard let task = fields["task"]?.stringValue, !task.isEmpty else {
+            throw EnvelopeError("missing or non-string field 'task'")
+        }
+        let args: [JSONValue]
+        switch fields["args"] {
+        case nil, .null?: args = []
+        case .array(let a)?: args = a
+        default: throw EnvelopeError("field 'args' must be an array")
+        }
+        let kwargs: [String: JSONValue]
+        switch fields["kwargs"] {
+        case nil, .null?: kwargs = [:]
+        case .object(let o)?: kwargs = o
+        default: throw EnvelopeError("field 'kwargs' must be an object")
+        }
+        guard let queue = fields["queue"]?.stringValue else { throw EnvelopeError("missing or non-string field 'queue'") }
+        var envelope = Envelope(
+            id: id, task: task, args: args, kwargs: kwargs, queue: queue,
+            enqueuedAt: Int64(try integer(fields, "enqueued_at") ?? 0),
+            eta: try integer(fields, "eta").map(Int64.init),
+            expires: try integer(fields, "expires").map(Int64.init),
+            attempt: try integer(fields, "attempt") ?? 0,
+            maxRetries: try integer(fields, "max_retries"),
+            origin: try string(fields, "origin"),
+            priority: try integer(fields, "priority"),
+            idempotencyKey: try string(fields, "idempotency_key")
+        )
+        guard envelope.attempt >= 0 else { throw EnvelopeError("field 'attempt' must not be negative") }
+        envelope.extra = fields.filter { !knownFields.contains($0.key) }
+        return envelope
+    }
+
+    private static func integer(_ fields: [String: JSONValue], _ name: String) throws(EnvelopeError) -> Int? {
+        switch fields[name] {
+        case nil, .null?: return nil
+        case let value?:
+            guard let int = value.intValue else { throw EnvelopeError("field '\(name)' must be an integer, got \(value)") }
+            return int
+        }
+    }
+
+    private static func string(_ fields: [String: JSONValue], _ name: String) throws(EnvelopeError) -> String? {
+        switch fields[name] {
+        case nil, .null?: return nil
+        case .string(let s)?: return s
+        case let value?: throw EnvelopeError("field '\(name)' must be a string, got \(value)")
+        }
+    }
+}
+
+/// A message that is not a valid envelope. Such a job is dead-lettered at once with this reason.
+public struct EnvelopeError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// What is wrong with the message.
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Milliseconds since the Unix epoch, the time unit of the wire protocol.
+public func epochMilliseconds(_ date: Date = Date()) -> Int64 {
+    Int64((date.timeIntervalSince1970 * 1000).rounded())
+}

@@ -1,0 +1,40 @@
+/// Every Redis key Airlock uses, in one place. `docs/PROTOCOL.md` documents each.
+///
+/// Keys that belong to a queue carry the queue name as a Redis Cluster hash tag (`{Q}`), so a
+/// script touching one queue's keys touches one slot.
+public struct RedisKeys: Sendable, Hashable {
+    /// The prefix of every key (default `airlock`).
+    public let namespace: String
+
+    /// Keys under `namespace`.
+    public init(namespace: String = "airlock") { self.namespace = namespace }
+
+    /// Set of known queue names.
+    public var queues: String { "\(namespace):queues" }
+    /// Set of registered worker ids.
+    public var workers: String { "\(namespace):workers" }
+    /// List the `airlock.record` diagnostic task appends to.
+    public var diagRecord: String { "\(namespace):diag:record" }
+
+    /// List of jobs ready to run: producers `LPUSH`, consumers take from the right.
+    public func ready(_ queue: String) -> String { "\(namespace):{\(queue)}:ready" }
+    /// Sorted set of jobs waiting for their due time (score: milliseconds since the epoch).
+    public func delayed(_ queue: String) -> String { "\(namespace):{\(queue)}:delayed" }
+    /// Capped list of dead letters, newest at the left.
+    public func dead(_ queue: String) -> String { "\(namespace):{\(queue)}:dead" }
+    /// Jobs a worker has taken from the queue and not yet acknowledged.
+    public func inflight(_ queue: String, worker: String) -> String { "\(namespace):{\(queue)}:inflight:\(worker)" }
+    /// Present (value `1`) while the queue is paused.
+    public func paused(_ queue: String) -> String { "\(namespace):{\(queue)}:paused" }
+    /// Short list producers push to when they add a delayed job, to wake a sleeping promoter early.
+    public func wake(_ queue: String) -> String { "\(namespace):{\(queue)}:wake" }
+    /// Hash of counters: processed, failed, retried, dead, expired.
+    public func stats(_ queue: String) -> String { "\(namespace):{\(queue)}:stats" }
+    /// Marks an idempotency key as used (value: the job id that used it).
+    public func idempotency(_ queue: String, key: String) -> String { "\(namespace):{\(queue)}:idem:\(key)" }
+
+    /// Expiring key whose presence proves the worker is alive.
+    public func heartbeat(_ worker: String) -> String { "\(namespace):worker:\(worker):alive" }
+    /// Hash describing a worker (host, pid, queues, concurrency, started, version, in flight).
+    public func workerInfo(_ worker: String) -> String { "\(namespace):worker:\(worker):info" }
+}

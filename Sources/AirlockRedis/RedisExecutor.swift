@@ -1,0 +1,263 @@
+public import Airlock
+import Foundation
+public import Logging
+
+/// Dispatches a scope's intents to Redis queues: one atomic script, one round trip per flush,
+/// whatever the number of intents, queues and delays.
+///
+/// ```swift
+/// let executor = try RedisExecutor(url: "redis://127.0.0.1:6379/0")
+/// try Airlock.configure(executor: executor)
+/// try await Airlock.scope { try Airlock.enqueue(SendConfirmationEmail(orderID: 42)) }
+/// ```
+///
+/// Routing: `options.queue` (default ``defaultQueue``). A due time in the future (countdown or
+/// eta) puts the job in the queue's delayed set; otherwise it goes to the ready list. A priority
+/// above zero puts it at the consuming end of the ready list, ahead of the backlog.
+/// An idempotency key already used on the same queue within ``idempotencyTTL`` makes the intent a
+/// no-op (see ``enqueue(_:)``). An envelope larger than ``maxPayloadBytes`` fails the whole flush
+/// before anything is sent.
+public struct RedisExecutor: Executor {
+    /// The connection flushes go through.
+    public let client: RedisClient
+    /// Key layout.
+    public let keys: RedisKeys
+    /// Queue of intents that name none.
+    public let defaultQueue: String
+    /// Largest envelope accepted, in bytes.
+    public let maxPayloadBytes: Int
+    /// How long an idempotency key blocks a second intent with the same key.
+    public let idempotencyTTL: Duration
+    /// Written into envelopes whose intent has no origin of its own.
+    public let origin: String?
+    private let logger: Logger
+
+    /// Creates an executor over an existing client.
+    public init(
+        client: RedisClient,
+        namespace: String = "airlock",
+        defaultQueue: String = "default",
+        maxPayloadBytes: Int = 512 * 1024,
+        idempotencyTTL: Duration = .seconds(24 * 3600),
+        origin: String? = nil,
+        logger: Logger = Logger(label: "airlock.redis.executor")
+    ) {
+        self.client = client
+        self.keys = RedisKeys(namespace: namespace)
+        self.defaultQueue = defaultQueue
+        self.maxPayloadBytes = maxPayloadBytes
+        self.idempotencyTTL = idempotencyTTL
+        self.origin = origin
+        self.logger = logger
+    }
+
+    /// Creates an executor with its own connection to `url` (see ``RedisConfiguration/init(url:)``).
+    public init(
+        url: String,
+        namespace: String = "airlock",
+        defaultQueue: String = "default",
+        maxPayloadBytes: Int = 512 * 1024,
+        logger: Logger = Logger(label: "airlock.redis.executor")
+    ) throws {
+        let client = RedisClient(configuration: try RedisConfiguration(url: url), name: "airlock-producer", logger: logger)
+        self.init(client: client, namespace: namespace, defaultQueue: defaultQueue, maxPayloadBytes: maxPayloadBytes, logger: logger)
+    }
+
+    /// What happened to one intent of a batch.
+    public enum Outcome: Sendable, Hashable {
+        /// Written to the queue (ready list or delayed set).
+        case queued
+        /// Not written: its idempotency key was already used, by the job with this id.
+        case duplicate(existingJobID: String)
+    }
+
+    /// Flush entry point: all of `intents` or none. Throws ``DispatchError`` listing every intent
+    /// as not dispatched (or, when the connection broke mid-request, saying the outcome is unknown).
+    public func dispatch(_ intents: [Intent]) async throws {
+        let outcomes = try await enqueue(intents)
+        for (intent, outcome) in zip(intents, outcomes) {
+            if case .duplicate(let existing) = outcome {
+                logger.debug("idempotency key already used; not queued again",
+                             metadata: ["task": "\(intent.taskName)", "intent": "\(intent.id)", "existing": "\(existing)"])
+            }
+        }
+    }
+
+    /// Writes `intents` atomically and reports, per intent, whether it was queued or was a duplicate.
+    public func enqueue(_ intents: [Intent]) async throws -> [Outcome] {
+        guard !intents.isEmpty else { return [] }
+        let now = Date()
+        var keyArgs: [[UInt8]] = [Array(keys.queues.utf8)]
+        var argv: [[UInt8]] = [Array(String(Int(idempotencyTTL.timeInterval * 1000)).utf8)]
+        keyArgs.reserveCapacity(1 + intents.count * 3)
+        argv.reserveCapacity(1 + intents.count * 6)
+        for intent in intents {
+            let job = try prepare(intent, now: now, batch: intents)
+            keyArgs.append(Array(job.target.utf8))
+            keyArgs.append(Array((job.idempotencyKey ?? job.target).utf8))
+            keyArgs.append(Array(keys.wake(job.queue).utf8))
+            argv.append(contentsOf: [
+                Array(job.mode.utf8), Array(String(job.score).utf8), Array(job.queue.utf8), job.envelope,
+                job.idempotencyKey == nil ? [] : [UInt8(ascii: "1")], Array(job.id.utf8),
+            ])
+        }
+        let reply: RedisReply
+        do {
+            reply = try await client.evalScript(Self.enqueueScript, keys: keyArgs, args: argv)
+        } catch {
+            throw DispatchError(dispatched: [], notDispatched: intents, underlying: RedisExecutorError.from(error))
+        }
+        guard let results = reply.array, results.count == intents.count else {
+            throw DispatchError(dispatched: [], notDispatched: intents,
+                                underlying: RedisExecutorError(.protocolViolation, "unexpected reply to the enqueue script: \(reply)"))
+        }
+        return results.map { result in
+            if let existing = result.string, !existing.isEmpty { .duplicate(existingJobID: existing) } else { .queued }
+        }
+    }
+
+    private struct PreparedJob {
+        var id: String
+        var queue: String
+        var target: String
+        var mode: String
+        var score: Int64
+        var idempotencyKey: String?
+        var envelope: [UInt8]
+    }
+
+    private func prepare(_ intent: Intent, now: Date, batch: [Intent]) throws -> PreparedJob {
+        let options = intent.options
+        let queue = options.queue ?? defaultQueue
+        let nowMS = epochMilliseconds(now)
+        let due = options.dueDate(dispatchedAt: now).map { epochMilliseconds($0) }
+        let envelope = Envelope(
+            id: intent.id.uuidString.lowercased(), task: intent.taskName, queue: queue, enqueuedAt: nowMS,
+            eta: due, expires: options.expiryDate(dispatchedAt: now).map { epochMilliseconds($0) },
+            maxRetries: options.maxRetries, origin: intent.origin ?? origin, priority: options.priority,
+            idempotencyKey: options.idempotencyKey, extra: options.extra
+        )
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        envelope.writeHeader(into: &bytes)
+        do {
+            switch intent.payload {
+            case .typed(let task):
+                // Typed arguments go straight from the encoder into the envelope, never through a JSONValue tree.
+                bytes.append(contentsOf: #","args":[],"kwargs":"#.utf8)
+                bytes.append(contentsOf: try JSONEncoder().encode(task))
+            case .dynamic(let arguments):
+                bytes.append(contentsOf: #","args":"#.utf8)
+                JSONWriter.write(.array(arguments.args), into: &bytes)
+                bytes.append(contentsOf: #","kwargs":"#.utf8)
+                JSONWriter.write(.object(arguments.kwargs), into: &bytes)
+            }
+        } catch {
+            throw DispatchError(dispatched: [], notDispatched: batch,
+                                underlying: RedisExecutorError(.encodingFailed, "cannot encode the arguments of \(intent.name): \(error)"))
+        }
+        envelope.writeTrailer(into: &bytes)
+        guard bytes.count <= maxPayloadBytes else {
+            throw DispatchError(
+                dispatched: [], notDispatched: batch,
+                underlying: RedisExecutorError(
+                    .payloadTooLarge,
+                    "the envelope of \(intent.name) (\(intent.id)) is \(bytes.count) bytes, over the limit of \(maxPayloadBytes); "
+                        + "store large data elsewhere and pass a reference, or raise maxPayloadBytes"))
+        }
+        let delayed = due.map { $0 > nowMS } ?? false
+        return PreparedJob(
+            id: envelope.id, queue: queue,
+            target: delayed ? keys.delayed(queue) : keys.ready(queue),
+            mode: delayed ? "d" : ((options.priority ?? 0) > 0 ? "f" : "r"),
+            score: due ?? nowMS,
+            idempotencyKey: options.idempotencyKey.map { keys.idempotency(queue, key: $0) },
+            envelope: bytes
+        )
+    }
+
+    /// Checks every key's type before writing anything, so a batch is never half applied.
+    /// KEYS: [queues set] + per job [target, idempotency key (or target), wake list].
+    /// ARGV: [idempotency ttl ms] + per job [mode r|f|d, score, queue, envelope, use-idempotency "1"|"", job id].
+    static let enqueueScript = RedisScript("""
+        #!lua
+        local n = (#KEYS - 1) / 3
+        local function check(key, want)
+          local t = redis.call('TYPE', key).ok
+          if t ~= 'none' and t ~= want then
+            return 'WRONGTYPE key ' .. key .. ' holds a ' .. t .. ', expected a ' .. want .. '; nothing was enqueued'
+          end
+        end
+        local bad = check(KEYS[1], 'set')
+        if bad then return redis.error_reply(bad) end
+        for i = 0, n - 1 do
+          bad = check(KEYS[2 + i * 3], ARGV[2 + i * 6] == 'd' and 'zset' or 'list')
+          if bad then return redis.error_reply(bad) end
+        end
+        local results = {}
+        for i = 0, n - 1 do
+          local k, a = 2 + i * 3, 2 + i * 6
+          local mode, score, queue, envelope, idem, id = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+          local existing = false
+          if idem == '1' then
+            existing = redis.call('SET', KEYS[k + 1], id, 'NX', 'PX', ARGV[1], 'GET')
+          end
+          if existing then
+            results[i + 1] = existing
+          else
+            if mode == 'd' then
+              redis.call('ZADD', KEYS[k], score, envelope)
+              redis.call('LPUSH', KEYS[k + 2], score)
+              redis.call('LTRIM', KEYS[k + 2], 0, 0)
+            elseif mode == 'f' then
+              redis.call('RPUSH', KEYS[k], envelope)
+            else
+              redis.call('LPUSH', KEYS[k], envelope)
+            end
+            redis.call('SADD', KEYS[1], queue)
+            results[i + 1] = ''
+          end
+        end
+        return results
+        """)
+}
+
+/// Why the Redis executor could not dispatch a batch.
+public struct RedisExecutorError: Error, CustomStringConvertible, Sendable {
+    /// The kind of failure, stable for code that branches on it.
+    public struct Kind: Hashable, Sendable {
+        fileprivate let code: Int
+        /// An envelope exceeded the payload limit; nothing was sent.
+        public static let payloadTooLarge = Kind(code: 1)
+        /// A task's arguments could not be encoded; nothing was sent.
+        public static let encodingFailed = Kind(code: 2)
+        /// Redis could not be reached or refused the batch; nothing was written.
+        public static let notWritten = Kind(code: 3)
+        /// The connection broke after the batch was sent: it was applied entirely or not at all,
+        /// and which is unknown. Idempotency keys make a retry safe.
+        public static let outcomeUnknown = Kind(code: 4)
+        /// Redis answered something this code does not understand.
+        public static let protocolViolation = Kind(code: 5)
+    }
+
+    /// The kind of failure.
+    public let kind: Kind
+    /// What happened, in one line.
+    public let description: String
+    /// The Redis error behind it, if any.
+    public let redisError: RedisError?
+
+    init(_ kind: Kind, _ description: String, redisError: RedisError? = nil) {
+        self.kind = kind
+        self.description = description
+        self.redisError = redisError
+    }
+
+    static func from(_ error: any Error) -> RedisExecutorError {
+        guard let redis = error as? RedisError else { return RedisExecutorError(.notWritten, "\(error)") }
+        if redis.kind == .timedOut || redis.kind == .connectionClosed {
+            return RedisExecutorError(.outcomeUnknown, "the connection broke after the batch was sent, so it was applied entirely or not at all: \(redis)", redisError: redis)
+        }
+        return RedisExecutorError(.notWritten, "nothing was enqueued: \(redis)", redisError: redis)
+    }
+}
