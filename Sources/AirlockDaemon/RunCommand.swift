@@ -1,0 +1,88 @@
+import AirlockRedis
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `airlock-workerd run`: a worker process.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a worker: fetch jobs from the queues and execute the registered tasks.",
+        discussion: """
+            Jobs are taken atomically into this worker's in-flight list and acknowledged only after their
+            task finished, so a crash never loses one: another worker recovers them once this one's
+            heartbeat expires. SIGTERM or SIGINT stops fetching, lets running tasks finish within
+            --shutdown-timeout and returns unstarted jobs to their queue; a second signal exits at once.
+
+            Queue order is priority: when several queues have work, free slots and prefetched jobs go to
+            the earlier queue first. Built-in diagnostic tasks: airlock.ping, airlock.echo, airlock.sleep,
+            airlock.fail, airlock.record.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(name: .long, help: ArgumentHelp("Comma-separated queues, highest priority first.", valueName: "a,b,…"))
+    var queues: String = "default"
+
+    @Option(name: .long, help: "Tasks that run at the same time.")
+    var concurrency: Int = 10
+
+    @Option(name: .long, help: "Jobs fetched ahead of free slots (held as this worker's in-flight jobs).")
+    var prefetch: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds running tasks get to finish after SIGTERM.", valueName: "seconds"))
+    var shutdownTimeout: Double = 30
+
+    @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+    var logLevel: String = "info"
+
+    @Option(name: .long, help: "Worker name shown by `airlock-workerd workers` (host name by default).")
+    var name: String?
+
+    @Option(name: .long, help: "Default retries after the first attempt, when neither job nor task says.")
+    var maxRetries: Int = 3
+
+    @Option(name: .long, help: ArgumentHelp("Seconds a task attempt may run before it is cancelled (default: no limit).", valueName: "seconds"))
+    var taskTimeout: Double?
+
+    @Option(name: .long, help: "Dead letters kept per queue.")
+    var deadLetterCap: Int = 10_000
+
+    func validate() throws {
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        if let prefetch, prefetch < 0 { throw ValidationError("--prefetch must not be negative") }
+        guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must not be negative") }
+        guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard !queueList.isEmpty else { throw ValidationError("--queues needs at least one queue name") }
+    }
+
+    var queueList: [String] {
+        queues.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    func run() async throws {
+        bootstrapLogging(level: Logger.Level(rawValue: logLevel.lowercased()) ?? .info)
+        var configuration = WorkerConfiguration(redis: try connection.redisConfiguration())
+        configuration.namespace = connection.namespace
+        configuration.queues = queueList
+        configuration.concurrency = concurrency
+        configuration.prefetch = prefetch ?? concurrency
+        configuration.shutdownTimeout = .milliseconds(Int64(shutdownTimeout * 1000))
+        configuration.name = name
+        configuration.defaultMaxRetries = maxRetries
+        configuration.defaultTimeout = taskTimeout.map { .milliseconds(Int64($0 * 1000)) }
+        configuration.deadLetterCap = deadLetterCap
+
+        let worker = Worker(configuration: configuration, registry: AirlockCommand.registeredTasks.withLock { $0 })
+        let signals = ShutdownSignals { worker.shutdown() }
+        defer { signals.cancel() }
+        do {
+            try await worker.run()
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+}

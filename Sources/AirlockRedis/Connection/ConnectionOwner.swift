@@ -1,0 +1,163 @@
+import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The state of one RedisClient that lives on its owned thread: the hiredis
+/// connection, the reconnect bookkeeping and the connection-state log.
+///
+/// Not Sendable on purpose: only the owned thread ever touches it, which is what
+/// lets it block on sockets and sleep through backoff without any locking.
+final class ConnectionOwner {
+    let configuration: RedisConfiguration
+    let logger: Logger
+    /// Name sent with CLIENT SETNAME (spaces are not allowed there, so replaced).
+    let clientName: String?
+
+    private var connection: HiredisConnection?
+    /// Consecutive failed connect attempts; drives the backoff before the next one.
+    private var failedAttempts = 0
+    private var lastAttempt: ContinuousClock.Instant?
+    private var link: Link = .neverConnected
+
+    /// What the log last said, so state changes are logged once, not per attempt.
+    private enum Link: Equatable {
+        case neverConnected
+        case up
+        case down(RedisError.Kind)
+    }
+
+    init(configuration: RedisConfiguration, name: String?, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        let rawName = configuration.clientName ?? name
+        self.clientName = rawName.map { String($0.map { $0 == " " || $0 == "\n" ? "-" : $0 }) }
+    }
+
+    var isConnected: Bool { connection != nil }
+
+    /// Returns the live connection, (re)connecting first if needed. Consecutive failures
+    /// are spaced by the configured backoff; the first attempt after a working
+    /// connection was lost happens immediately.
+    @discardableResult
+    func connected() throws(RedisError) -> HiredisConnection {
+        if let connection {
+            if !connection.peerHasClosed { return connection }
+            dropConnection(because: .connectionClosed(connection.endpoint, detail: "the server closed the idle connection"))
+        }
+        if failedAttempts > 0, let lastAttempt {
+            let wait = configuration.reconnectBackoff.delay(attempt: failedAttempts - 1)
+            let remaining = wait - lastAttempt.duration(to: .now)
+            if remaining > .zero { Self.sleep(remaining) }
+        }
+        lastAttempt = .now
+        do {
+            let fresh = try HiredisConnection(configuration: configuration)
+            try fresh.setReadTimeout(configuration.commandTimeout)
+            try handshake(fresh)
+            connection = fresh
+            failedAttempts = 0
+            switch link {
+            case .neverConnected: logger.info("Connected to Redis")
+            case .down: logger.info("Reconnected to Redis")
+            case .up: break
+            }
+            link = .up
+            return fresh
+        } catch {
+            failedAttempts += 1
+            if link != .down(error.kind) {
+                logger.error("Cannot connect to Redis: \(error)")
+                link = .down(error.kind)
+            }
+            throw error
+        }
+    }
+
+    /// Runs one command and returns its reply, error replies included.
+    func execute(_ args: [[UInt8]], timeout: Duration? = nil) throws(RedisError) -> RedisReply {
+        try executePipeline([args], timeout: timeout)[0]
+    }
+
+    /// Runs commands in one round trip; error replies stay in place. A transport
+    /// failure drops the connection (the next call reconnects) and is rethrown: the
+    /// commands are never re-sent here, since they may already have been applied.
+    func executePipeline(_ commands: [[[UInt8]]], timeout: Duration? = nil) throws(RedisError) -> [RedisReply] {
+        let connection = try connected()
+        do {
+            try connection.setReadTimeout(timeout ?? BlockingCommands.readTimeout(for: commands, commandTimeout: configuration.commandTimeout))
+            return try connection.pipeline(commands)
+        } catch {
+            if connection.isBroken { dropConnection(because: error) }
+            throw error
+        }
+    }
+
+    /// EVALSHA first (cheap); on NOSCRIPT (cache flushed, server restarted) falls back
+    /// to EVAL once, which also re-caches the script for the next EVALSHA.
+    func evalScript(_ script: RedisScript, keys: [[UInt8]], args: [[UInt8]], timeout: Duration? = nil) throws(RedisError) -> RedisReply {
+        let tail = [Array(String(keys.count).utf8)] + keys + args
+        let reply = try execute([Array("EVALSHA".utf8), Array(script.sha1.utf8)] + tail, timeout: timeout)
+        if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+            return try execute([Array("EVAL".utf8), Array(script.source.utf8)] + tail, timeout: timeout)
+        }
+        return reply
+    }
+
+    /// Drops the connection for good (client closing).
+    func close() {
+        if connection != nil { logger.debug("Closed Redis connection") }
+        connection = nil
+    }
+
+    private func dropConnection(because error: RedisError) {
+        connection = nil
+        failedAttempts = 0
+        if link == .up {
+            logger.warning("Lost connection to Redis: \(error)")
+            link = .down(error.kind)
+        }
+    }
+
+    /// AUTH, SELECT and CLIENT SETNAME in one round trip; a bare PING when none apply,
+    /// so `connect()` always proves the server answers (and surfaces NOAUTH early).
+    private func handshake(_ connection: HiredisConnection) throws(RedisError) {
+        var commands: [[[UInt8]]] = []
+        if let password = configuration.password {
+            var auth = [Array("AUTH".utf8)]
+            if let username = configuration.username { auth.append(Array(username.utf8)) }
+            auth.append(Array(password.utf8))
+            commands.append(auth)
+        }
+        if configuration.database != 0 {
+            commands.append([Array("SELECT".utf8), Array(String(configuration.database).utf8)])
+        }
+        if let clientName, !clientName.isEmpty {
+            commands.append([Array("CLIENT".utf8), Array("SETNAME".utf8), Array(clientName.utf8)])
+        }
+        if commands.isEmpty { commands.append([Array("PING".utf8)]) }
+
+        let replies = try connection.pipeline(commands)
+        for (index, reply) in replies.enumerated() {
+            guard case .error(let message) = reply else { continue }
+            let isAuthReply = index == 0 && configuration.password != nil
+            if isAuthReply || message.hasPrefix("WRONGPASS") || message.hasPrefix("NOAUTH") {
+                throw .authenticationFailed(user: configuration.username, serverMessage: message)
+            }
+            throw .server(message)
+        }
+    }
+
+    private static func sleep(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR {
+            request = remaining
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Airlock
+import Foundation
+
+extension TaskRegistry {
+    /// Adds the built-in diagnostic tasks, so a deployment can be smoke-tested end to end with
+    /// `airlock-workerd enqueue`. Names already registered are left alone.
+    ///
+    /// - `airlock.ping`: does nothing.
+    /// - `airlock.echo`: logs its args and kwargs.
+    /// - `airlock.sleep`: sleeps kwargs `seconds` (cancellable).
+    /// - `airlock.fail`: throws an error with kwargs `message`.
+    /// - `airlock.record`: appends kwargs `token` (a string) to the list `<ns>:diag:record` (RPUSH).
+    mutating func registerDiagnostics(keys: RedisKeys, client: RedisClient) {
+        func add(_ name: String, _ handler: @escaping Handler) {
+            if self[name] == nil { register(name, handler) }
+        }
+        add("airlock.ping") { _, _ in }
+        add("airlock.echo") { arguments, context in
+            context.logger.notice("airlock.echo", metadata: ["args": "\(JSONValue.array(arguments.args))", "kwargs": "\(JSONValue.object(arguments.kwargs))"])
+        }
+        add("airlock.sleep") { arguments, _ in
+            guard let seconds = arguments.kwargs["seconds"]?.doubleValue, seconds >= 0 else {
+                throw PermanentFailure("airlock.sleep needs kwargs {\"seconds\": number ≥ 0}")
+            }
+            try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+        }
+        add("airlock.fail") { arguments, _ in
+            throw DiagnosticFailure(message: arguments.kwargs["message"]?.stringValue ?? "airlock.fail was asked to fail")
+        }
+        add("airlock.record") { arguments, _ in
+            guard let token = arguments.kwargs["token"]?.stringValue else {
+                throw PermanentFailure("airlock.record needs kwargs {\"token\": string}")
+            }
+            _ = try await client.send([Array("RPUSH".utf8), Array(keys.diagRecord.utf8), Array(token.utf8)])
+        }
+    }
+}
+
+/// The error `airlock.fail` throws.
+public struct DiagnosticFailure: Error, CustomStringConvertible, Sendable {
+    /// The message it was given.
+    public let message: String
+    /// The message.
+    public var description: String { message }
+}
+

@@ -1,0 +1,75 @@
+import Foundation
+import Logging
+
+/// Takes jobs from one queue's ready list into this worker's in-flight list, atomically.
+///
+/// Under load a script moves up to a batch of jobs in one round trip. When the queue is empty
+/// the fetcher blocks in `BLMOVE` on its own connection (its own thread), so an idle worker costs
+/// nothing and a new job starts as soon as it is pushed. A paused queue is not touched.
+struct Fetcher: Sendable {
+    let queueIndex: Int
+    let queue: String
+    let worker: String
+    let keys: RedisKeys
+    let configuration: WorkerConfiguration
+    let buffer: WorkBuffer
+    let connectionState: ConnectionState
+    let fatal: @Sendable (RedisError) -> Void
+
+    func run() async {
+        let client = RedisClient(configuration: configuration.redis, name: "airlock-fetch", logger: Logger(label: "airlock.redis"))
+        await fetch(using: client)
+        await client.close()
+    }
+
+    private func fetch(using client: RedisClient) async {
+        let ready = Array(keys.ready(queue).utf8)
+        let inflight = Array(keys.inflight(queue, worker: worker).utf8)
+        let paused = Array(keys.paused(queue).utf8)
+        let block = Array(String(format: "%.3f", configuration.blockTimeout.timeInterval).utf8)
+        var failures = 0
+        while true {
+            let reserved = await buffer.reserve(queueIndex: queueIndex, maximum: configuration.fetchBatch)
+            guard reserved > 0 else { return }
+            do {
+                let reply = try await client.evalScript(Self.fetchScript, keys: [ready, inflight, paused], args: [Array(String(reserved).utf8)])
+                if reply.isNull {
+                    // Paused: hold nothing, look again shortly.
+                    buffer.deliver([], queueIndex: queueIndex, reserved: reserved)
+                    try? await Task.sleep(for: .milliseconds(250))
+                    continue
+                }
+                var jobs = (reply.array ?? []).compactMap(\.bytes).map { Job(queueIndex: queueIndex, queue: queue, raw: $0) }
+                if jobs.isEmpty {
+                    let taken = try await client.send([Array("BLMOVE".utf8), ready, inflight, Array("RIGHT".utf8), Array("LEFT".utf8), block])
+                    if let raw = taken.bytes { jobs = [Job(queueIndex: queueIndex, queue: queue, raw: raw)] }
+                }
+                buffer.deliver(jobs, queueIndex: queueIndex, reserved: reserved)
+                connectionState.recovered("fetch \(queue)")
+                failures = 0
+            } catch {
+                buffer.deliver([], queueIndex: queueIndex, reserved: reserved)
+                if error.kind == .authenticationFailed {
+                    fatal(error)
+                    return
+                }
+                connectionState.failed("fetch \(queue)", error)
+                failures += 1
+                await ConnectionState.backoff(attempt: failures)
+            }
+        }
+    }
+
+    /// KEYS: ready, in-flight, paused flag. ARGV: most jobs to move. Returns nil when paused.
+    static let fetchScript = RedisScript("""
+        #!lua
+        if redis.call('EXISTS', KEYS[3]) == 1 then return false end
+        local jobs = {}
+        for i = 1, tonumber(ARGV[1]) do
+          local job = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+          if not job then break end
+          jobs[i] = job
+        end
+        return jobs
+        """)
+}

@@ -1,0 +1,145 @@
+import Synchronization
+
+/// The worker's bounded hand-off between fetchers and task slots.
+///
+/// Capacity is `concurrency + prefetch` jobs, counting jobs being fetched (reserved), waiting
+/// here, and running. Fetchers reserve slots before taking jobs from Redis, so the worker never
+/// holds more than its capacity. Slots and waiting jobs both go to the earliest queue in the
+/// worker's list first.
+final class WorkBuffer: Sendable {
+    private struct SlotWaiter {
+        let queueIndex: Int
+        let maximum: Int
+        let continuation: CheckedContinuation<Int, Never>
+    }
+    private struct State {
+        var used = 0
+        var waiting: [[Job]]
+        var running: [Int: Job] = [:]
+        var nextTicket = 0
+        var slotWaiters: [SlotWaiter] = []
+        var jobWaiters: [CheckedContinuation<(Int, Job)?, Never>] = []
+        var fetching = true
+        var open = true
+    }
+
+    private let capacity: Int
+    private let state: Mutex<State>
+
+    init(capacity: Int, queueCount: Int) {
+        self.capacity = max(capacity, 1)
+        self.state = Mutex(State(waiting: Array(repeating: [], count: queueCount)))
+    }
+
+    /// Waits for at least one free slot and reserves up to `maximum`; 0 once fetching has stopped.
+    func reserve(queueIndex: Int, maximum: Int) async -> Int {
+        await withCheckedContinuation { continuation in
+            let granted = state.withLock { state -> Int? in
+                guard state.fetching else { return 0 }
+                let free = capacity - state.used
+                // Earlier queues waiting for slots go first.
+                if free > 0, !state.slotWaiters.contains(where: { $0.queueIndex < queueIndex }) {
+                    let count = min(free, maximum)
+                    state.used += count
+                    return count
+                }
+                state.slotWaiters.append(SlotWaiter(queueIndex: queueIndex, maximum: maximum, continuation: continuation))
+                state.slotWaiters.sort { $0.queueIndex < $1.queueIndex }
+                return nil
+            }
+            if let granted { continuation.resume(returning: granted) }
+        }
+    }
+
+    /// Hands over fetched jobs and returns the reserved slots that were not used.
+    func deliver(_ jobs: [Job], queueIndex: Int, reserved: Int) {
+        var resumes: [() -> Void] = []
+        state.withLock { state in
+            state.used -= max(reserved - jobs.count, 0)
+            state.waiting[queueIndex].append(contentsOf: jobs)
+            resumes = Self.match(&state, capacity: capacity)
+        }
+        for resume in resumes { resume() }
+    }
+
+    /// The next job to run (earliest queue first) with a ticket for ``finished(_:)``; `nil`
+    /// once the buffer is closed and empty.
+    func next() async -> (Int, Job)? {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> (Int, Job)?? in
+                if let job = Self.popWaiting(&state) { return .some(job) }
+                if !state.open { return .some(nil) }
+                state.jobWaiters.append(continuation)
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// Frees the slot of a job that has finished running.
+    func finished(_ ticket: Int) {
+        var resumes: [() -> Void] = []
+        state.withLock { state in
+            state.running[ticket] = nil
+            state.used -= 1
+            resumes = Self.match(&state, capacity: capacity)
+        }
+        for resume in resumes { resume() }
+    }
+
+    /// Jobs that are running now.
+    var runningJobs: [Job] { state.withLock { Array($0.running.values) } }
+    /// Number of jobs held (running or waiting).
+    var heldCount: Int { state.withLock { $0.running.count + $0.waiting.reduce(0) { $0 + $1.count } } }
+
+    /// Stops handing out slots: waiting fetchers get 0 and stop.
+    func stopFetching() {
+        let waiters = state.withLock { state -> [SlotWaiter] in
+            state.fetching = false
+            defer { state.slotWaiters.removeAll() }
+            return state.slotWaiters
+        }
+        for waiter in waiters { waiter.continuation.resume(returning: 0) }
+    }
+
+    /// Closes the buffer and returns the jobs that never started; task slots then see `nil`.
+    func closeAndTakeUnstarted() -> [Job] {
+        let (jobs, waiters) = state.withLock { state -> ([Job], [CheckedContinuation<(Int, Job)?, Never>]) in
+            state.open = false
+            let jobs = state.waiting.flatMap { $0 }
+            state.used -= jobs.count
+            for index in state.waiting.indices { state.waiting[index].removeAll() }
+            defer { state.jobWaiters.removeAll() }
+            return (jobs, state.jobWaiters)
+        }
+        for waiter in waiters { waiter.resume(returning: nil) }
+        return jobs
+    }
+
+    private static func popWaiting(_ state: inout State) -> (Int, Job)? {
+        for index in state.waiting.indices where !state.waiting[index].isEmpty {
+            let job = state.waiting[index].removeFirst()
+            let ticket = state.nextTicket
+            state.nextTicket += 1
+            state.running[ticket] = job
+            return (ticket, job)
+        }
+        return nil
+    }
+
+    /// Pairs waiting jobs with idle task slots and free slots with waiting fetchers.
+    private static func match(_ state: inout State, capacity: Int) -> [() -> Void] {
+        var resumes: [() -> Void] = []
+        while !state.jobWaiters.isEmpty, let job = popWaiting(&state) {
+            let waiter = state.jobWaiters.removeFirst()
+            resumes.append { waiter.resume(returning: job) }
+        }
+        while state.fetching, capacity - state.used > 0, !state.slotWaiters.isEmpty {
+            let waiter = state.slotWaiters.removeFirst()
+            let count = min(capacity - state.used, waiter.maximum)
+            state.used += count
+            resumes.append { waiter.continuation.resume(returning: count) }
+        }
+        return resumes
+    }
+}

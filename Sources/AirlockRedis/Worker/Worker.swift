@@ -1,0 +1,196 @@
+import Airlock
+import Foundation
+public import Logging
+import Synchronization
+
+/// Runs registered tasks from Redis queues: at least once, blocking when idle, recovering the
+/// jobs of crashed workers.
+///
+/// ```swift
+/// var tasks = TaskRegistry()
+/// tasks.register(SendConfirmationEmail.self)
+/// let worker = Worker(configuration: WorkerConfiguration(redis: try RedisConfiguration(url: url)), registry: tasks)
+/// try await worker.run()            // returns after shutdown()
+/// ```
+///
+/// A job is taken and recorded as this worker's in one atomic step, and acknowledged only after
+/// its task has finished (succeeded, retry scheduled, or dead-lettered). See `docs/PROTOCOL.md`.
+public final class Worker: Sendable {
+    /// The settings in force.
+    public let configuration: WorkerConfiguration
+    /// This worker's id: its in-flight lists and heartbeat are named after it.
+    public let id: String
+    private let registry: TaskRegistry
+    private let logger: Logger
+    /// Carries follow-up jobs and the diagnostic tasks' writes.
+    private let producerClient: RedisClient
+    private let lifecycle = Mutex(Lifecycle())
+
+    private struct Lifecycle {
+        var stopRequested = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var fatal: RedisError?
+    }
+
+    /// Creates a worker. The diagnostic tasks (`airlock.ping`, `airlock.echo`, `airlock.sleep`,
+    /// `airlock.fail`, `airlock.record`) are added unless `registry` already has those names.
+    public init(configuration: WorkerConfiguration, registry: TaskRegistry, logger: Logger = Logger(label: "airlock.worker")) {
+        self.configuration = configuration
+        let host = ProcessInfo.processInfo.hostName
+        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        self.id = "\(configuration.name ?? host)-\(getpid())-\(suffix)"
+        self.producerClient = RedisClient(configuration: configuration.redis, name: "airlock-followups", logger: logger)
+        var registry = registry
+        registry.registerDiagnostics(keys: configuration.keys, client: producerClient)
+        self.registry = registry
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(id)"
+        self.logger = logger
+    }
+
+    /// Asks the worker to stop: fetching stops at once, running tasks get
+    /// ``WorkerConfiguration/shutdownTimeout`` to finish, and jobs that never started go back to
+    /// the front of their queue. ``run()`` returns when that is done.
+    public func shutdown() {
+        let waiters = lifecycle.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.stopRequested = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Connects, then processes jobs until ``shutdown()`` (or cancellation of the calling task).
+    /// - Throws: ``RedisError`` when Redis refuses the credentials (at start or later) — a fatal
+    ///   configuration error, never retried in a loop — or is unreachable at start.
+    public func run() async throws {
+        let configuration = self.configuration
+        let id = self.id
+        let keys = configuration.keys
+        let connectionState = ConnectionState(logger: logger)
+        let control = RedisClient(configuration: configuration.redis, name: "airlock-worker", logger: logger)
+        let settleClient = RedisClient(configuration: configuration.redis, name: "airlock-settle", logger: logger)
+        defer {
+            let clients = [control, settleClient, producerClient]
+            Task { for client in clients { await client.close() } }
+        }
+        guard try await connect(control, connectionState: connectionState) else { return }
+
+        let buffer = WorkBuffer(capacity: configuration.concurrency + configuration.prefetch, queueCount: configuration.queues.count)
+        let finisher = Finisher(client: settleClient, keys: keys, worker: id, deadLetterCap: configuration.deadLetterCap, connectionState: connectionState)
+        let followUps = RedisExecutor(client: producerClient, namespace: configuration.namespace, defaultQueue: configuration.queues.first ?? "default", origin: id)
+        let runner = JobRunner(registry: registry, configuration: configuration, followUps: followUps, logger: logger, metrics: JobMetrics(queues: configuration.queues))
+        let liveness = Liveness(
+            worker: id, keys: keys, client: control, configuration: configuration,
+            info: [
+                "id": id, "host": ProcessInfo.processInfo.hostName, "pid": String(getpid()),
+                "queues": configuration.queues.joined(separator: ","), "concurrency": String(configuration.concurrency),
+                "started_at": String(epochMilliseconds()), "version": AirlockVersion.current,
+            ],
+            held: { buffer.heldCount }, connectionState: connectionState, logger: logger)
+        try await liveness.beat()
+        // Recover what crashed workers left behind before taking new work.
+        try await liveness.reapOnce()
+        logger.notice("worker started", metadata: [
+            "queues": "\(configuration.queues.joined(separator: ","))", "concurrency": "\(configuration.concurrency)",
+            "prefetch": "\(configuration.prefetch)", "redis": "\(configuration.redis.redactedURL)",
+        ])
+
+        let fatal: @Sendable (RedisError) -> Void = { [self] error in
+            lifecycle.withLock { $0.fatal = $0.fatal ?? error }
+            shutdown()
+        }
+
+        await withTaskGroup(of: Void.self) { background in
+            background.addTask { await finisher.run() }
+            background.addTask { await liveness.heartbeat() }
+            background.addTask { await liveness.reap() }
+            for queue in configuration.queues {
+                background.addTask {
+                    await Promoter(queue: queue, keys: keys, client: control, configuration: configuration, connectionState: connectionState).run()
+                }
+            }
+
+            await withTaskGroup(of: Void.self) { work in
+                for (index, queue) in configuration.queues.enumerated() {
+                    work.addTask {
+                        await Fetcher(
+                            queueIndex: index, queue: queue, worker: id, keys: keys, configuration: configuration,
+                            buffer: buffer, connectionState: connectionState, fatal: fatal
+                        ).run()
+                    }
+                }
+                let slots = TaskSlots(buffer: buffer, runner: runner, finisher: finisher)
+                for _ in 0..<configuration.concurrency {
+                    work.addTask { await slots.run() }
+                }
+                await withTaskCancellationHandler {
+                    await waitForShutdownRequest()
+                } onCancel: {
+                    shutdown()
+                }
+                await stop(buffer: buffer, finisher: finisher, slots: slots, work: &work)
+            }
+
+            await finisher.drain()
+            background.cancelAll()
+        }
+        if buffer.heldCount == 0 {
+            await liveness.deregister()
+        }
+        if let fatal = lifecycle.withLock({ $0.fatal }) {
+            logger.critical("worker stopped: \(fatal)")
+            throw fatal
+        }
+        logger.notice("worker stopped cleanly")
+    }
+
+    /// Waits for Redis at start (a daemon may start before Redis does); returns false when shut
+    /// down while waiting. Wrong credentials and other non-connection errors are thrown at once.
+    private func connect(_ client: RedisClient, connectionState: ConnectionState) async throws -> Bool {
+        var failures = 0
+        while !lifecycle.withLock({ $0.stopRequested }) {
+            do {
+                try await client.connect()
+                connectionState.recovered("start")
+                return true
+            } catch {
+                guard error.isConnectionProblem else { throw error }
+                connectionState.failed("start", error)
+                failures += 1
+                await ConnectionState.backoff(attempt: failures)
+            }
+        }
+        return false
+    }
+
+    private func waitForShutdownRequest() async {
+        await withCheckedContinuation { continuation in
+            let stopNow = lifecycle.withLock { state -> Bool in
+                if state.stopRequested { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if stopNow { continuation.resume() }
+        }
+    }
+
+    /// The graceful part of shutdown: no new fetches, unstarted jobs back to the front of their
+    /// queue, running tasks given the shutdown timeout, then cancelled and returned too.
+    private func stop(buffer: WorkBuffer, finisher: Finisher, slots: TaskSlots, work: inout TaskGroup<Void>) async {
+        logger.notice("shutting down: no new jobs; waiting for running tasks", metadata: ["timeout": "\(configuration.shutdownTimeout)"])
+        buffer.stopFetching()
+        let returned = buffer.closeAndTakeUnstarted()
+        for job in returned { finisher.submit(.init(job: job, outcome: .requeue)) }
+        if !returned.isEmpty { logger.info("returned unstarted jobs to their queues", metadata: ["jobs": "\(returned.count)"]) }
+
+        // Running tasks get until the deadline; then they are cancelled and their jobs returned.
+        let deadline = ContinuousClock.now + configuration.shutdownTimeout
+        let timer = Task {
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            if !Task.isCancelled { slots.expire() }
+        }
+        while await work.next() != nil {}
+        timer.cancel()
+    }
+}
