@@ -87,5 +87,12 @@ let package = Package(
             dependencies: ["AirlockRedis", "AirlockTestSupport"],
             swiftSettings: strict
         ),
+        // Multi-process fleet and failure scenarios against real redis-server processes (integration/run.sh).
+        .testTarget(
+            name: "AirlockIntegrationTests",
+            dependencies: ["AirlockRedis", "AirlockTestSupport"],
+            path: "integration/Tests",
+            swiftSettings: strict
+        ),
     ]
 )

@@ -1,0 +1,42 @@
+# Airlock for Swift — the two commands a newcomer needs: `make demo` and `make test`.
+SWIFT ?= swift
+export CI ?=
+
+.PHONY: all deps build build-release test unit integration demo bench bench-core clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+build-release: deps
+	$(SWIFT) build -c release
+
+## Everything CI runs: build, unit tests (core + Redis against a private redis-server), integration suite.
+test: deps
+	$(SWIFT) build --build-tests
+	scripts/with-redis.sh $(SWIFT) test --skip-build --skip AirlockIntegrationTests
+	@if [ -d integration ] && [ -x integration/run.sh ]; then integration/run.sh; fi
+
+unit: deps
+	scripts/with-redis.sh $(SWIFT) test --skip AirlockIntegrationTests
+
+integration: deps
+	integration/run.sh
+
+## A local Redis, workers, a producer with real jobs, and queue stats at the end.
+demo: build-release
+	scripts/demo.sh
+
+## Core enqueue+flush overhead with the recording executor (1M intents, scopes of 100).
+bench-core: build-release
+	.build/release/AirlockCoreBench
+
+bench: build-release
+	bench/run.sh $(BENCH_ARGS)
+
+clean:
+	rm -rf .build

@@ -1,0 +1,124 @@
+import AirlockRedis
+import AirlockTestSupport
+import Testing
+
+@Suite("RedisClient threading")
+struct ConnectionConcurrencyTests {
+    typealias Kit = ConnectionTestKit
+
+    /// The reason each client owns a thread: blocking commands must not occupy the
+    /// (2-thread) cooperative pool. Four clients block for 1 s each while an
+    /// unrelated task's 100 ms sleep must still finish promptly.
+    @Test func blockingCommandsDoNotStarveTheCooperativePool() async throws {
+        let server = try await RedisServer.start() // own server, so blocked_clients is exact
+        let monitor = try Kit.client(server.url)
+        let blockers = try (0..<4).map { try Kit.client(server.url, name: "blocker-\($0)") }
+        let key = RedisServer.uniqueNamespace("never-filled")
+        let clock = ContinuousClock()
+
+        try await withThrowingTaskGroup(of: (RedisReply, Duration).self) { group in
+            for blocker in blockers {
+                group.addTask {
+                    let start = clock.now
+                    let reply = try await blocker.withConnection { handle throws(RedisError) in
+                        try handle.command("BLPOP", key, "1")
+                    }
+                    return (reply, clock.now - start)
+                }
+            }
+
+            // Real condition: all four are blocked inside Redis right now.
+            var blocked = 0
+            for _ in 0..<200 where blocked < 4 {
+                let info = try await monitor.send("INFO", "clients").string ?? ""
+                blocked = Self.field("blocked_clients", in: info) ?? 0
+                if blocked < 4 { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            #expect(blocked == 4)
+
+            let sleepStart = clock.now
+            try await Task.sleep(for: .milliseconds(100))
+            let slept = clock.now - sleepStart
+            #expect(slept < .milliseconds(700), "a 100 ms sleep took \(slept) while 4 clients were blocked")
+
+            var results: [(RedisReply, Duration)] = []
+            for try await result in group { results.append(result) }
+            #expect(results.count == 4)
+            #expect(results.allSatisfy { $0.0.isNull })
+            #expect(results.allSatisfy { $0.1 >= .milliseconds(900) })
+        }
+        for client in blockers + [monitor] { await client.close() }
+    }
+
+    @Test func concurrentCallsOnOneClientAllComplete() async throws {
+        let server = try await RedisServer.shared()
+        let client = try Kit.client(server.url)
+        let key = RedisServer.uniqueNamespace("concurrent")
+        let values = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<200 {
+                group.addTask { try await client.send("INCR", key).int ?? -1 }
+            }
+            var values: [Int] = []
+            for try await value in group { values.append(value) }
+            return values
+        }
+        #expect(values.sorted() == Array(1...200))
+        await client.close()
+    }
+
+    @Test func cancellationIsVisibleToBlockingLoops() async throws {
+        let server = try await RedisServer.shared()
+        let key = RedisServer.uniqueNamespace("cancel")
+        let client = try Kit.client(server.url, name: key)
+        let task = Task {
+            try await client.withConnection { handle throws(RedisError) -> Int in
+                var rounds = 0
+                while !handle.isCancelled && rounds < 50 {
+                    _ = try handle.command("BLPOP", key, "0.1")
+                    rounds += 1
+                }
+                return rounds
+            }
+        }
+        // Wait (bounded) until the loop is really blocking inside Redis, then cancel.
+        let monitor = try Kit.client(server.url)
+        #expect(try await Self.waitUntilBlocked(name: key, monitor: monitor))
+        task.cancel()
+        let rounds = try await task.value
+        #expect(rounds < 50, "the loop should stop soon after cancellation")
+        for client in [client, monitor] { await client.close() }
+    }
+
+    @Test func closeWaitsForQueuedWorkAndRejectsLaterCalls() async throws {
+        let server = try await RedisServer.shared()
+        let key = RedisServer.uniqueNamespace("close")
+        let client = try Kit.client(server.url, name: key)
+        async let queued = client.send("BLPOP", key, "0.3")
+        // close() must come after the BLPOP was queued: wait until Redis sees it blocking.
+        let monitor = try Kit.client(server.url)
+        #expect(try await Self.waitUntilBlocked(name: key, monitor: monitor))
+        await client.close()
+        #expect(try await queued.isNull)
+        let error = await #expect(throws: RedisError.self) { try await client.send("PING") }
+        #expect(error?.kind == .notConnected)
+        await monitor.close()
+    }
+
+    /// Polls CLIENT LIST (bounded) until the client called `name` is inside a BLPOP.
+    private static func waitUntilBlocked(name: String, monitor: RedisClient) async throws -> Bool {
+        for _ in 0..<400 {
+            let list = try await monitor.send("CLIENT", "LIST").string ?? ""
+            let line = list.split(whereSeparator: \.isNewline).first { $0.contains(" name=\(name) ") }
+            if let line, line.contains(" cmd=blpop ") { return true }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return false
+    }
+
+    private static func field(_ name: String, in info: String) -> Int? {
+        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix(name + ":") {
+            return Int(line.dropFirst(name.count + 1))
+        }
+        return nil
+    }
+}

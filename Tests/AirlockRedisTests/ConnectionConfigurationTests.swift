@@ -1,0 +1,163 @@
+@testable import AirlockRedis
+import Testing
+
+@Suite("Redis URL parsing and configuration")
+struct ConnectionConfigurationTests {
+    @Test func defaultsFromBareURL() throws {
+        let config = try RedisConfiguration(url: "redis://")
+        #expect(config.host == "127.0.0.1")
+        #expect(config.port == 6379)
+        #expect(config.database == 0)
+        #expect(config.username == nil)
+        #expect(config.password == nil)
+        #expect(config.unixSocketPath == nil)
+        #expect(config.connectTimeout == .seconds(2))
+        #expect(config.commandTimeout == .seconds(5))
+    }
+
+    @Test func hostPortAndDatabase() throws {
+        let config = try RedisConfiguration(url: "redis://cache.internal:6390/7")
+        #expect(config.host == "cache.internal")
+        #expect(config.port == 6390)
+        #expect(config.database == 7)
+        #expect(config.endpointDescription == "cache.internal:6390")
+    }
+
+    @Test func passwordOnlyAndUserPassword() throws {
+        let passwordOnly = try RedisConfiguration(url: "redis://:hunter2@localhost")
+        #expect(passwordOnly.username == nil)
+        #expect(passwordOnly.password == "hunter2")
+        #expect(passwordOnly.host == "localhost")
+        #expect(passwordOnly.port == 6379)
+
+        let acl = try RedisConfiguration(url: "redis://alice:pw@10.0.0.5:7000/2")
+        #expect(acl.username == "alice")
+        #expect(acl.password == "pw")
+        #expect(acl.host == "10.0.0.5")
+        #expect(acl.port == 7000)
+        #expect(acl.database == 2)
+
+        let userOnly = try RedisConfiguration(url: "redis://bob@host")
+        #expect(userOnly.username == "bob")
+        #expect(userOnly.password == nil)
+    }
+
+    @Test func percentDecodesCredentials() throws {
+        let config = try RedisConfiguration(url: "redis://al%69ce:p%40ss%3Aw%2Ford%25@127.0.0.1:6380/1")
+        #expect(config.username == "alice")
+        #expect(config.password == "p@ss:w/ord%")
+        #expect(config.port == 6380)
+        #expect(config.database == 1)
+    }
+
+    @Test func ipv6Host() throws {
+        let config = try RedisConfiguration(url: "redis://[::1]:6381/0")
+        #expect(config.host == "::1")
+        #expect(config.port == 6381)
+        #expect(config.endpointDescription == "[::1]:6381")
+    }
+
+    @Test func unixSocketForms() throws {
+        let plain = try RedisConfiguration(url: "unix:///var/run/redis/redis.sock")
+        #expect(plain.unixSocketPath == "/var/run/redis/redis.sock")
+        #expect(plain.database == 0)
+
+        let full = try RedisConfiguration(url: "unix:///tmp/r.sock?db=4&password=s%20cret&name=worker-1")
+        #expect(full.unixSocketPath == "/tmp/r.sock")
+        #expect(full.database == 4)
+        #expect(full.password == "s cret")
+        #expect(full.clientName == "worker-1")
+        #expect(full.endpointDescription == "unix:/tmp/r.sock")
+    }
+
+    @Test func redactedURLHidesPassword() throws {
+        let tcp = try RedisConfiguration(url: "redis://alice:topsecret@db.example:6390/3")
+        #expect(tcp.redactedURL == "redis://alice:***@db.example:6390/3")
+        #expect(!tcp.redactedURL.contains("topsecret"))
+
+        let unix = try RedisConfiguration(url: "unix:///tmp/r.sock?password=topsecret&db=2")
+        #expect(unix.redactedURL == "unix:///tmp/r.sock?password=***&db=2")
+
+        let noPassword = try RedisConfiguration(url: "redis://localhost")
+        #expect(noPassword.redactedURL == "redis://localhost:6379/0")
+        // A redacted URL is still a valid URL.
+        #expect(try RedisConfiguration(url: tcp.redactedURL).host == "db.example")
+    }
+
+    @Test(arguments: [
+        ("http://localhost", "unsupported scheme 'http'"),
+        ("localhost:6379", "missing scheme"),
+        ("rediss://localhost", "TLS"),
+        ("redis://localhost:0", "port '0'"),
+        ("redis://localhost:70000", "port '70000'"),
+        ("redis://localhost:abc", "port 'abc'"),
+        ("redis://localhost/x", "database 'x'"),
+        ("redis://localhost/-1", "database '-1'"),
+        ("redis://:bad%zz@localhost", "percent-escape in the password"),
+        ("redis://[::1", "IPv6"),
+        ("unix://relative.sock", "absolute path"),
+        ("unix:///tmp/r.sock?db=two", "database 'two'"),
+        ("redis://localhost?dbb=1", "unknown query parameter 'dbb'"),
+    ])
+    func rejectsBadURLs(url: String, complaint: String) {
+        let error = #expect(throws: RedisError.self) { try RedisConfiguration(url: url) }
+        #expect(error?.kind == .invalidURL)
+        #expect(error?.isConnectionProblem == false)
+        #expect(error?.description.contains(complaint) == true, "\(String(describing: error))")
+        #expect(error?.description.contains(url) == true)
+    }
+
+    @Test func backoffGrowsAndIsCapped() {
+        let backoff = RedisConfiguration.Backoff()
+        #expect(backoff.delay(attempt: 0) == .milliseconds(50))
+        #expect(backoff.delay(attempt: 1) == .milliseconds(100))
+        #expect(backoff.delay(attempt: 3) == .milliseconds(400))
+        #expect(backoff.delay(attempt: 6) == .seconds(2))
+        #expect(backoff.delay(attempt: 10_000) == .seconds(2))
+        let flat = RedisConfiguration.Backoff(initial: .milliseconds(10), maximum: .seconds(1), multiplier: 1)
+        #expect(flat.delay(attempt: 50) == .milliseconds(10))
+    }
+
+    @Test func errorDescriptionsAreActionable() {
+        let refused = RedisError.connectionRefused("127.0.0.1:6390")
+        #expect(refused.description.hasPrefix("Redis refused the connection at 127.0.0.1:6390"))
+        #expect(refused.description.contains("is redis-server running"))
+        #expect(refused.isConnectionProblem)
+
+        let auth = RedisError.authenticationFailed(user: nil, serverMessage: "WRONGPASS invalid username-password pair or user is disabled.")
+        #expect(auth.description == "Redis authentication failed for user 'default': WRONGPASS invalid username-password pair or user is disabled. (check the user name and password in the Redis URL)")
+        #expect(!auth.isConnectionProblem)
+
+        let server = RedisError.server("WRONGTYPE Operation against a key holding the wrong kind of value")
+        #expect(server.kind == .server)
+        #expect(server.serverErrorCode == "WRONGTYPE")
+        #expect(server.message.hasPrefix("WRONGTYPE"))
+        #expect(!server.description.contains("\n"))
+
+        #expect(RedisError.notConnected.kind == .notConnected)
+        #expect(RedisError.notConnected.isConnectionProblem)
+        #expect(RedisError.commandTimedOut("h:1", after: .milliseconds(300)).description.contains("0.3 s"))
+        #expect(RedisError.server("ERR a") != RedisError.server("ERR b"))
+    }
+
+    @Test func sha1MatchesKnownVectors() {
+        #expect(RedisScript("").sha1 == "da39a3ee5e6b4b0d3255bfef95601890afd80709")
+        #expect(RedisScript("abc").sha1 == "a9993e364706816aba3e25717850c26c9cd0d89d")
+        #expect(RedisScript("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq").sha1
+            == "84983e441c3bd26ebaae4aa1f95129e5e54670f1")
+        #expect(RedisScript(String(repeating: "a", count: 1_000_000)).sha1 == "34aa973cd4c4daa4f61eeb2bdbad27316534016f")
+    }
+
+    @Test func blockingCommandsGetLongerReadTimeouts() {
+        func args(_ words: String...) -> [[UInt8]] { words.map { Array($0.utf8) } }
+        let normal = Duration.seconds(5)
+        #expect(BlockingCommands.readTimeout(for: [args("GET", "k")], commandTimeout: normal) == normal)
+        #expect(BlockingCommands.readTimeout(for: [args("BLPOP", "k", "10")], commandTimeout: normal) == .seconds(11))
+        #expect(BlockingCommands.readTimeout(for: [args("blmove", "a", "b", "LEFT", "RIGHT", "1.5")], commandTimeout: .milliseconds(300)) == .milliseconds(2500))
+        #expect(BlockingCommands.readTimeout(for: [args("BRPOP", "k", "0")], commandTimeout: normal) == nil)
+        #expect(BlockingCommands.readTimeout(for: [args("XREAD", "BLOCK", "8000", "STREAMS", "s", "$")], commandTimeout: normal) == .seconds(9))
+        #expect(BlockingCommands.readTimeout(for: [args("BZMPOP", "7", "1", "z", "MIN")], commandTimeout: normal) == .seconds(8))
+        #expect(BlockingCommands.readTimeout(for: [args("BLPOP", "k", "1")], commandTimeout: nil) == nil)
+        #expect(BlockingCommands.block(of: args("BITCOUNT", "k")) == .none)
+    }
+}
