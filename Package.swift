@@ -64,6 +64,24 @@ let package = Package(
             path: "Examples/CoreTour",
             swiftSettings: strict
         ),
+        .target(
+            name: "DemoTasks",
+            dependencies: ["Airlock"],
+            path: "Examples/DemoTasks",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "EmbeddedWorker",
+            dependencies: ["AirlockDaemon", "AirlockRedis", "DemoTasks"],
+            path: "Examples/EmbeddedWorker",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "DemoProducer",
+            dependencies: ["AirlockRedis", "DemoTasks"],
+            path: "Examples/DemoProducer",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "AirlockCoreBench",
             dependencies: ["Airlock"],

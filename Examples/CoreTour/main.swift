@@ -66,7 +66,7 @@ do {
 
 print("7. A local policy applies to part of a scope:")
 try await Airlock.scope {
-    try await Airlock.policy(BlockTasks(["notify_warehouse"])) { try processOrder(7) }
+    try Airlock.policy(BlockTasks(["notify_warehouse"])) { try processOrder(7) }
     try Airlock.enqueue(NotifyWarehouse(orderID: 8))
 }
 

@@ -25,6 +25,7 @@ public enum Airlock {
     /// Omitted arguments come from ``configuration`` at the time of the call.
     /// - Throws: the body's error; ``DispatchError`` when the flush's dispatch failed;
     ///   ``ConfigurationError`` for settings the behaviour does not understand.
+    @discardableResult
     public static func scope<R>(
         policy: (any Policy)? = nil,
         executor: (any Executor)? = nil,
@@ -40,6 +41,7 @@ public enum Airlock {
     /// Runs `body` in `scope`, which must not have been entered yet: enter, run with it current,
     /// exit, then flush or discard as its behaviour decides — unless the body already ended the
     /// scope by hand.
+    @discardableResult
     public static func scope<R>(
         _ scope: Scope,
         isolation: isolated (any Actor)? = #isolation,
