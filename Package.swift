@@ -88,6 +88,13 @@ let package = Package(
             path: "bench/CoreBench",
             swiftSettings: strict
         ),
+        // Enqueue, drain and latency measurements against a real Redis (bench/run.sh drives it).
+        .executableTarget(
+            name: "AirlockBench",
+            dependencies: ["AirlockRedis", "AirlockDaemon"],
+            path: "bench/RedisBench",
+            swiftSettings: strict
+        ),
         // Starts and stops real redis-server processes for the test suites (not shipped).
         .target(
             name: "AirlockTestSupport",

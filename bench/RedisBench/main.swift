@@ -1,0 +1,1 @@
+print("placeholder: see bench/run.sh")
