@@ -49,6 +49,11 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Dead letters kept per queue.")
     var deadLetterCap: Int = 10_000
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Message format: native (Airlock envelopes on <ns>:{Q}:ready) or celery (Celery protocol v2 on kombu's queue keys, results in Celery's Redis result backend).",
+        valueName: "native|celery"))
+    var `protocol`: String = "native"
+
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         if let prefetch, prefetch < 0 { throw ValidationError("--prefetch must not be negative") }
@@ -57,6 +62,7 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         guard !queueList.isEmpty else { throw ValidationError("--queues needs at least one queue name") }
+        guard WireProtocol(rawValue: `protocol`) != nil else { throw ValidationError("--protocol must be native or celery") }
     }
 
     var queueList: [String] {
@@ -75,6 +81,7 @@ struct RunCommand: AsyncParsableCommand {
         configuration.defaultMaxRetries = maxRetries
         configuration.defaultTimeout = taskTimeout.map { .milliseconds(Int64($0 * 1000)) }
         configuration.deadLetterCap = deadLetterCap
+        configuration.wireProtocol = WireProtocol(rawValue: `protocol`) ?? .native
 
         let worker = Worker(configuration: configuration, registry: AirlockCommand.registeredTasks.withLock { $0 })
         let signals = ShutdownSignals { worker.shutdown() }

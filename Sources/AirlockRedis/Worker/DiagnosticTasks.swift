@@ -6,7 +6,7 @@ extension TaskRegistry {
     /// `airlock-workerd enqueue`. Names already registered are left alone.
     ///
     /// - `airlock.ping`: does nothing.
-    /// - `airlock.echo`: logs its args and kwargs.
+    /// - `airlock.echo`: logs its args and kwargs and returns them as its result (`{"args": …, "kwargs": …}`).
     /// - `airlock.sleep`: sleeps kwargs `seconds` (cancellable).
     /// - `airlock.fail`: throws an error with kwargs `message`.
     /// - `airlock.record`: appends kwargs `token` (a string) to the list `<ns>:diag:record` (RPUSH).
@@ -15,8 +15,11 @@ extension TaskRegistry {
             if self[name] == nil { register(name, handler) }
         }
         add("airlock.ping") { _, _ in }
-        add("airlock.echo") { arguments, context in
-            context.logger.notice("airlock.echo", metadata: ["args": "\(JSONValue.array(arguments.args))", "kwargs": "\(JSONValue.object(arguments.kwargs))"])
+        if self["airlock.echo"] == nil {
+            registerFunction("airlock.echo") { arguments, context in
+                context.logger.notice("airlock.echo", metadata: ["args": "\(JSONValue.array(arguments.args))", "kwargs": "\(JSONValue.object(arguments.kwargs))"])
+                return ["args": .array(arguments.args), "kwargs": .object(arguments.kwargs)]
+            }
         }
         add("airlock.sleep") { arguments, _ in
             guard let seconds = arguments.kwargs["seconds"]?.doubleValue, seconds >= 0 else {

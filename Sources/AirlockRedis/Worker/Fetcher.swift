@@ -8,7 +8,9 @@ import Logging
 /// nothing and a new job starts as soon as it is pushed. A paused queue is not touched.
 struct Fetcher: Sendable {
     let queueIndex: Int
-    let queue: String
+    let route: QueueRoute
+    /// The key this fetcher takes from (one of the route's fetch keys).
+    let readyKey: String
     let worker: String
     let keys: RedisKeys
     let configuration: WorkerConfiguration
@@ -23,7 +25,8 @@ struct Fetcher: Sendable {
     }
 
     private func fetch(using client: RedisClient) async {
-        let ready = Array(keys.ready(queue).utf8)
+        let queue = route.queue
+        let ready = Array(readyKey.utf8)
         let inflight = Array(keys.inflight(queue, worker: worker).utf8)
         let paused = Array(keys.paused(queue).utf8)
         let block = Array(String(format: "%.3f", configuration.blockTimeout.timeInterval).utf8)
@@ -39,10 +42,10 @@ struct Fetcher: Sendable {
                     try? await Task.sleep(for: .milliseconds(250))
                     continue
                 }
-                var jobs = (reply.array ?? []).compactMap(\.bytes).map { Job(queueIndex: queueIndex, queue: queue, raw: $0) }
+                var jobs = (reply.array ?? []).compactMap(\.bytes).map { Job(queueIndex: queueIndex, queue: queue, home: route.homeKey, raw: $0) }
                 if jobs.isEmpty {
                     let taken = try await client.send([Array("BLMOVE".utf8), ready, inflight, Array("RIGHT".utf8), Array("LEFT".utf8), block])
-                    if let raw = taken.bytes { jobs = [Job(queueIndex: queueIndex, queue: queue, raw: raw)] }
+                    if let raw = taken.bytes { jobs = [Job(queueIndex: queueIndex, queue: queue, home: route.homeKey, raw: raw)] }
                 }
                 buffer.deliver(jobs, queueIndex: queueIndex, reserved: reserved)
                 connectionState.recovered("fetch \(queue)")

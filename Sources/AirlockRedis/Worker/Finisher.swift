@@ -20,11 +20,27 @@ final class Finisher: Sendable {
         case expired
         /// Never started; back to the front of its queue.
         case requeue
+        /// Not due yet (a producer put a future `eta` on a ready job): wait in the delayed set.
+        case postpone(dueAt: Int64)
     }
 
     struct Settlement: Sendable {
         let job: Job
-        let outcome: Outcome
+        var outcome: Outcome
+        /// A result to store with the settlement (Celery protocol), written only if the job was still held.
+        var result: StoredResult?
+
+        /// Whether the task succeeded.
+        var succeeded: Bool {
+            if case .acknowledge = outcome { true } else { false }
+        }
+    }
+
+    /// A task result in the form Celery's Redis result backend keeps it.
+    struct StoredResult: Sendable {
+        let key: String
+        let value: [UInt8]
+        let expirySeconds: Int
     }
 
     private struct State {
@@ -127,11 +143,16 @@ final class Finisher: Sendable {
         let mode: String
         var payload: [UInt8] = []
         var score: Int64 = 0
-        var target = keys.ready(queue)
+        var target = settlement.job.home
         switch settlement.outcome {
         case .acknowledge: mode = "ack"
         case .expired: mode = "expired"
         case .requeue: mode = "requeue"
+        case .postpone(let dueAt):
+            mode = "postpone"
+            payload = settlement.job.raw
+            score = dueAt
+            target = keys.delayed(queue)
         case .retry(let envelope, let dueAt):
             mode = "retry"
             payload = envelope
@@ -142,27 +163,37 @@ final class Finisher: Sendable {
             payload = entry
             target = keys.dead(queue)
         }
+        let result = settlement.result
         return [
-            Array("EVALSHA".utf8), Array(Self.settleScript.sha1.utf8), Array("4".utf8),
+            Array("EVALSHA".utf8), Array(Self.settleScript.sha1.utf8), Array("5".utf8),
             Array(keys.inflight(queue, worker: worker).utf8), Array(keys.stats(queue).utf8), Array(target.utf8),
-            Array(keys.wake(queue).utf8),
+            Array(keys.wake(queue).utf8), Array((result?.key ?? keys.stats(queue)).utf8),
             Array(mode.utf8), settlement.job.raw, payload, Array(String(score).utf8), Array(String(deadLetterCap).utf8),
+            result?.value ?? [], Array(String(result?.expirySeconds ?? 0).utf8),
         ]
     }
 
-    /// KEYS: in-flight, stats, target (ready | delayed | dead), wake.
-    /// ARGV: mode, the job's raw bytes, new payload, due ms, dead-letter cap. Returns 1 when settled, 0 when
-    /// the job was no longer held (already settled, or recovered by a reaper).
+    /// KEYS: in-flight, stats, target (home key | delayed | dead), wake, result key.
+    /// ARGV: mode, the job's raw bytes, new payload, due ms, dead-letter cap, result ('' for none), result expiry s.
+    /// Returns 1 when settled, 0 when the job was no longer held (already settled, or recovered by a reaper).
     static let settleScript = RedisScript("""
         #!lua
         local mode = ARGV[1]
         if redis.call('LREM', KEYS[1], -1, ARGV[2]) == 0 then return 0 end
+        if ARGV[6] ~= '' then
+          redis.call('SET', KEYS[5], ARGV[6], 'EX', tonumber(ARGV[7]))
+          redis.call('PUBLISH', KEYS[5], ARGV[6])
+        end
         if mode == 'ack' then
           redis.call('HINCRBY', KEYS[2], 'processed', 1)
         elseif mode == 'expired' then
           redis.call('HINCRBY', KEYS[2], 'expired', 1)
         elseif mode == 'requeue' then
           redis.call('RPUSH', KEYS[3], ARGV[2])
+        elseif mode == 'postpone' then
+          redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+          redis.call('LPUSH', KEYS[4], ARGV[4])
+          redis.call('LTRIM', KEYS[4], 0, 0)
         elseif mode == 'retry' then
           redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
           redis.call('LPUSH', KEYS[4], ARGV[4])

@@ -5,6 +5,8 @@ struct Job: Sendable {
     let queueIndex: Int
     /// The queue name.
     let queue: String
+    /// Where the job goes back to when it is returned unstarted (see ``QueueRoute/homeKey``).
+    let home: String
     /// The message exactly as it sat in Redis.
     let raw: [UInt8]
 }

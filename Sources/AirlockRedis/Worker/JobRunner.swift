@@ -16,12 +16,20 @@ struct JobRunner: Sendable {
     let logger: Logger
     let metrics: JobMetrics
 
-    func run(_ job: Job) async -> Finisher.Outcome {
+    func run(_ job: Job) async -> Finisher.Settlement {
         let envelope: Envelope
+        var celery: CeleryMessage?
         do {
-            envelope = try Envelope.decode(job.raw)
+            switch configuration.wireProtocol {
+            case .native:
+                envelope = try Envelope.decode(job.raw)
+            case .celery:
+                let message = try CeleryMessage.decode(job.raw)
+                envelope = message.envelope(queue: job.queue)
+                celery = message
+            }
         } catch {
-            return dead(job, reason: error.description, attempts: 0)
+            return malformed(job, reason: error.description)
         }
         var logger = self.logger
         logger[metadataKey: "job"] = "\(envelope.id)"
@@ -30,19 +38,25 @@ struct JobRunner: Sendable {
 
         guard let entry = registry[envelope.task] else {
             logger.error("unknown task; dead-lettered")
-            return dead(envelope, reason: "unknown task '\(envelope.task)': no task of that name is registered on this worker", attempts: envelope.attempt)
+            return dead(job, envelope, celery, reason: "unknown task '\(envelope.task)': no task of that name is registered on this worker",
+                        errorType: "NotRegistered", attempts: envelope.attempt)
+        }
+        if let eta = envelope.eta, eta > epochMilliseconds() + 5 {
+            // Celery producers put future tasks straight on the queue; they wait in Redis, not here.
+            logger.debug("job not due yet; moved to the delayed set")
+            return .init(job: job, outcome: .postpone(dueAt: eta))
         }
         if let expires = envelope.expires, epochMilliseconds() > expires {
             logger.notice("job expired before it started; dropped")
             metrics.count(.expired, queue: job.queue)
-            return .expired
+            return .init(job: job, outcome: .expired)
         }
-        let body: @Sendable (TaskContext) async throws -> Void
+        let body: @Sendable (TaskContext) async throws -> JSONValue
         do {
             body = try entry.prepare(TaskArguments(args: envelope.args, kwargs: envelope.kwargs))
         } catch {
             logger.error("arguments do not fit the task; dead-lettered", metadata: ["error": "\(error)"])
-            return dead(envelope, reason: "\(error)", attempts: envelope.attempt)
+            return dead(job, envelope, celery, reason: "\(error)", errorType: "TypeError", attempts: envelope.attempt)
         }
 
         let maxRetries = envelope.maxRetries ?? entry.maxRetries ?? configuration.defaultMaxRetries
@@ -51,47 +65,75 @@ struct JobRunner: Sendable {
             enqueuedAt: Date(timeIntervalSince1970: Double(envelope.enqueuedAt) / 1000), logger: logger)
         let started = ContinuousClock.now
         do {
-            try await Airlock.scope(executor: followUps) {
+            let value = try await Airlock.scope(executor: followUps) {
                 try await withTimeout(entry.timeout ?? configuration.defaultTimeout) { try await body(context) }
             }
             metrics.finished(.processed, queue: job.queue, after: ContinuousClock.now - started)
             logger.debug("job succeeded")
-            return .acknowledge
+            var settlement = Finisher.Settlement(job: job, outcome: .acknowledge)
+            if let celery, celery.wantsResult {
+                settlement.result = stored(CeleryResult.success(taskID: envelope.id, value: value), taskID: envelope.id)
+            }
+            return settlement
         } catch {
             metrics.finished(.failed, queue: job.queue, after: ContinuousClock.now - started)
             let failures = envelope.attempt + 1
             if !(error is PermanentFailure), envelope.attempt < maxRetries {
                 let strategy = entry.retry ?? configuration.retryStrategy
                 let due = epochMilliseconds() + Int64(strategy.delay(afterFailures: failures).timeInterval * 1000)
-                var retry = envelope
-                retry.attempt += 1
-                retry.eta = due
-                retry.extra["last_error"] = .string(String(describing: error))
+                let next: [UInt8]
+                if let celery {
+                    next = celery.retried(eta: Date(timeIntervalSince1970: Double(due) / 1000)).encoded()
+                } else {
+                    var retry = envelope
+                    retry.attempt += 1
+                    retry.eta = due
+                    retry.extra["last_error"] = .string(String(describing: error))
+                    next = retry.encoded()
+                }
                 logger.warning("job failed; retry scheduled", metadata: ["error": "\(error)", "attempt": "\(failures)", "max_retries": "\(maxRetries)"])
-                return .retry(envelope: retry.encoded(), dueAt: due)
+                return .init(job: job, outcome: .retry(envelope: next, dueAt: due))
             }
             logger.error("job failed for the last time; dead-lettered", metadata: ["error": "\(error)", "attempts": "\(failures)"])
-            return dead(envelope, reason: String(describing: error), attempts: failures)
+            return dead(job, envelope, celery, reason: String(describing: error), errorType: "\(type(of: error))", attempts: failures)
         }
     }
 
-    private func dead(_ envelope: Envelope, reason: String, attempts: Int) -> Finisher.Outcome {
+    private func stored(_ value: [UInt8], taskID: String) -> Finisher.StoredResult {
+        Finisher.StoredResult(key: CeleryResult.key(taskID: taskID), value: value, expirySeconds: Int(configuration.resultExpiry.timeInterval))
+    }
+
+    /// A dead letter: the envelope with the reason, the attempt count and the time; for a Celery
+    /// message also the message itself (so it can be re-sent as is) and a stored failure result.
+    private func dead(
+        _ job: Job, _ envelope: Envelope, _ celery: CeleryMessage?, reason: String, errorType: String, attempts: Int
+    ) -> Finisher.Settlement {
         var entry = envelope
         entry.extra["error"] = .string(reason)
         entry.extra["failed_at"] = .int(Int(epochMilliseconds()))
         entry.extra["attempts"] = .int(attempts)
         entry.extra["last_error"] = nil
-        metrics.count(.dead, queue: envelope.queue)
-        return .dead(entry: entry.encoded())
+        var settlement = Finisher.Settlement(job: job, outcome: .dead(entry: []))
+        if let celery {
+            entry.extra["protocol"] = "celery"
+            entry.extra["message"] = .object(celery.fields)
+            if celery.wantsResult {
+                settlement.result = stored(CeleryResult.failure(taskID: envelope.id, error: reason, typeName: errorType), taskID: envelope.id)
+            }
+        }
+        metrics.count(.dead, queue: job.queue)
+        settlement.outcome = .dead(entry: entry.encoded())
+        return settlement
     }
 
     /// A message that is not an envelope keeps its bytes: as a string when they are UTF-8, else base64.
-    private func dead(_ job: Job, reason: String, attempts: Int) -> Finisher.Outcome {
+    private func malformed(_ job: Job, reason: String) -> Finisher.Settlement {
         logger.error("malformed job; dead-lettered", metadata: ["queue": "\(job.queue)", "error": "\(reason)"])
         var fields: [String: JSONValue] = [
             "v": 1, "id": .string(UUID().uuidString.lowercased()), "task": .null, "queue": .string(job.queue),
-            "error": .string("malformed message: \(reason)"), "failed_at": .int(Int(epochMilliseconds())), "attempts": .int(attempts),
+            "error": .string("malformed message: \(reason)"), "failed_at": .int(Int(epochMilliseconds())), "attempts": 0,
         ]
+        if configuration.wireProtocol == .celery { fields["protocol"] = "celery" }
         if let text = String(validating: job.raw, as: UTF8.self) {
             fields["raw"] = .string(text)
         } else {
@@ -100,7 +142,7 @@ struct JobRunner: Sendable {
         metrics.count(.dead, queue: job.queue)
         var bytes: [UInt8] = []
         JSONWriter.write(.object(fields), into: &bytes)
-        return .dead(entry: bytes)
+        return .init(job: job, outcome: .dead(entry: bytes))
     }
 }
 
@@ -113,20 +155,18 @@ public struct TaskTimeoutError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Runs `body`, cancelling it and throwing ``TaskTimeoutError`` when it outlives `timeout`.
-func withTimeout(_ timeout: Duration?, _ body: @escaping @Sendable () async throws -> Void) async throws {
+func withTimeout<T: Sendable>(_ timeout: Duration?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     guard let timeout else { return try await body() }
-    try await withThrowingTaskGroup(of: Bool.self) { group in
-        group.addTask {
-            try await body()
-            return true
-        }
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
         group.addTask {
             try await Task.sleep(for: timeout)
-            return false
+            return nil
         }
-        let finished = try await group.next() ?? false
+        let first = try await group.next() ?? nil
         group.cancelAll()
-        if !finished { throw TaskTimeoutError(timeout: timeout) }
+        guard let value = first else { throw TaskTimeoutError(timeout: timeout) }
+        return value
     }
 }
 

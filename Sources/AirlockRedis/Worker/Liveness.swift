@@ -43,7 +43,6 @@ struct Liveness: Sendable {
         var commands: [[[UInt8]]] = [
             [Array("SET".utf8), Array(keys.heartbeat(worker).utf8), Array("1".utf8), Array("PX".utf8), Array(ttl.utf8)],
             hset,
-            [Array("PEXPIRE".utf8), Array(keys.workerInfo(worker).utf8), Array(String(Int(configuration.heartbeatTTL.timeInterval * 1000) * 12).utf8)],
             [Array("SADD".utf8), Array(keys.workers.utf8), Array(worker.utf8)],
         ]
         for queue in configuration.queues { commands.append([Array("SADD".utf8), Array(keys.queues.utf8), Array(queue.utf8)]) }
@@ -76,11 +75,15 @@ struct Liveness: Sendable {
         let queues = (try await client.send([Array("SMEMBERS".utf8), Array(keys.queues.utf8)]).array ?? []).compactMap(\.string)
         var recovered = 0
         for deadWorker in dead {
+            // The dead worker's protocol decides where its jobs go back to.
+            let protocolName = try await client.send([Array("HGET".utf8), Array(keys.workerInfo(deadWorker).utf8), Array("protocol".utf8)]).string
+            let wireProtocol = protocolName.flatMap(WireProtocol.init(rawValue:)) ?? .native
             var fromWorker = 0
             for queue in queues {
+                let home = QueueRoute(queue: queue, protocol: wireProtocol, keys: keys).homeKey
                 let reply = try await client.evalScript(
                     Self.recoverScript,
-                    keys: [Array(keys.inflight(queue, worker: deadWorker).utf8), Array(keys.ready(queue).utf8)], args: [])
+                    keys: [Array(keys.inflight(queue, worker: deadWorker).utf8), Array(home.utf8)], args: [])
                 fromWorker += reply.int ?? 0
             }
             _ = try await client.pipeline([

@@ -8,7 +8,8 @@ import Logging
 /// into an early wake-up. Promotion is one script with a bounded batch, so any number of
 /// workers can promote the same queue without moving a job twice.
 struct Promoter: Sendable {
-    let queue: String
+    let route: QueueRoute
+    var queue: String { route.queue }
     let keys: RedisKeys
     let client: RedisClient
     let configuration: WorkerConfiguration
@@ -29,7 +30,7 @@ struct Promoter: Sendable {
 
     private func promote(_ doorbell: Doorbell) async {
         let delayed = Array(keys.delayed(queue).utf8)
-        let ready = Array(keys.ready(queue).utf8)
+        let ready = Array(route.homeKey.utf8)
         var failures = 0
         while !Task.isCancelled {
             let now = epochMilliseconds()

@@ -23,7 +23,8 @@ public struct TaskRegistry: Sendable {
         /// Delay before each retry; `nil` means the worker's strategy.
         public let retry: (any RetryStrategy)?
         /// Turns wire arguments into something runnable; throws when they do not fit (a permanent failure).
-        let prepare: @Sendable (TaskArguments) throws -> @Sendable (TaskContext) async throws -> Void
+        /// The runnable returns the task's result, stored for Celery callers that ask for one.
+        let prepare: @Sendable (TaskArguments) throws -> @Sendable (TaskContext) async throws -> JSONValue
     }
 
     private var entries: [String: Entry] = [:]
@@ -37,7 +38,10 @@ public struct TaskRegistry: Sendable {
     ) {
         entries[T.name] = Entry(name: T.name, maxRetries: maxRetries ?? T.defaultOptions.maxRetries, timeout: timeout, retry: retry) { arguments in
             let task = try arguments.decode(T.self)
-            return { context in try await task.run(context) }
+            return { context in
+                try await task.run(context)
+                return .null
+            }
         }
     }
 
@@ -45,6 +49,21 @@ public struct TaskRegistry: Sendable {
     public mutating func register(
         _ name: String, maxRetries: Int? = nil, timeout: Duration? = nil, retry: (any RetryStrategy)? = nil,
         _ handler: @escaping Handler
+    ) {
+        entries[name] = Entry(name: name, maxRetries: maxRetries, timeout: timeout, retry: retry) { arguments in
+            { context in
+                try await handler(arguments, context)
+                return .null
+            }
+        }
+    }
+
+    /// Registers a closure whose return value is the task's result (what a Celery caller's
+    /// `AsyncResult.get()` returns). A separate name keeps trailing-closure calls of
+    /// ``register(_:maxRetries:timeout:retry:_:)`` unambiguous.
+    public mutating func registerFunction(
+        _ name: String, maxRetries: Int? = nil, timeout: Duration? = nil, retry: (any RetryStrategy)? = nil,
+        _ handler: @escaping @Sendable (TaskArguments, TaskContext) async throws -> JSONValue
     ) {
         entries[name] = Entry(name: name, maxRetries: maxRetries, timeout: timeout, retry: retry) { arguments in
             { context in try await handler(arguments, context) }

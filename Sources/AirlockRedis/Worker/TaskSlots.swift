@@ -9,7 +9,7 @@ import Synchronization
 /// counted as failures.
 final class TaskSlots: Sendable {
     private struct State {
-        var running: [Int: Task<Finisher.Outcome, Never>] = [:]
+        var running: [Int: Task<Finisher.Settlement, Never>] = [:]
         var expired = false
     }
     private let buffer: WorkBuffer
@@ -33,20 +33,22 @@ final class TaskSlots: Sendable {
                 return state.expired
             }
             if expiredAlready { task.cancel() }
-            var outcome = await task.value
+            var settlement = await task.value
             let expired = state.withLock { state -> Bool in
                 state.running[ticket] = nil
                 return state.expired
             }
-            if expired, case .acknowledge = outcome {} else if expired { outcome = .requeue }
-            finisher.submit(.init(job: job, outcome: outcome))
+            if expired && !settlement.succeeded {
+                settlement = .init(job: job, outcome: .requeue)
+            }
+            finisher.submit(settlement)
             buffer.finished(ticket)
         }
     }
 
     /// Cancels every running task; from now on their jobs go back to the queue unless they succeed.
     func expire() {
-        let tasks = state.withLock { state -> [Task<Finisher.Outcome, Never>] in
+        let tasks = state.withLock { state -> [Task<Finisher.Settlement, Never>] in
             state.expired = true
             return Array(state.running.values)
         }

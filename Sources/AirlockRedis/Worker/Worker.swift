@@ -76,7 +76,9 @@ public final class Worker: Sendable {
         }
         guard try await connect(control, connectionState: connectionState) else { return }
 
-        let buffer = WorkBuffer(capacity: configuration.concurrency + configuration.prefetch, queueCount: configuration.queues.count)
+        let routes = configuration.routes
+        let sources = routes.flatMap { route in route.fetchKeys.map { (route, $0) } }
+        let buffer = WorkBuffer(capacity: configuration.concurrency + configuration.prefetch, queueCount: sources.count)
         let finisher = Finisher(client: settleClient, keys: keys, worker: id, deadLetterCap: configuration.deadLetterCap, connectionState: connectionState)
         let followUps = RedisExecutor(client: producerClient, namespace: configuration.namespace, defaultQueue: configuration.queues.first ?? "default", origin: id)
         let runner = JobRunner(registry: registry, configuration: configuration, followUps: followUps, logger: logger, metrics: JobMetrics(queues: configuration.queues))
@@ -86,6 +88,7 @@ public final class Worker: Sendable {
                 "id": id, "host": ProcessInfo.processInfo.hostName, "pid": String(getpid()),
                 "queues": configuration.queues.joined(separator: ","), "concurrency": String(configuration.concurrency),
                 "started_at": String(epochMilliseconds()), "version": AirlockVersion.current,
+                "protocol": configuration.wireProtocol.rawValue,
             ],
             held: { buffer.heldCount }, connectionState: connectionState, logger: logger)
         try await liveness.beat()
@@ -105,17 +108,17 @@ public final class Worker: Sendable {
             background.addTask { await finisher.run() }
             background.addTask { await liveness.heartbeat() }
             background.addTask { await liveness.reap() }
-            for queue in configuration.queues {
+            for route in routes {
                 background.addTask {
-                    await Promoter(queue: queue, keys: keys, client: control, configuration: configuration, connectionState: connectionState).run()
+                    await Promoter(route: route, keys: keys, client: control, configuration: configuration, connectionState: connectionState).run()
                 }
             }
 
             await withTaskGroup(of: Void.self) { work in
-                for (index, queue) in configuration.queues.enumerated() {
+                for (index, (route, readyKey)) in sources.enumerated() {
                     work.addTask {
                         await Fetcher(
-                            queueIndex: index, queue: queue, worker: id, keys: keys, configuration: configuration,
+                            queueIndex: index, route: route, readyKey: readyKey, worker: id, keys: keys, configuration: configuration,
                             buffer: buffer, connectionState: connectionState, fatal: fatal
                         ).run()
                     }
@@ -192,5 +195,8 @@ public final class Worker: Sendable {
         }
         while await work.next() != nil {}
         timer.cancel()
+        // A fetcher blocked in Redis when fetching stopped may have delivered a job since.
+        let late = buffer.closeAndTakeUnstarted()
+        for job in late { finisher.submit(.init(job: job, outcome: .requeue)) }
     }
 }

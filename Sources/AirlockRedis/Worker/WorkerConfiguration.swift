@@ -33,6 +33,10 @@ public struct WorkerConfiguration: Sendable {
     public var retryStrategy: any RetryStrategy = .exponentialJitter()
     /// Longest a task attempt may run when the task does not say; `nil` for no limit.
     public var defaultTimeout: Duration?
+    /// The message format of the queues: Airlock envelopes, or Celery's protocol v2.
+    public var wireProtocol: WireProtocol = .native
+    /// How long a stored result (Celery protocol) is kept.
+    public var resultExpiry: Duration = .seconds(24 * 3600)
     /// Longest an idle fetcher blocks in Redis before it re-checks pause and shutdown.
     public var blockTimeout: Duration = .milliseconds(500)
 
