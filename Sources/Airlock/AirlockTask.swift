@@ -49,7 +49,20 @@ public struct TaskContext: Sendable {
     /// When the job was first enqueued.
     public var enqueuedAt: Date?
     /// A logger carrying the job's id, task and queue as metadata.
-    public var logger: Logger
+    ///
+    /// Built on access: attaching metadata costs more than running a no-op task on some log
+    /// handlers, so jobs that never log never pay for it. Keep it in a local when logging often.
+    public var logger: Logger {
+        get {
+            var logger = baseLogger
+            logger[metadataKey: "job"] = "\(jobID)"
+            logger[metadataKey: "task"] = "\(taskName)"
+            if let queue { logger[metadataKey: "queue"] = "\(queue)" }
+            return logger
+        }
+        set { baseLogger = newValue }
+    }
+    private var baseLogger: Logger
 
     /// Creates a context; workers and executors build these, tests may too.
     public init(
@@ -67,10 +80,6 @@ public struct TaskContext: Sendable {
         self.attempt = attempt
         self.maxRetries = maxRetries
         self.enqueuedAt = enqueuedAt
-        var logger = logger
-        logger[metadataKey: "job"] = "\(jobID)"
-        logger[metadataKey: "task"] = "\(taskName)"
-        if let queue { logger[metadataKey: "queue"] = "\(queue)" }
-        self.logger = logger
+        self.baseLogger = logger
     }
 }

@@ -31,10 +31,9 @@ struct JobRunner: Sendable {
         } catch {
             return malformed(job, reason: error.description)
         }
-        var logger = self.logger
-        logger[metadataKey: "job"] = "\(envelope.id)"
-        logger[metadataKey: "task"] = "\(envelope.task)"
-        logger[metadataKey: "queue"] = "\(job.queue)"
+        // Metadata goes with each log call, not onto the logger: some handlers format metadata
+        // eagerly whenever it is set, which cost more than a no-op job.
+        let logger = JobLogger(logger: self.logger, job: envelope.id, task: envelope.task, queue: job.queue)
 
         guard let entry = registry[envelope.task] else {
             logger.error("unknown task; dead-lettered")
@@ -62,7 +61,7 @@ struct JobRunner: Sendable {
         let maxRetries = envelope.maxRetries ?? entry.maxRetries ?? configuration.defaultMaxRetries
         let context = TaskContext(
             jobID: envelope.id, taskName: envelope.task, queue: job.queue, attempt: envelope.attempt, maxRetries: maxRetries,
-            enqueuedAt: Date(timeIntervalSince1970: Double(envelope.enqueuedAt) / 1000), logger: logger)
+            enqueuedAt: Date(timeIntervalSince1970: Double(envelope.enqueuedAt) / 1000), logger: self.logger)
         let started = ContinuousClock.now
         do {
             let value = try await Airlock.scope(executor: followUps) {
@@ -143,6 +142,35 @@ struct JobRunner: Sendable {
         var bytes: [UInt8] = []
         JSONWriter.write(.object(fields), into: &bytes)
         return .init(job: job, outcome: .dead(entry: bytes))
+    }
+}
+
+/// A logger plus one job's identity, turned into metadata only when a line is emitted.
+struct JobLogger {
+    let logger: Logger
+    let job: String
+    let task: String
+    let queue: String
+
+    private func metadata(_ extra: Logger.Metadata) -> Logger.Metadata {
+        var metadata = extra
+        metadata["job"] = "\(job)"
+        metadata["task"] = "\(task)"
+        metadata["queue"] = "\(queue)"
+        return metadata
+    }
+
+    func debug(_ message: @autoclosure () -> Logger.Message, metadata extra: Logger.Metadata = [:]) {
+        logger.debug(message(), metadata: metadata(extra))
+    }
+    func notice(_ message: @autoclosure () -> Logger.Message, metadata extra: Logger.Metadata = [:]) {
+        logger.notice(message(), metadata: metadata(extra))
+    }
+    func warning(_ message: @autoclosure () -> Logger.Message, metadata extra: Logger.Metadata = [:]) {
+        logger.warning(message(), metadata: metadata(extra))
+    }
+    func error(_ message: @autoclosure () -> Logger.Message, metadata extra: Logger.Metadata = [:]) {
+        logger.error(message(), metadata: metadata(extra))
     }
 }
 
