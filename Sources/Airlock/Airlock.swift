@@ -71,7 +71,7 @@ public enum Airlock {
         } catch {
             guard let bodyError else { throw error }
             // Flushing after a failed body and failing again: keep both errors.
-            var dispatchError = DispatchError.wrapping(error, batch: [])
+            var dispatchError = DispatchError.wrapping(error, batch: scope.intents)
             dispatchError.bodyError = bodyError
             throw dispatchError
         }
@@ -99,6 +99,7 @@ public enum Airlock {
     /// Runs `body` with `policy` pushed on the local policy stack: intents enqueued inside carry
     /// it, and it filters them at flush (innermost first, before the scope's policy). It creates
     /// no buffer and its `onEnqueue` is never called.
+    @discardableResult
     public static func policy<R>(
         _ policy: any Policy,
         isolation: isolated (any Actor)? = #isolation,
@@ -110,6 +111,7 @@ public enum Airlock {
     }
 
     /// Synchronous form of ``policy(_:isolation:_:)``.
+    @discardableResult
     public static func policy<R>(_ policy: any Policy, _ body: () throws -> R) rethrows -> R {
         var context = AirlockContext.current
         context.localPolicies.append(policy)

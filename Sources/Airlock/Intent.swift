@@ -66,10 +66,12 @@ public struct Intent: Sendable, Identifiable, CustomStringConvertible {
     ///
     /// For inspection only: the scope's own policy, and ancestors' capture, still decide at flush.
     public func passesLocalPolicies() throws -> Bool {
-        for policy in localPolicies.reversed() where try !policy.allows(self) {
-            return false
+        try AirlockContext.judging {
+            for policy in localPolicies.reversed() where try !policy.allows(self) {
+                return false
+            }
+            return true
         }
-        return true
     }
 
     /// Reads like a call: `send_email(1, "a", k=2)`.
@@ -96,8 +98,8 @@ public struct TaskArguments: Sendable, Hashable {
 
     /// The keyword arguments of a typed task: its encoded fields.
     public init(encoding task: some AirlockTask) throws {
-        let data = try JSONEncoder().encode(task)
-        let value = try JSONDecoder().decode(JSONValue.self, from: data)
+        // JSONParser keeps `1.0` a double, where JSONDecoder would read it back as an integer.
+        let value = try JSONParser.parse(try JSONEncoder().encode(task))
         guard case .object(let fields) = value else {
             throw TaskArgumentsError("task \(type(of: task).name) must encode as a keyed container (a JSON object), not \(value)")
         }

@@ -183,6 +183,19 @@ extension AirlockCore {
             #expect(parentExecutor.names == ["tests.follow_up"])
         }
 
+        @Test func aTaskRunDuringAFlushByHandInsideTheBodyHasNoScopeEither() async throws {
+            // The flushing scope is still the task-local current scope here, but it is flushed:
+            // the task must see the parent (none), not the scope that is flushing.
+            let token = freshToken()
+            let scope = try makeScope(executor: InProcessExecutor())
+            try await Airlock.scope(scope) {
+                try Airlock.enqueue(EnqueueFollowUp(token: token))
+                try scope.exit()
+                try await scope.flush()
+            }
+            #expect(ProbeRegistry.events(token) == ["NoScopeError"])
+        }
+
         @Test func aHandlerThatEnqueuesDuringATopLevelFlushFailsWithNoScopeError() async throws {
             let executor = InProcessExecutor(handlers: ["spawn": { _, _ in try Airlock.enqueue(name: "child") }])
             let error = await #expect(throws: DispatchError.self) {
