@@ -190,11 +190,17 @@ public struct RedisExecutor: Executor {
         end
         local bad = check(KEYS[1], 'set')
         if bad then return redis.error_reply(bad) end
+        local checked = {}
         for i = 0, n - 1 do
-          bad = check(KEYS[2 + i * 3], ARGV[2 + i * 6] == 'd' and 'zset' or 'list')
-          if bad then return redis.error_reply(bad) end
+          local key = KEYS[2 + i * 3]
+          if not checked[key] then
+            bad = check(key, ARGV[2 + i * 6] == 'd' and 'zset' or 'list')
+            if bad then return redis.error_reply(bad) end
+            checked[key] = true
+          end
         end
         local results = {}
+        local known, woken = {}, {}
         for i = 0, n - 1 do
           local k, a = 2 + i * 3, 2 + i * 6
           local mode, score, queue, envelope, idem, id = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
@@ -207,14 +213,20 @@ public struct RedisExecutor: Executor {
           else
             if mode == 'd' then
               redis.call('ZADD', KEYS[k], score, envelope)
-              redis.call('LPUSH', KEYS[k + 2], score)
-              redis.call('LTRIM', KEYS[k + 2], 0, 0)
+              if not woken[KEYS[k + 2]] then
+                redis.call('LPUSH', KEYS[k + 2], score)
+                redis.call('LTRIM', KEYS[k + 2], 0, 0)
+                woken[KEYS[k + 2]] = true
+              end
             elseif mode == 'f' then
               redis.call('RPUSH', KEYS[k], envelope)
             else
               redis.call('LPUSH', KEYS[k], envelope)
             end
-            redis.call('SADD', KEYS[1], queue)
+            if not known[queue] then
+              redis.call('SADD', KEYS[1], queue)
+              known[queue] = true
+            end
             results[i + 1] = ''
           end
         end
