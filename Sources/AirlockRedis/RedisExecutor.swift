@@ -267,7 +267,7 @@ public struct RedisExecutorError: Error, CustomStringConvertible, Sendable {
 
     static func from(_ error: any Error) -> RedisExecutorError {
         guard let redis = error as? RedisError else { return RedisExecutorError(.notWritten, "\(error)") }
-        if redis.kind == .timedOut || redis.kind == .connectionClosed {
+        if redis.mayHaveBeenApplied {
             return RedisExecutorError(.outcomeUnknown, "the connection broke after the batch was sent, so it was applied entirely or not at all: \(redis)", redisError: redis)
         }
         return RedisExecutorError(.notWritten, "nothing was enqueued: \(redis)", redisError: redis)

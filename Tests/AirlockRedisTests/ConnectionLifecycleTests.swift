@@ -1,6 +1,10 @@
 import AirlockRedis
 import AirlockTestSupport
+import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Failure and recovery paths; each test that disturbs its server gets its own.
 @Suite("RedisClient connection lifecycle")
@@ -15,6 +19,7 @@ struct ConnectionLifecycleTests {
         let error = await #expect(throws: RedisError.self) { try await client.connect() }
         #expect(clock.now - start < .seconds(1))
         #expect(error?.kind == .connectionRefused)
+        #expect(error?.mayHaveBeenApplied == false)
         #expect(error?.isConnectionProblem == true)
         #expect(error?.description.contains("127.0.0.1:\(port)") == true)
         #expect(error?.description.contains("is redis-server running") == true)
@@ -30,6 +35,24 @@ struct ConnectionLifecycleTests {
         let client = try Kit.client("unix:///tmp/airlock-no-such-\(RedisServer.uniqueNamespace("sock")).sock")
         let error = await #expect(throws: RedisError.self) { try await client.send("PING") }
         #expect(error?.kind == .connectionRefused)
+        await client.close()
+    }
+
+    @Test func nonRedisPeerIsAProtocolError() async throws {
+        let fake = try FakePeer(reply: Array("HTTP/1.1 400 Bad Request\r\n\r\n".utf8))
+        let client = try Kit.client("redis://127.0.0.1:\(fake.port)")
+        let error = await #expect(throws: RedisError.self) { try await client.connect() }
+        #expect(error?.kind == .protocolError)
+        #expect(error?.description.contains("really a Redis server") == true, "\(String(describing: error))")
+        await client.close()
+    }
+
+    @Test func silentPeerTimesOutInTheHandshakeBeforeAnythingIsSent() async throws {
+        let silent = try FakePeer(reply: nil)
+        let client = try Kit.client("redis://127.0.0.1:\(silent.port)") { $0.commandTimeout = .milliseconds(300) }
+        let error = await #expect(throws: RedisError.self) { try await client.send("SET", "k", "v") }
+        #expect(error?.kind == .timedOut)
+        #expect(error?.mayHaveBeenApplied == false, "the SET was never written: \(String(describing: error))")
         await client.close()
     }
 
@@ -112,6 +135,7 @@ struct ConnectionLifecycleTests {
             return
         }
         #expect(error.kind == RedisError.Kind.connectionClosed, "\(error)")
+        #expect(error.mayHaveBeenApplied)
         // Nothing was re-sent behind our back, and the next call reconnects.
         #expect(try await victim.send("PING") == .status("PONG"))
         for client in [victim, killer] { await client.close() }
@@ -158,6 +182,7 @@ struct ConnectionLifecycleTests {
         let start = clock.now
         let error = await #expect(throws: RedisError.self) { try await client.send("DEBUG", "SLEEP", "2") }
         #expect(error?.kind == .timedOut)
+        #expect(error?.mayHaveBeenApplied == true)
         #expect(error?.description.contains("0.3 s") == true)
         #expect(clock.now - start < .milliseconds(1500))
 
@@ -191,5 +216,45 @@ struct ConnectionLifecycleTests {
         let error = await #expect(throws: RedisError.self) { try await client.send("DEBUG", "SLEEP", "0.6") }
         #expect(error?.kind == .timedOut)
         await client.close()
+    }
+}
+
+/// A loopback peer that is not Redis: it answers the first request with `reply`
+/// (e.g. HTTP), or with nothing at all when `reply` is nil.
+private final class FakePeer: Sendable {
+    let port: Int
+    private let listener: Int32
+
+    init(reply: [UInt8]?) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        listener = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 4) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        try #require(ok, "could not listen on loopback")
+        port = Int(UInt16(bigEndian: address.sin_port))
+        Thread {
+            let connection = accept(fd, nil, nil)
+            guard connection >= 0 else { return }
+            var buffer = [UInt8](repeating: 0, count: 256)
+            _ = recv(connection, &buffer, buffer.count, 0)
+            if let reply {
+                _ = send(connection, reply, reply.count, Int32(MSG_NOSIGNAL))
+            } else {
+                while recv(connection, &buffer, buffer.count, 0) > 0 {} // silent until the client hangs up
+            }
+            close(connection)
+        }.start()
+    }
+
+    deinit {
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
     }
 }

@@ -107,6 +107,11 @@ struct ConnectionTests {
         #expect(wrongType?.serverErrorCode == "WRONGTYPE")
         // The connection is still fine after an error reply.
         #expect(try await client.send("PING") == .status("PONG"))
+
+        // A malformed request is refused before anything is written, so later replies stay aligned.
+        let empty = await #expect(throws: RedisError.self) { try await client.pipeline([[Kit.bytes("SET"), Kit.bytes(key), Kit.bytes("w")], []]) }
+        #expect(empty?.kind == .protocolError)
+        #expect(try await client.send("GET", key).string == "v")
         await client.close()
     }
 
@@ -215,5 +220,9 @@ struct ConnectionTests {
         #expect(error?.isConnectionProblem == true)
         let pipelineError = await #expect(throws: RedisError.self) { try await client.pipeline([[Kit.bytes("PING")]]) }
         #expect(pipelineError?.kind == .notConnected)
+        let bodyError = await #expect(throws: RedisError.self) {
+            try await client.withConnection { handle throws(RedisError) in try handle.command("PING") }
+        }
+        #expect(bodyError?.kind == .notConnected)
     }
 }

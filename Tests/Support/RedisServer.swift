@@ -51,25 +51,31 @@ public final class RedisServer: Sendable {
     /// Starts a server and waits until it answers PING. Blocks for up to ~10 s.
     public init(_ options: Options = Options()) throws {
         let binary = try Launcher.findRedisServer()
+        OrphanReaper.reapOnce()
         let directory = try Launcher.makeDirectory()
         var lastError: (any Error)?
         for _ in 0..<5 {
-            let port = try Self.freePort()
-            let launcher = Launcher(binary: binary, directory: directory, port: port, options: options)
+            let launcher: Launcher
+            let server: RunningServer
             do {
+                launcher = Launcher(binary: binary, directory: directory, port: try Self.serverPort(), options: options)
                 try launcher.writeConfig()
-                let server = try launcher.launch()
-                self.port = port
-                self.directory = directory
-                self.unixSocketPath = launcher.unixSocketPath
-                self.options = options
-                self.externalURL = nil
-                self.launcher = launcher
-                self.running = Mutex(server)
-                return
+                server = try launcher.launch()
             } catch let error as RedisServerError where error.portInUse {
                 lastError = error // another process took the port between probe and bind
+                continue
+            } catch {
+                try? FileManager.default.removeItem(atPath: directory)
+                throw error
             }
+            self.port = launcher.port
+            self.directory = directory
+            self.unixSocketPath = launcher.unixSocketPath
+            self.options = options
+            self.externalURL = nil
+            self.launcher = launcher
+            self.running = Mutex(server)
+            return
         }
         try? FileManager.default.removeItem(atPath: directory)
         throw lastError ?? RedisServerError("could not start redis-server")
@@ -188,6 +194,26 @@ public final class RedisServer: Sendable {
         }
         guard named == 0 else { throw RedisServerError("getsockname() failed: \(String(cString: strerror(errno)))") }
         return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// A free port that also leaves room for cluster mode, whose bus listens on
+    /// port + 10000 (so the port must be at most 55535 and that one free too).
+    static func serverPort() throws -> Int {
+        for _ in 0..<100 {
+            let port = try freePort()
+            if port <= 55535, isFree(port + 10000) { return port }
+        }
+        throw RedisServerError("found no free loopback port at or below 55535 with port+10000 free")
+    }
+
+    private static func isFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = Probe.loopback(port: port)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
     }
 
     /// Runs blocking work (process start/stop, restart) on a fresh thread so async

@@ -39,16 +39,24 @@ struct Launcher: Sendable {
         throw RedisServerError("redis-server was not found in PATH or /usr/bin; the Redis tests need a real server (install it: apt-get install redis-server)")
     }
 
-    static func makeDirectory() throws -> String {
+    /// Where server directories go: the temp dir, unless too long for a unix socket path.
+    static var baseDirectory: String {
         var base = FileManager.default.temporaryDirectory.path
         if base.hasSuffix("/") { base.removeLast() }
-        if base.utf8.count > 40 { base = "/tmp" } // keep room for the unix socket path
+        return base.utf8.count > 40 ? "/tmp" : base
+    }
+
+    static func makeDirectory() throws -> String {
+        let base = baseDirectory
         var template = Array((base + "/airlock-redis-XXXXXX").utf8CString)
         let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard created != nil else {
             throw RedisServerError("could not create a temporary directory under \(base): \(String(cString: strerror(errno)))")
         }
-        return String(cString: template)
+        let directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // Lets a later test process clean up after this one if it crashes (OrphanReaper).
+        try? String(getpid()).write(toFile: directory + "/" + OrphanReaper.ownerFile, atomically: true, encoding: .utf8)
+        return directory
     }
 
     func writeConfig() throws {
@@ -58,6 +66,7 @@ struct Launcher: Sendable {
             "daemonize no",
             "dir \(quote(directory))",
             "logfile \(quote(logPath))",
+            "pidfile \(quote(directory + "/" + OrphanReaper.serverPIDFile))",
             "save \"\"",
             "dbfilename dump.rdb",
         ]
@@ -78,7 +87,7 @@ struct Launcher: Sendable {
 
     /// Starts the process and waits (bounded) until it answers PING over TCP.
     func launch() throws -> RunningServer {
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         guard let output = FileHandle(forWritingAtPath: outputPath) else {
             throw RedisServerError("could not open \(outputPath) for the server's output")
         }

@@ -23,6 +23,7 @@ final class ConnectionOwner {
     private var failedAttempts = 0
     private var lastAttempt: ContinuousClock.Instant?
     private var link: Link = .neverConnected
+    private var everConnected = false
 
     /// What the log last said, so state changes are logged once, not per attempt.
     private enum Link: Equatable {
@@ -37,8 +38,6 @@ final class ConnectionOwner {
         let rawName = configuration.clientName ?? name
         self.clientName = rawName.map { String($0.map { $0 == " " || $0 == "\n" ? "-" : $0 }) }
     }
-
-    var isConnected: Bool { connection != nil }
 
     /// Returns the live connection, (re)connecting first if needed. Consecutive failures
     /// are spaced by the configured backoff; the first attempt after a working
@@ -61,17 +60,18 @@ final class ConnectionOwner {
             try handshake(fresh)
             connection = fresh
             failedAttempts = 0
-            switch link {
-            case .neverConnected: logger.info("Connected to Redis")
-            case .down: logger.info("Reconnected to Redis")
-            case .up: break
+            if link != .up {
+                logger.info(everConnected ? "Reconnected to Redis" : "Connected to Redis")
             }
             link = .up
+            everConnected = true
             return fresh
         } catch {
             failedAttempts += 1
+            // The error is thrown to the caller, who reports it; logging it loudly here
+            // too would print every misconfiguration twice.
             if link != .down(error.kind) {
-                logger.error("Cannot connect to Redis: \(error)")
+                logger.debug("Cannot connect to Redis: \(error)")
                 link = .down(error.kind)
             }
             throw error
@@ -90,10 +90,16 @@ final class ConnectionOwner {
         let connection = try connected()
         do {
             try connection.setReadTimeout(timeout ?? BlockingCommands.readTimeout(for: commands, commandTimeout: configuration.commandTimeout))
+        } catch {
+            dropConnection(because: error)
+            throw error
+        }
+        do {
             return try connection.pipeline(commands)
         } catch {
-            if connection.isBroken { dropConnection(because: error) }
-            throw error
+            guard connection.isBroken else { throw error } // rejected before writing
+            dropConnection(because: error)
+            throw error.afterSending()
         }
     }
 

@@ -78,8 +78,7 @@ final class ConnectionThread: @unchecked Sendable {
 
     private func runLoop(_ owner: ConnectionOwner) {
         while true {
-            let (batch, last) = takeBatch()
-            var pending = Array(batch.reversed())
+            var (pending, last) = takeBatch()
             while !pending.isEmpty {
                 let resume = Self.runLast(&pending, owner)
                 resume()
@@ -89,15 +88,18 @@ final class ConnectionThread: @unchecked Sendable {
         owner.close()
     }
 
-    /// Blocks until there is work or the thread must stop.
+    /// Blocks until there is work or the thread must stop. Returns the queued jobs
+    /// newest first (so the caller pops the oldest in O(1)) and whether to stop after them.
+    /// The returned array is the only reference to its jobs: each is released as it is popped.
     private func takeBatch() -> ([ConnectionJob], Bool) {
         condition.lock()
         defer { condition.unlock() }
         while jobs.isEmpty && accepting {
             condition.wait()
         }
-        let batch = jobs
-        jobs = []
+        var batch: [ConnectionJob] = []
+        swap(&batch, &jobs)
+        batch.reverse()
         return (batch, !accepting)
     }
 

@@ -92,8 +92,10 @@ final class HiredisConnection {
     func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
         guard !isBroken else { throw .connectionClosed(endpoint, detail: "connection already failed") }
         if commands.isEmpty { return [] }
+        // Validate before appending anything: a half-appended pipeline would stay in
+        // hiredis' output buffer and misalign every later reply.
+        if commands.contains(where: \.isEmpty) { throw .protocolError("cannot send an empty command (no command name)") }
         for args in commands {
-            guard !args.isEmpty else { throw .protocolError("cannot send an empty command") }
             let status = Self.withArgv(args) { argc, argv, lengths in
                 redisAppendCommandArgv(context, argc, argv, lengths)
             }
@@ -129,7 +131,7 @@ final class HiredisConnection {
         case REDIS_ERR_EOF:
             return .connectionClosed(endpoint, detail: "the server closed the connection")
         case REDIS_ERR_PROTOCOL:
-            return .protocolError(detail)
+            return .protocolError("\(detail) from \(endpoint) (is that port really a Redis server?)")
         default:
             return .connectionClosed(endpoint, detail: detail.isEmpty ? "unknown hiredis error" : detail)
         }

@@ -89,10 +89,11 @@ public final class RedisClient: Sendable {
         _ body: @Sendable (RedisConnectionHandle) throws(RedisError) -> T
     ) async throws(RedisError) -> T {
         // The body is only used while we are suspended below, and the owned thread
-        // releases it before resuming us, so it never actually escapes.
+        // drops it (BodySlot.take) before resuming us, so it never actually escapes.
         try await withoutActuallyEscaping(body) { (escapable) async throws(RedisError) -> T in
-            try await self.run { owner, control throws(RedisError) -> T in
-                try escapable(RedisConnectionHandle(owner: owner, control: control))
+            let slot = BodySlot(escapable)
+            return try await self.run { owner, control throws(RedisError) -> T in
+                try slot.take()(RedisConnectionHandle(owner: owner, control: control))
             }
         }
     }
@@ -138,3 +139,21 @@ public final class RedisClient: Sendable {
     }
 }
 
+/// Holds a `withConnection` body until the owned thread runs it, then lets go, so no
+/// reference outlives the `withoutActuallyEscaping` scope however long the job
+/// closure itself lingers. `@unchecked Sendable` is safe: it is filled before the job
+/// is queued (the queue's lock orders that write before the thread's read) and only
+/// the owned thread takes from it, once.
+private final class BodySlot<T>: @unchecked Sendable {
+    typealias Body = @Sendable (RedisConnectionHandle) throws(RedisError) -> T
+    private var body: Body?
+
+    init(_ body: @escaping Body) {
+        self.body = body
+    }
+
+    func take() -> Body {
+        defer { body = nil }
+        return body!
+    }
+}

@@ -29,7 +29,7 @@ public struct RedisError: Error, CustomStringConvertible, Sendable, Equatable {
         public static let connectionClosed = Kind(code: .connectionClosed)
         /// The Redis URL could not be parsed; the message names the offending part.
         public static let invalidURL = Kind(code: .invalidURL)
-        /// The client was closed (or never could connect); no command was sent.
+        /// The client was closed; no command was sent.
         public static let notConnected = Kind(code: .notConnected)
 
         /// The kind's name, e.g. `timedOut`, for logs and metrics labels.
@@ -44,9 +44,23 @@ public struct RedisError: Error, CustomStringConvertible, Sendable, Equatable {
     /// is the complete one-line explanation, identical to ``description``.
     public let message: String
 
-    private init(_ kind: Kind, _ message: String) {
+    /// True when the connection failed *after* the request was written, so Redis may
+    /// or may not have executed it: the caller must treat the outcome as unknown (or
+    /// make the command idempotent before retrying). False when the failure happened
+    /// before anything was sent (refused, connect/handshake/auth failure, closed
+    /// client), so retrying cannot apply it twice. Error replies (``Kind/server``) are
+    /// always false: Redis answered, and the reply says what happened.
+    public let mayHaveBeenApplied: Bool
+
+    private init(_ kind: Kind, _ message: String, mayHaveBeenApplied: Bool = false) {
         self.kind = kind
         self.message = message
+        self.mayHaveBeenApplied = mayHaveBeenApplied
+    }
+
+    /// The same error, marked as having happened after the request was written.
+    func afterSending() -> RedisError {
+        RedisError(kind, message, mayHaveBeenApplied: true)
     }
 
     /// One readable line saying what happened and what to check.
@@ -109,7 +123,7 @@ public struct RedisError: Error, CustomStringConvertible, Sendable, Equatable {
 
     /// The reply stream was unintelligible, or the request could not be encoded.
     public static func protocolError(_ detail: String) -> RedisError {
-        RedisError(.protocolError, "Redis protocol error: \(detail) (is the port really a Redis server?)")
+        RedisError(.protocolError, "Redis protocol error: \(detail)")
     }
 
     /// The connection broke mid-conversation.
