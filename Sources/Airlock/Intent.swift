@@ -133,5 +133,6 @@ public struct TaskArguments: Sendable, Hashable {
 public struct TaskArgumentsError: Error, CustomStringConvertible, Sendable {
     /// What does not fit, and how to fix it.
     public let description: String
-    init(_ description: String) { self.description = description }
+    /// Creates the error with its message.
+    public init(_ description: String) { self.description = description }
 }

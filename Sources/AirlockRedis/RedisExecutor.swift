@@ -1,6 +1,7 @@
 public import Airlock
 import Foundation
 public import Logging
+import Synchronization
 
 /// Dispatches a scope's intents to Redis queues: one atomic script, one round trip per flush,
 /// whatever the number of intents, queues and delays.
@@ -31,6 +32,7 @@ public struct RedisExecutor: Executor {
     /// Written into envelopes whose intent has no origin of its own.
     public let origin: String?
     private let logger: Logger
+    private let registeredQueues = SharedSet()
 
     /// Creates an executor over an existing client.
     public init(
@@ -87,25 +89,36 @@ public struct RedisExecutor: Executor {
     public func enqueue(_ intents: [Intent]) async throws -> [Outcome] {
         guard !intents.isEmpty else { return [] }
         let now = Date()
-        var keyArgs: [[UInt8]] = [Array(keys.queues.utf8)]
+        var keyArgs: [[UInt8]] = []
         var argv: [[UInt8]] = [Array(String(Int(idempotencyTTL.timeInterval * 1000)).utf8)]
-        keyArgs.reserveCapacity(1 + intents.count * 3)
+        keyArgs.reserveCapacity(intents.count * 3)
         argv.reserveCapacity(1 + intents.count * 6)
+        var queues: [String] = []
         for intent in intents {
             let job = try prepare(intent, now: now, batch: intents)
             keyArgs.append(Array(job.target.utf8))
             keyArgs.append(Array((job.idempotencyKey ?? job.target).utf8))
             keyArgs.append(Array(keys.wake(job.queue).utf8))
             argv.append(contentsOf: [
-                Array(job.mode.utf8), Array(String(job.score).utf8), Array(job.queue.utf8), job.envelope,
+                Array(job.mode.utf8), Array(String(job.score).utf8), job.envelope,
                 job.idempotencyKey == nil ? [] : [UInt8(ascii: "1")], Array(job.id.utf8),
             ])
+            if !queues.contains(job.queue) { queues.append(job.queue) }
         }
         let reply: RedisReply
         do {
             reply = try await client.evalScript(Self.enqueueScript, keys: keyArgs, args: argv)
         } catch {
             throw DispatchError(dispatched: [], notDispatched: intents, underlying: RedisExecutorError.from(error))
+        }
+        // Queue names are registered outside the script, so the script touches only one queue's
+        // (hash-tagged) keys; once per queue per executor, after a write succeeded, so a refused
+        // batch leaves no trace. Workers re-register their queues with every heartbeat.
+        let unregistered = registeredQueues.withLock { known in queues.filter { !known.contains($0) } }
+        if !unregistered.isEmpty,
+            (try? await client.send([Array("SADD".utf8), Array(keys.queues.utf8)] + unregistered.map { Array($0.utf8) })) != nil
+        {
+            registeredQueues.withLock { $0.formUnion(unregistered) }
         }
         guard let results = reply.array, results.count == intents.count else {
             throw DispatchError(dispatched: [], notDispatched: intents,
@@ -144,8 +157,12 @@ public struct RedisExecutor: Executor {
             switch intent.payload {
             case .typed(let task):
                 // Typed arguments go straight from the encoder into the envelope, never through a JSONValue tree.
+                let fields = try JSONEncoder().encode(task)
+                guard fields.first == UInt8(ascii: "{") else {
+                    throw TaskArgumentsError("task \(intent.taskName) must encode as a keyed container (a JSON object)")
+                }
                 bytes.append(contentsOf: #","args":[],"kwargs":"#.utf8)
-                bytes.append(contentsOf: try JSONEncoder().encode(task))
+                bytes.append(contentsOf: fields)
             case .dynamic(let arguments):
                 bytes.append(contentsOf: #","args":"#.utf8)
                 JSONWriter.write(.array(arguments.args), into: &bytes)
@@ -177,33 +194,36 @@ public struct RedisExecutor: Executor {
     }
 
     /// Checks every key's type before writing anything, so a batch is never half applied.
-    /// KEYS: [queues set] + per job [target, idempotency key (or target), wake list].
-    /// ARGV: [idempotency ttl ms] + per job [mode r|f|d, score, queue, envelope, use-idempotency "1"|"", job id].
+    /// KEYS: per job [target, idempotency key (or target), wake list].
+    /// ARGV: [idempotency ttl ms] + per job [mode r|f|d, score, envelope, use-idempotency "1"|"", job id].
     static let enqueueScript = RedisScript("""
         #!lua
-        local n = (#KEYS - 1) / 3
+        local n = #KEYS / 3
         local function check(key, want)
           local t = redis.call('TYPE', key).ok
           if t ~= 'none' and t ~= want then
             return 'WRONGTYPE key ' .. key .. ' holds a ' .. t .. ', expected a ' .. want .. '; nothing was enqueued'
           end
         end
-        local bad = check(KEYS[1], 'set')
-        if bad then return redis.error_reply(bad) end
         local checked = {}
+        local function checkOnce(key, want)
+          if checked[key] then return nil end
+          checked[key] = true
+          return check(key, want)
+        end
         for i = 0, n - 1 do
-          local key = KEYS[2 + i * 3]
-          if not checked[key] then
-            bad = check(key, ARGV[2 + i * 6] == 'd' and 'zset' or 'list')
-            if bad then return redis.error_reply(bad) end
-            checked[key] = true
-          end
+          local k, a = 1 + i * 3, 2 + i * 5
+          local delayed = ARGV[a] == 'd'
+          local bad = checkOnce(KEYS[k], delayed and 'zset' or 'list')
+          if not bad and ARGV[a + 3] == '1' then bad = checkOnce(KEYS[k + 1], 'string') end
+          if not bad and delayed then bad = checkOnce(KEYS[k + 2], 'list') end
+          if bad then return redis.error_reply(bad) end
         end
         local results = {}
-        local known, woken = {}, {}
+        local woken = {}
         for i = 0, n - 1 do
-          local k, a = 2 + i * 3, 2 + i * 6
-          local mode, score, queue, envelope, idem, id = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+          local k, a = 1 + i * 3, 2 + i * 5
+          local mode, score, envelope, idem, id = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
           local existing = false
           if idem == '1' then
             existing = redis.call('SET', KEYS[k + 1], id, 'NX', 'PX', ARGV[1], 'GET')
@@ -223,15 +243,17 @@ public struct RedisExecutor: Executor {
             else
               redis.call('LPUSH', KEYS[k], envelope)
             end
-            if not known[queue] then
-              redis.call('SADD', KEYS[1], queue)
-              known[queue] = true
-            end
             results[i + 1] = ''
           end
         end
         return results
         """)
+}
+
+/// Queue names this executor has registered in `<ns>:queues`, shared by its copies.
+final class SharedSet: Sendable {
+    private let names = Mutex<Set<String>>([])
+    func withLock<R: Sendable>(_ body: (inout sending Set<String>) -> sending R) -> R { names.withLock(body) }
 }
 
 /// Why the Redis executor could not dispatch a batch.

@@ -101,8 +101,17 @@ struct ExecutorAtomicityTests {
         try await expectNothingWritten(label: "atom-delayed") { $0.delayed("q3") }
     }
 
-    @Test func wrongTypeQueuesSetFailsTheWholeBatch() async throws {
-        try await expectNothingWritten(label: "atom-queues") { $0.queues }
+    @Test func wrongTypeQueuesSetDoesNotBlockTheBatchNorGetClobbered() async throws {
+        // `<ns>:queues` is an index for operators, registered outside the atomic script (so a
+        // one-queue flush stays in one Cluster slot): a broken index must not stop dispatch, and
+        // the executor must not overwrite what is there.
+        let fixture = try await ExecutorFixture.make("atom-queues")
+        try await fixture.command("SET", fixture.keys.queues, "x")
+        let scope = try Scope(policy: AllowAll(), executor: fixture.executor, behavior: DefaultScopeBehavior())
+        try await Airlock.scope(scope) { _ = try Self.enqueueMixedBatch() }
+        #expect(scope.isFlushed)
+        #expect(try await fixture.command("GET", fixture.keys.queues) == .bulk(Array("x".utf8)))
+        #expect(try await fixture.allKeys().count > 1, "the batch was written")
     }
 
     @Test func wrongTypeIdempotencyKeyFailsTheWholeBatch() async throws {

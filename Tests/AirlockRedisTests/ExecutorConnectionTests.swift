@@ -42,6 +42,23 @@ struct ExecutorConnectionTests {
         #expect(try await reader.send("DBSIZE") == .integer(0))
     }
 
+    @Test func serverThatNeverAnswersTheHandshakeIsNotWritten() async throws {
+        // The connection opens but the handshake (CLIENT SETNAME) never gets a reply, so the
+        // enqueue script was never sent: the batch was certainly not written. Reporting
+        // `.outcomeUnknown` here would make callers treat a clean failure as possibly applied.
+        let listener = try ExecutorSilentListener()
+        var configuration = RedisConfiguration(port: listener.port)
+        configuration.connectTimeout = .milliseconds(300)
+        configuration.commandTimeout = .milliseconds(300)
+        let client = RedisClient(configuration: configuration, name: "executor-under-test", logger: Kit.quiet)
+        let executor = RedisExecutor(client: client, namespace: "t-silent", logger: Kit.quiet)
+        let failure = await Kit.dispatchFailure { try await Kit.flush(to: executor) { try Airlock.enqueue(name: "never.sent") } }
+        let (error, underlying) = try #require(failure)
+        #expect(underlying.redisError?.kind == .timedOut, "\(underlying)")
+        #expect(underlying.kind == .notWritten, "nothing was sent, so nothing can have been written: \(underlying)")
+        #expect(error.notDispatched.map(\.taskName) == ["never.sent"])
+    }
+
     // MARK: Restart
 
     @Test func sameExecutorWorksAgainAfterARedisRestart() async throws {
@@ -68,7 +85,6 @@ struct ExecutorConnectionTests {
                 #expect(underlying.kind == .outcomeUnknown || underlying.kind == .notWritten, "\(underlying)")
                 #expect(underlying.redisError?.isConnectionProblem == true, "\(underlying)")
                 failures.append(underlying)
-                print("flush after restart failed: \(underlying)")
                 try await Task.sleep(for: .milliseconds(50))
             }
         }

@@ -148,15 +148,19 @@ struct ExecutorRoutingTests {
         #expect(try await fixture.ready("default").isEmpty)
     }
 
-    @Test func wakeListHoldsOnlyTheMostRecentlyAddedDueTime() async throws {
+    @Test func wakeListHoldsOneDueTimeFromTheLatestFlush() async throws {
+        // The wake list is a doorbell: at most one entry, a due time from the most recent flush
+        // that added delayed jobs. The promoter re-reads the delayed set, so which of that
+        // flush's due times it holds is not part of the contract.
         let fixture = try await ExecutorFixture.make("route-wake")
         try await fixture.flush {
             try Airlock.enqueue(name: "a", options: DispatchOptions(countdown: .seconds(100)))
             try Airlock.enqueue(name: "b", options: DispatchOptions(countdown: .seconds(50)))
         }
-        let afterFirst = try await fixture.list(fixture.keys.wake("default"))
-        let scores = Dictionary(uniqueKeysWithValues: try await fixture.delayed("default").map { (try Envelope.decode($0.bytes).task, $0.score) })
-        #expect(afterFirst.map { String(decoding: $0, as: UTF8.self) } == [String(scores["b"] ?? -1)])
+        let afterFirst = try await fixture.list(fixture.keys.wake("default")).map { String(decoding: $0, as: UTF8.self) }
+        let firstScores = Set(try await fixture.delayed("default").map { String($0.score) })
+        #expect(afterFirst.count == 1)
+        #expect(afterFirst.allSatisfy(firstScores.contains), "\(afterFirst) not among \(firstScores)")
 
         try await fixture.flush { try Airlock.enqueue(name: "c", options: DispatchOptions(countdown: .seconds(200))) }
         let delayed = try await fixture.delayed("default")

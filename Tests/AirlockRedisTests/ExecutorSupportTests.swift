@@ -4,6 +4,11 @@ import AirlockTestSupport
 import Foundation
 import Logging
 import Testing
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 // Helpers shared by the Executor* and Envelope* suites. Everything is namespaced under
 // `ExecutorTestKit` (or prefixed `Executor…`) because other suites share this test module.
@@ -226,4 +231,37 @@ struct ExecutorUnencodableTask: AirlockTask {
     func run(_ context: TaskContext) async throws {}
     // JSONEncoder refuses non-finite doubles by default.
     static var nan: ExecutorUnencodableTask { ExecutorUnencodableTask(value: .nan) }
+}
+
+/// A loopback TCP socket that listens but never accepts, reads or answers: the kernel completes
+/// connections into its backlog, so a client connects fine and then waits for a reply forever.
+final class ExecutorSilentListener: Sendable {
+    let port: Int
+    private let fd: Int32
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ExecutorSilentListenerError("socket() failed") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else {
+            close(fd)
+            throw ExecutorSilentListenerError("bind/listen on loopback failed")
+        }
+        self.fd = fd
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
+}
+
+struct ExecutorSilentListenerError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
