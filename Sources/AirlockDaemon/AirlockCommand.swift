@@ -1,5 +1,6 @@
 public import AirlockRedis
 public import ArgumentParser
+import Foundation
 import Synchronization
 
 /// The `airlock-workerd` command line: `run` plus the operator subcommands.
@@ -21,11 +22,17 @@ public struct AirlockCommand: AsyncParsableCommand {
         commandName: "airlock-workerd",
         abstract: "Run Airlock workers and operate their Redis queues.",
         discussion: """
-            Producers dispatch jobs with Airlock's RedisExecutor; workers started with `run` execute them.
-            Every subcommand takes --redis (or AIRLOCK_REDIS_URL) and --namespace.
+            Producers dispatch jobs with Airlock's RedisExecutor; workers started with `run` execute them. \
+            Every subcommand takes --redis (or AIRLOCK_REDIS_URL) and --namespace (or AIRLOCK_NAMESPACE).
+
+            Exit status: 0 success; 1 failure, including unusable input (bad JSON, unknown queue or dead-letter \
+            id); 2 command-line usage error; 3 Redis unreachable, timed out, or refused the credentials.
             """,
         version: AirlockVersion.current,
-        subcommands: [RunCommand.self],
+        subcommands: [
+            RunCommand.self, StatsCommand.self, WorkersCommand.self, DeadCommand.self, EnqueueCommand.self,
+            PauseCommand.self, ResumeCommand.self, QueuesCommand.self,
+        ],
         defaultSubcommand: nil
     )
 
@@ -38,6 +45,52 @@ public struct AirlockCommand: AsyncParsableCommand {
     /// (plus the built-in diagnostic tasks). Exits the process with the command's status.
     public static func main(tasks: TaskRegistry) async {
         registeredTasks.withLock { $0 = tasks }
-        await main()
+        let arguments = normalized(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(reporting: error)
+        }
+    }
+
+    /// Exits with the documented statuses: usage errors 2 (ArgumentParser's own message), failures
+    /// one `airlock-workerd: error: …` line and their status, help and `ExitCode` as ArgumentParser does.
+    static func exit(reporting error: any Error) -> Never {
+        if error is CommandFailure {
+            let failure = CommandFailure(error)
+            Console.error(failure.description)
+            Foundation.exit(failure.exitCode)
+        }
+        if exitCode(for: error) == .validationFailure {
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(ExitStatus.usage)
+        }
+        exit(withError: error)
+    }
+
+    /// `--watch` takes an optional value: a bare `--watch` (last, or followed by another option)
+    /// gets the default period, since ArgumentParser options always need one.
+    static func normalized(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--" {
+                result.append(contentsOf: arguments[index...])
+                break
+            }
+            if argument == "--watch" {
+                let next = index + 1 < arguments.count ? arguments[index + 1] : nil
+                if next.map({ Double($0) == nil }) ?? true {
+                    result.append("--watch=\(StatsCommand.defaultWatchPeriod)")
+                    continue
+                }
+            }
+            result.append(argument)
+        }
+        return result
     }
 }

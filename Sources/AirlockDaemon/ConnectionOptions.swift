@@ -9,7 +9,7 @@ struct ConnectionOptions: ParsableArguments {
         valueName: "url"))
     var redis: String?
 
-    @Option(name: .long, help: "Key prefix shared by producers and workers.")
+    @Option(name: .long, help: "Key prefix shared by producers and workers. Default: $AIRLOCK_NAMESPACE, else airlock.")
     var namespace: String = ProcessInfo.processInfo.environment["AIRLOCK_NAMESPACE"] ?? "airlock"
 
     /// The parsed Redis configuration; a bad URL is a validation error with the reason.
@@ -20,5 +20,24 @@ struct ConnectionOptions: ParsableArguments {
         } catch {
             throw ValidationError("\(error)")
         }
+    }
+
+    /// Connect timeout for operator commands: an unreachable Redis fails within seconds.
+    static let adminConnectTimeout: Duration = .seconds(2)
+    /// Reply timeout for operator commands (dead-letter scripts over long lists take a while).
+    static let adminCommandTimeout: Duration = .seconds(15)
+
+    /// A client for an operator command: short connect timeout, no log output. A bad URL is a
+    /// ``CommandFailure`` with the usage status.
+    func adminClient() throws -> RedisClient {
+        var configuration: RedisConfiguration
+        do {
+            configuration = try redisConfiguration()
+        } catch let error as ValidationError {
+            throw CommandFailure(error.message, exitCode: ExitStatus.usage)
+        }
+        configuration.connectTimeout = Self.adminConnectTimeout
+        configuration.commandTimeout = Self.adminCommandTimeout
+        return RedisClient(configuration: configuration, name: "airlock-admin", logger: quietLogger)
     }
 }

@@ -1,11 +1,59 @@
+import Airlock
+import AirlockRedis
 import ArgumentParser
 import Foundation
 import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Exit statuses of `airlock-workerd` (documented in `docs/OPERATIONS.md`).
+enum ExitStatus {
+    /// Success.
+    static let success: Int32 = 0
+    /// A failure, including data the operator gave that cannot be used (bad JSON, unknown queue or id).
+    static let failure: Int32 = 1
+    /// The command line itself is wrong (unknown option, missing argument, invalid value).
+    static let usage: Int32 = 2
+    /// Redis is unreachable, timed out, refused the credentials, or is not Redis (protocol error).
+    static let redis: Int32 = 3
+}
 
 /// A failure reported as one line on stderr with a non-zero exit, never a stack trace.
 struct CommandFailure: Error, CustomStringConvertible {
     let description: String
-    init(_ description: String) { self.description = description }
+    let exitCode: Int32
+
+    init(_ description: String, exitCode: Int32 = ExitStatus.failure) {
+        self.description = description
+        self.exitCode = exitCode
+    }
+
+    /// Maps anything a command can throw to the line and status an operator sees.
+    init(_ error: any Error) {
+        switch error {
+        case let failure as CommandFailure:
+            self = failure
+        case let redis as RedisError:
+            self.init(redis.description, exitCode: Self.status(for: redis))
+        case let admin as AdminError:
+            self.init(admin.description)
+        case let dispatch as DispatchError:
+            if let executor = dispatch.underlying as? RedisExecutorError {
+                self.init(executor.description, exitCode: executor.redisError.map(Self.status(for:)) ?? ExitStatus.failure)
+            } else {
+                self.init("nothing was enqueued: \(dispatch.underlying)")
+            }
+        default:
+            self.init("\(error)")
+        }
+    }
+
+    private static func status(for error: RedisError) -> Int32 {
+        error.isConnectionProblem || error.kind == .authenticationFailed || error.kind == .protocolError ? ExitStatus.redis : ExitStatus.failure
+    }
 }
 
 /// Logs to stderr at `level`, once per process.
@@ -14,5 +62,143 @@ func bootstrapLogging(level: Logger.Level) {
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = level
         return handler
+    }
+}
+
+/// Unbuffered writes to stdout and stderr, in the order they are made.
+enum Console {
+    static let program = "airlock-workerd"
+
+    /// Writes `text` and a newline to stdout.
+    static func out(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    /// Writes `text` as is to stdout.
+    static func raw(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
+    /// `airlock-workerd: error: …` on stderr, on one line.
+    static func error(_ message: String) {
+        FileHandle.standardError.write(Data("\(program): error: \(oneLine(message))\n".utf8))
+    }
+
+    /// `airlock-workerd: note: …` on stderr, on one line.
+    static func note(_ message: String) {
+        FileHandle.standardError.write(Data("\(program): note: \(oneLine(message))\n".utf8))
+    }
+
+    /// Whether stdout is a terminal (refresh in place) rather than a pipe or file.
+    static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
+
+    /// Clears the terminal and moves the cursor home.
+    static let clearScreen = "\u{1B}[H\u{1B}[2J"
+
+    static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+}
+
+/// Runs `body` with an admin connection (short connect timeout, no log output), reporting any
+/// failure as one stderr line and exiting with its status.
+func withAdmin(_ connection: ConnectionOptions, _ body: (RedisAdmin) async throws -> Void) async throws {
+    do {
+        let client = try connection.adminClient()
+        do {
+            try await client.connect()
+            try await body(RedisAdmin(client: client, namespace: connection.namespace, logger: quietLogger))
+        } catch {
+            await client.close()
+            throw error
+        }
+        await client.close()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        throw fail(error)
+    }
+}
+
+/// Prints `error` as one stderr line and returns the exit code to throw.
+func fail(_ error: any Error) -> ExitCode {
+    let failure = CommandFailure(error)
+    Console.error(failure.description)
+    return ExitCode(failure.exitCode)
+}
+
+/// A logger that discards everything, so library logs never mix with command output.
+let quietLogger = Logger(label: "airlock.admin", factory: { _ in SwiftLogNoOpLogHandler() })
+
+/// `--queue a --queue b,c` → `["a", "b", "c"]`.
+func queueList(_ values: [String]) -> [String] {
+    values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+}
+
+// MARK: Formatting
+
+/// A plain-text table: a header row, columns padded to their widest cell.
+struct TextTable {
+    var headers: [String]
+    /// Columns aligned right (numbers).
+    var rightAligned: Set<Int> = []
+    var rows: [[String]] = []
+
+    var rendered: String {
+        var widths = headers.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            var parts: [String] = []
+            for (index, cell) in cells.enumerated() {
+                let padding = String(repeating: " ", count: max(0, widths[index] - cell.count))
+                let isLast = index == cells.count - 1
+                parts.append(rightAligned.contains(index) ? padding + cell : (isLast ? cell : cell + padding))
+            }
+            return parts.joined(separator: "  ")
+        }
+        return ([line(headers)] + rows.map(line)).joined(separator: "\n")
+    }
+}
+
+enum Format {
+    /// `850ms`, `4.2s`, `42s`, `3m05s`, `2h03m`, `4d02h`.
+    static func age(milliseconds: Int64?) -> String {
+        guard let ms = milliseconds else { return "-" }
+        if ms < 1000 { return "\(ms)ms" }
+        let seconds = ms / 1000
+        if seconds < 10 { return String(format: "%.1fs", Double(ms) / 1000) }
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return String(format: "%dm%02ds", seconds / 60, seconds % 60) }
+        if seconds < 86400 { return String(format: "%dh%02dm", seconds / 3600, (seconds % 3600) / 60) }
+        return String(format: "%dd%02dh", seconds / 86400, (seconds % 86400) / 3600)
+    }
+
+    /// `2025-05-01T12:00:00Z` (UTC).
+    static func date(milliseconds: Int64?) -> String {
+        guard let ms = milliseconds else { return "-" }
+        return Date(timeIntervalSince1970: Double(ms.quotientAndRemainder(dividingBy: 1000).quotient - (ms < 0 && ms % 1000 != 0 ? 1 : 0))).formatted(Date.ISO8601FormatStyle())
+    }
+
+    /// `12.5`, one decimal.
+    static func rate(_ value: Double?) -> String {
+        guard let value else { return "-" }
+        return String(format: "%.1f", value)
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))s" : String(format: "%.1fs", value)
+    }
+
+    /// `text`, cut to `limit` characters with `…`.
+    static func truncate(_ text: String, _ limit: Int) -> String {
+        let flat = Console.oneLine(text)
+        return flat.count <= limit ? flat : String(flat.prefix(limit - 1)) + "…"
+    }
+
+    /// `1 dead letter`, `2 dead letters`.
+    static func count(_ n: Int, _ singular: String, _ plural: String? = nil) -> String {
+        "\(n) \(n == 1 ? singular : (plural ?? singular + "s"))"
     }
 }

@@ -9,13 +9,13 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run a worker: fetch jobs from the queues and execute the registered tasks.",
         discussion: """
-            Jobs are taken atomically into this worker's in-flight list and acknowledged only after their
-            task finished, so a crash never loses one: another worker recovers them once this one's
-            heartbeat expires. SIGTERM or SIGINT stops fetching, lets running tasks finish within
+            Jobs are taken atomically into this worker's in-flight list and acknowledged only after their \
+            task finished, so a crash never loses one: another worker recovers them once this one's \
+            heartbeat expires. SIGTERM or SIGINT stops fetching, lets running tasks finish within \
             --shutdown-timeout and returns unstarted jobs to their queue; a second signal exits at once.
 
-            Queue order is priority: when several queues have work, free slots and prefetched jobs go to
-            the earlier queue first. Built-in diagnostic tasks: airlock.ping, airlock.echo, airlock.sleep,
+            Queue order is priority: when several queues have work, free slots and prefetched jobs go to \
+            the earlier queue first. Built-in diagnostic tasks: airlock.ping, airlock.echo, airlock.sleep, \
             airlock.fail, airlock.record.
             """
     )
@@ -89,7 +89,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try await worker.run()
         } catch {
-            throw CommandFailure("\(error)")
+            throw CommandFailure(error)
         }
     }
 }

@@ -34,6 +34,7 @@ struct Fetcher: Sendable {
         while true {
             let reserved = await buffer.reserve(queueIndex: queueIndex, maximum: configuration.fetchBatch)
             guard reserved > 0 else { return }
+            var held = reserved
             do {
                 let reply = try await client.evalScript(Self.fetchScript, keys: [ready, inflight, paused], args: [Array(String(reserved).utf8)])
                 if reply.isNull {
@@ -44,14 +45,17 @@ struct Fetcher: Sendable {
                 }
                 var jobs = (reply.array ?? []).compactMap(\.bytes).map { Job(queueIndex: queueIndex, queue: queue, home: route.homeKey, raw: $0) }
                 if jobs.isEmpty {
+                    // Blocking takes one job at most: keep one slot, so other queues can use the rest meanwhile.
+                    buffer.deliver([], queueIndex: queueIndex, reserved: reserved - 1)
+                    held = 1
                     let taken = try await client.send([Array("BLMOVE".utf8), ready, inflight, Array("RIGHT".utf8), Array("LEFT".utf8), block])
                     if let raw = taken.bytes { jobs = [Job(queueIndex: queueIndex, queue: queue, home: route.homeKey, raw: raw)] }
                 }
-                buffer.deliver(jobs, queueIndex: queueIndex, reserved: reserved)
+                buffer.deliver(jobs, queueIndex: queueIndex, reserved: held)
                 connectionState.recovered("fetch \(queue)")
                 failures = 0
             } catch {
-                buffer.deliver([], queueIndex: queueIndex, reserved: reserved)
+                buffer.deliver([], queueIndex: queueIndex, reserved: held)
                 if error.kind == .authenticationFailed {
                     fatal(error)
                     return

@@ -78,7 +78,8 @@ public final class Worker: Sendable {
 
         let routes = configuration.routes
         let sources = routes.flatMap { route in route.fetchKeys.map { (route, $0) } }
-        let buffer = WorkBuffer(capacity: configuration.concurrency + configuration.prefetch, queueCount: sources.count)
+        // Every fetch source holds one slot while it blocks, so there must be at least one slot per source.
+        let buffer = WorkBuffer(capacity: max(configuration.concurrency + configuration.prefetch, sources.count + 1), queueCount: sources.count)
         let finisher = Finisher(client: settleClient, keys: keys, worker: id, deadLetterCap: configuration.deadLetterCap, connectionState: connectionState)
         let followUps = RedisExecutor(client: producerClient, namespace: configuration.namespace, defaultQueue: configuration.queues.first ?? "default", origin: id)
         let runner = JobRunner(registry: registry, configuration: configuration, followUps: followUps, logger: logger, metrics: JobMetrics(queues: configuration.queues))

@@ -1,0 +1,177 @@
+import AirlockRedis
+import ArgumentParser
+
+/// `airlock-workerd dead …`: inspect and repair dead letters.
+struct DeadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dead",
+        abstract: "List, show, retry and purge dead letters (jobs that failed for good or could not be read).",
+        subcommands: [DeadListCommand.self, DeadShowCommand.self, DeadRetryCommand.self, DeadPurgeCommand.self]
+    )
+}
+
+/// `airlock-workerd dead list`.
+struct DeadListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "Newest dead letters first: failed at, queue, id, task, attempts, error.",
+        discussion: "--json prints one object (schema \"airlock.dead/1\", see docs/OPERATIONS.md) with every entry in full."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(name: .customLong("queue"), help: ArgumentHelp("Only these queues (repeatable, or a comma-separated list).", valueName: "name"))
+    var queues: [String] = []
+
+    @Option(help: "Most entries to show; 0 shows all.")
+    var limit: Int = 20
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard limit >= 0 else { throw ValidationError("--limit must not be negative") }
+    }
+
+    func run() async throws {
+        try await withAdmin(connection) { admin in
+            let page = try await admin.deadLetters(queues: queueList(queues), limit: limit)
+            Console.out(json ? page.json : render(page))
+        }
+    }
+
+    func render(_ page: DeadLetterPage) -> String {
+        guard !page.entries.isEmpty else { return "no dead letters" }
+        var table = TextTable(headers: ["FAILED AT", "QUEUE", "ID", "TASK", "ATTEMPTS", "ERROR"], rightAligned: [4])
+        for letter in page.entries {
+            table.rows.append([
+                Format.date(milliseconds: letter.failedAtMilliseconds), letter.queue, letter.id.isEmpty ? "?" : letter.id,
+                letter.task ?? "(malformed)", letter.attempts.map(String.init) ?? "?", Format.truncate(letter.error ?? "", 100),
+            ])
+        }
+        let shown = page.entries.count == page.total
+            ? "\(Format.count(page.total, "dead letter"))"
+            : "showing \(page.entries.count) of \(Format.count(page.total, "dead letter")) (--limit 0 shows all)"
+        return table.rendered + "\n\n" + shown + "; `dead show <id>` prints one in full"
+    }
+}
+
+/// `airlock-workerd dead show <id>`.
+struct DeadShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Print one dead letter in full, as indented JSON."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "The job id (from `dead list`).")
+    var id: String
+
+    func run() async throws {
+        try await withAdmin(connection) { admin in
+            Console.out(try await admin.deadLetter(id: id).prettyJSON)
+        }
+    }
+}
+
+/// `airlock-workerd dead retry`.
+struct DeadRetryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry",
+        abstract: "Move dead letters back to their queue's ready list with attempt 0.",
+        discussion: """
+            The job goes back without its dead-letter fields (error, failed_at, attempts) and with attempt 0; \
+            every other field is kept. Each move is atomic (a Lua script removes the entry and pushes the job), \
+            so a job is never in both lists or in neither. A malformed message (task null) is pushed back as \
+            its original bytes, unchanged.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "Job ids to retry (from `dead list`).")
+    var ids: [String] = []
+
+    @Flag(help: "Retry every dead letter (of the --queue queues, else of every queue).")
+    var all = false
+
+    @Option(name: .customLong("queue"), help: ArgumentHelp("With --all: only these queues (repeatable, or a comma-separated list).", valueName: "name"))
+    var queues: [String] = []
+
+    func validate() throws {
+        if all && !ids.isEmpty { throw ValidationError("give job ids or --all, not both") }
+        if !all && ids.isEmpty { throw ValidationError("give the job ids to retry, or --all") }
+        if !all && !queues.isEmpty { throw ValidationError("--queue applies to --all; ids already identify their queue") }
+    }
+
+    func run() async throws {
+        try await withAdmin(connection) { admin in
+            let results = all ? try await admin.retryAllDeadLetters(queues: queueList(queues)) : try await admin.retryDeadLetters(ids: ids)
+            var moved = 0
+            var notMoved = 0
+            for result in results {
+                let id = result.id.isEmpty ? "(no id)" : result.id
+                switch result.outcome {
+                case .requeued:
+                    moved += 1
+                    Console.out("requeued \(id) (\(result.task ?? "?")) on '\(result.queue)' with attempt 0")
+                case .requeuedRaw:
+                    moved += 1
+                    Console.out("requeued \(id) on '\(result.queue)': a malformed message, pushed back as its original raw bytes, unchanged")
+                case .gone:
+                    notMoved += 1
+                    Console.note("\(id) left the dead letter of '\(result.queue)' before it could be moved (purged, trimmed or retried by someone else); nothing was pushed")
+                case .skipped(let reason):
+                    notMoved += 1
+                    Console.note("skipped \(id): \(reason)")
+                }
+                if let expired = result.expiredAtMilliseconds, result.outcome == .requeued {
+                    Console.note("\(id) expired at \(Format.date(milliseconds: expired)); a worker will drop it unrun (enqueue it again instead)")
+                }
+            }
+            Console.out("\(Format.count(moved, "dead letter")) moved back to the ready list" + (notMoved > 0 ? ", \(notMoved) not moved" : ""))
+            if !all && notMoved > 0 { throw ExitCode(ExitStatus.failure) }
+        }
+    }
+}
+
+/// `airlock-workerd dead purge`.
+struct DeadPurgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "purge",
+        abstract: "Delete dead letters: every one (of the --queue queues), or those with the given ids.",
+        discussion: "Prints how many were removed. Malformed entries (task null) are purged like any other."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "Job ids to delete; none deletes every dead letter of the selected queues.")
+    var ids: [String] = []
+
+    @Option(name: .customLong("queue"), help: ArgumentHelp("Only these queues (repeatable, or a comma-separated list).", valueName: "name"))
+    var queues: [String] = []
+
+    func validate() throws {
+        if !ids.isEmpty && !queues.isEmpty { throw ValidationError("give job ids or --queue, not both") }
+    }
+
+    func run() async throws {
+        try await withAdmin(connection) { admin in
+            if !ids.isEmpty {
+                let removed = try await admin.deleteDeadLetters(ids: ids)
+                Console.out("removed \(Format.count(removed, "dead letter"))")
+                return
+            }
+            let removed = try await admin.purgeDeadLetters(queues: queueList(queues))
+            let total = removed.values.reduce(0, +)
+            var line = "removed \(Format.count(total, "dead letter"))"
+            if removed.count > 1 {
+                line += " (" + removed.keys.sorted().map { "\($0): \(removed[$0]!)" }.joined(separator: ", ") + ")"
+            } else if let queue = removed.keys.first {
+                line += " from '\(queue)'"
+            }
+            Console.out(line)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Airlock
+import AirlockRedis
+import ArgumentParser
+import Foundation
+
+/// `airlock-workerd enqueue`: one job, through the same executor code producers use.
+struct EnqueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enqueue",
+        abstract: "Enqueue one job and print its id.",
+        discussion: """
+            Goes through RedisExecutor, the code producers use: the job is written atomically to the queue's \
+            ready list (or its delayed set with --countdown/--eta). With an --idempotency-key already used on the \
+            queue, nothing is written and "duplicate of <id>" is printed (exit status 0). \
+            Example: airlock-workerd enqueue airlock.sleep --kwargs '{"seconds": 2}' --queue default
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "The task name workers look up (e.g. airlock.ping).")
+    var task: String
+
+    @Option(help: ArgumentHelp("The queue.", valueName: "name"))
+    var queue: String = "default"
+
+    @Option(help: ArgumentHelp("Positional arguments: a JSON array.", valueName: "json"))
+    var args: String?
+
+    @Option(help: ArgumentHelp("Keyword arguments: a JSON object.", valueName: "json"))
+    var kwargs: String?
+
+    @Option(help: ArgumentHelp("Run no sooner than this many seconds from now.", valueName: "seconds"))
+    var countdown: Double?
+
+    @Option(help: ArgumentHelp("Run no sooner than this moment (ISO 8601, e.g. 2025-05-01T12:00:00Z).", valueName: "time"))
+    var eta: String?
+
+    @Option(help: ArgumentHelp("Drop the job unrun if it has not started within this many seconds.", valueName: "seconds"))
+    var expires: Double?
+
+    @Option(help: "Retries after the first attempt (default: the task's, else the worker's).")
+    var maxRetries: Int?
+
+    @Option(help: "Priority; above 0 puts the job at the front of the ready list.")
+    var priority: Int?
+
+    @Option(help: ArgumentHelp("A second enqueue with the same key on the same queue (within 24 h) is not written.", valueName: "key"))
+    var idempotencyKey: String?
+
+    func validate() throws {
+        guard !task.isEmpty else { throw ValidationError("the task name must not be empty") }
+        guard !queue.isEmpty else { throw ValidationError("--queue must not be empty") }
+        if countdown != nil && eta != nil { throw ValidationError("give --countdown or --eta, not both") }
+        if let countdown, countdown < 0 { throw ValidationError("--countdown must not be negative") }
+        if let expires, expires <= 0 { throw ValidationError("--expires must be a positive number of seconds") }
+        if let maxRetries, maxRetries < 0 { throw ValidationError("--max-retries must not be negative") }
+    }
+
+    func run() async throws {
+        // Everything the operator typed is checked before Redis is contacted.
+        let arguments: TaskArguments
+        let options: DispatchOptions
+        do {
+            arguments = TaskArguments(args: try Self.parseArgs(args), kwargs: try Self.parseKwargs(kwargs))
+            options = DispatchOptions(
+                queue: queue,
+                countdown: countdown.map { .milliseconds(Int64($0 * 1000)) },
+                eta: try eta.map(Self.parseDate),
+                expires: expires.map { .after(.milliseconds(Int64($0 * 1000))) },
+                maxRetries: maxRetries, priority: priority, idempotencyKey: idempotencyKey)
+        } catch {
+            throw fail(error)
+        }
+        try await withAdmin(connection) { admin in
+            let result = try await admin.enqueue(task: task, arguments: arguments, options: options, origin: "airlock-workerd enqueue")
+            if let existing = result.duplicateOf {
+                Console.out("duplicate of \(existing)")
+                Console.note("idempotency key '\(idempotencyKey ?? "")' was already used on queue '\(result.queue)' by job \(existing); nothing was enqueued")
+                return
+            }
+            Console.out(result.id)
+            if let due = result.dueAtMilliseconds, due > epochMilliseconds() {
+                Console.note("delayed until \(Format.date(milliseconds: due)) (in the delayed set of '\(result.queue)')")
+            }
+        }
+    }
+
+    static func parseArgs(_ text: String?) throws -> [JSONValue] {
+        guard let text else { return [] }
+        guard case .array(let values) = try parseJSON(text, option: "--args") else {
+            throw CommandFailure("--args must be a JSON array, like '[1, \"two\"]'")
+        }
+        return values
+    }
+
+    static func parseKwargs(_ text: String?) throws -> [String: JSONValue] {
+        guard let text else { return [:] }
+        guard case .object(let fields) = try parseJSON(text, option: "--kwargs") else {
+            throw CommandFailure("--kwargs must be a JSON object, like '{\"seconds\": 2}'")
+        }
+        return fields
+    }
+
+    static func parseJSON(_ text: String, option: String) throws -> JSONValue {
+        do {
+            return try JSONParser.parse(Array(text.utf8))
+        } catch {
+            throw CommandFailure("\(option) is not valid JSON: \(error.description) (got: \(Format.truncate(text, 60)))")
+        }
+    }
+
+    static func parseDate(_ text: String) throws -> Date {
+        let formatter = ISO8601DateFormatter()
+        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime], [.withInternetDateTime, .withFractionalSeconds]] {
+            formatter.formatOptions = options
+            if let date = formatter.date(from: text) { return date }
+        }
+        throw CommandFailure("--eta '\(text)' is not an ISO 8601 time with a time zone, like 2025-05-01T12:00:00Z or 2025-05-01T14:00:00+02:00")
+    }
+}

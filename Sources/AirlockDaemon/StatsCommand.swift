@@ -1,0 +1,123 @@
+import AirlockRedis
+import ArgumentParser
+import Foundation
+
+/// `airlock-workerd stats`: per-queue depth, latency, counters and throughput.
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Show each queue's ready, delayed, in-flight and dead jobs, latency, counters and rate.",
+        discussion: """
+            OLDEST is the age of the job next in line (its enqueued_at, or its eta when later): the queue's \
+            latency. PROCESSED/S compares two samples --interval seconds apart. Counters are totals since the \
+            queue was first used. --json prints one object (schema "airlock.stats/1", see docs/OPERATIONS.md). \
+            --watch refreshes in place on a terminal and prints one sample per period otherwise.
+            """
+    )
+
+    /// The refresh period a bare `--watch` gets.
+    static let defaultWatchPeriod = 2.0
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(name: .customLong("queue"), help: ArgumentHelp("Only these queues (repeatable, or a comma-separated list).", valueName: "name"))
+    var queues: [String] = []
+
+    @Option(help: ArgumentHelp("Seconds between the two samples the rate comes from; 0 skips the rate.", valueName: "seconds"))
+    var interval: Double = 1
+
+    @Flag(name: .customLong("no-rate"), help: "Take one sample and show no rate (same as --interval 0).")
+    var noRate = false
+
+    @Flag(help: "Print one JSON object (one per line with --watch).")
+    var json = false
+
+    @Option(help: ArgumentHelp("Refresh every N seconds (default \(Int(defaultWatchPeriod)) when N is omitted) until interrupted.", valueName: "seconds"))
+    var watch: Double?
+
+    @Option(help: ArgumentHelp("With --watch: stop after this many samples.", valueName: "n"))
+    var count: Int?
+
+    func validate() throws {
+        guard interval >= 0 else { throw ValidationError("--interval must not be negative") }
+        if let watch, watch <= 0 { throw ValidationError("--watch needs a positive number of seconds") }
+        if let count {
+            guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+            guard watch != nil else { throw ValidationError("--count only applies with --watch") }
+        }
+    }
+
+    private var rateInterval: Duration? {
+        noRate || interval == 0 ? nil : .milliseconds(Int64(interval * 1000))
+    }
+
+    func run() async throws {
+        let selection = queueList(queues)
+        try await withAdmin(connection) { admin in
+            guard let watch else {
+                let report = try await admin.stats(queues: selection, interval: rateInterval)
+                Console.out(json ? report.json : render(report))
+                return
+            }
+            let terminal = Console.stdoutIsTerminal && !json
+            var previous: StatsReport?
+            var printed = 0
+            while count.map({ printed < $0 }) ?? true {
+                let report: StatsReport
+                if let previous {
+                    try await Task.sleep(for: .milliseconds(Int64(watch * 1000)))
+                    let sample = try await admin.statsSample(queues: selection)
+                    report = rateInterval == nil ? sample : sample.withRates(since: previous)
+                } else {
+                    report = try await admin.stats(queues: selection, interval: rateInterval)
+                }
+                if json {
+                    Console.out(report.json)
+                } else if terminal {
+                    Console.raw(Console.clearScreen + header(watch: watch) + "\n\n" + render(report) + "\n")
+                } else {
+                    Console.out((printed > 0 ? "\n" : "") + render(report))
+                }
+                previous = report
+                printed += 1
+            }
+        }
+    }
+
+    private func header(watch: Double) -> String {
+        "airlock-workerd stats · every \(Format.seconds(watch)) · Ctrl-C to stop"
+    }
+
+    func render(_ report: StatsReport) -> String {
+        var table = TextTable(
+            headers: ["QUEUE", "READY", "DELAYED", "IN FLIGHT", "DEAD", "PAUSED", "OLDEST", "PROCESSED", "FAILED", "RETRIED", "EXPIRED", "PROCESSED/S"],
+            rightAligned: [1, 2, 3, 4, 6, 7, 8, 9, 10, 11])
+        for q in report.queues {
+            table.rows.append([
+                q.name, "\(q.ready)", "\(q.delayed)", "\(q.inFlight)", "\(q.dead)", q.paused ? "yes" : "no",
+                Format.age(milliseconds: q.oldestReadyAgeMilliseconds), "\(q.counters.processed)", "\(q.counters.failed)",
+                "\(q.counters.retried)", "\(q.counters.expired)", Format.rate(q.processedPerSecond),
+            ])
+        }
+        let t = report.totals
+        table.rows.append([
+            "TOTAL", "\(t.ready)", "\(t.delayed)", "\(t.inFlight)", "\(t.dead)", t.pausedQueues == 0 ? "-" : "\(t.pausedQueues) paused",
+            Format.age(milliseconds: t.oldestReadyAgeMilliseconds), "\(t.counters.processed)", "\(t.counters.failed)",
+            "\(t.counters.retried)", "\(t.counters.expired)", Format.rate(t.processedPerSecond),
+        ])
+        var lines: [String] = []
+        if report.queues.isEmpty {
+            lines.append("no queues in namespace '\(report.namespace)' yet (a queue appears once a job is enqueued or a worker consumes it)")
+        } else {
+            lines.append(table.rendered)
+        }
+        let w = report.workers
+        var footer = "workers: \(w.alive) alive"
+        if w.dead > 0 { footer += ", \(w.dead) dead (awaiting recovery)" }
+        footer += " · namespace \(report.namespace) · \(Format.date(milliseconds: report.sampledAtMilliseconds))"
+        if let seconds = report.rateIntervalSeconds { footer += String(format: " · rate over %.1fs", seconds) }
+        lines.append("")
+        lines.append(footer)
+        return lines.joined(separator: "\n")
+    }
+}

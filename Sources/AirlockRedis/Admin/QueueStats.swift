@@ -1,0 +1,302 @@
+import Airlock
+import Foundation
+
+/// The counters a queue's stats hash (`<ns>:{Q}:stats`) accumulates, as totals since the queue
+/// was first used.
+public struct QueueCounters: Sendable, Hashable {
+    /// Jobs that succeeded.
+    public var processed: Int
+    /// Failed attempts (each retry and each final failure counts once).
+    public var failed: Int
+    /// Failed attempts that were scheduled to run again.
+    public var retried: Int
+    /// Jobs moved to the dead letter (the stats hash field `dead`).
+    public var deadLettered: Int
+    /// Jobs dropped unrun because they expired before they started.
+    public var expired: Int
+
+    /// Counters with the given values (all zero by default).
+    public init(processed: Int = 0, failed: Int = 0, retried: Int = 0, deadLettered: Int = 0, expired: Int = 0) {
+        self.processed = processed
+        self.failed = failed
+        self.retried = retried
+        self.deadLettered = deadLettered
+        self.expired = expired
+    }
+
+    /// The field-wise sum.
+    public static func + (lhs: QueueCounters, rhs: QueueCounters) -> QueueCounters {
+        QueueCounters(processed: lhs.processed + rhs.processed, failed: lhs.failed + rhs.failed, retried: lhs.retried + rhs.retried,
+                      deadLettered: lhs.deadLettered + rhs.deadLettered, expired: lhs.expired + rhs.expired)
+    }
+
+    init(hash reply: RedisReply) {
+        self.init()
+        let items = reply.array ?? []
+        var index = 0
+        while index + 1 < items.count {
+            let value = items[index + 1].int ?? 0
+            switch items[index].string {
+            case "processed": processed = value
+            case "failed": failed = value
+            case "retried": retried = value
+            case "dead": deadLettered = value
+            case "expired": expired = value
+            default: break
+            }
+            index += 2
+        }
+    }
+}
+
+/// One queue's health at one moment.
+public struct QueueStats: Sendable, Hashable {
+    /// The queue name.
+    public var name: String
+    /// Jobs waiting in the ready list.
+    public var ready: Int
+    /// Jobs waiting for their due time in the delayed set.
+    public var delayed: Int
+    /// Jobs taken by registered workers and not yet settled (alive or dead workers).
+    public var inFlight: Int
+    /// Entries in the dead-letter list.
+    public var dead: Int
+    /// Whether the pause flag is set, so workers take nothing from the queue.
+    public var paused: Bool
+    /// How long the job next in line has been waiting (its `enqueued_at`, or its `eta` when later),
+    /// in milliseconds; `nil` when the ready list is empty or its next job has no timestamp.
+    public var oldestReadyAgeMilliseconds: Int64?
+    /// Totals from the stats hash.
+    public var counters: QueueCounters
+    /// Jobs processed per second between two samples; `nil` for a single sample.
+    public var processedPerSecond: Double?
+
+    /// A queue row with the given values.
+    public init(name: String, ready: Int = 0, delayed: Int = 0, inFlight: Int = 0, dead: Int = 0, paused: Bool = false,
+                oldestReadyAgeMilliseconds: Int64? = nil, counters: QueueCounters = QueueCounters(), processedPerSecond: Double? = nil) {
+        self.name = name
+        self.ready = ready
+        self.delayed = delayed
+        self.inFlight = inFlight
+        self.dead = dead
+        self.paused = paused
+        self.oldestReadyAgeMilliseconds = oldestReadyAgeMilliseconds
+        self.counters = counters
+        self.processedPerSecond = processedPerSecond
+    }
+}
+
+/// The sum over the queues of a report.
+public struct StatsTotals: Sendable, Hashable {
+    /// Number of queues in the report.
+    public var queues: Int
+    /// How many of them are paused.
+    public var pausedQueues: Int
+    /// Sum of ready jobs.
+    public var ready: Int
+    /// Sum of delayed jobs.
+    public var delayed: Int
+    /// Sum of in-flight jobs.
+    public var inFlight: Int
+    /// Sum of dead letters.
+    public var dead: Int
+    /// The largest ``QueueStats/oldestReadyAgeMilliseconds``.
+    public var oldestReadyAgeMilliseconds: Int64?
+    /// Summed counters.
+    public var counters: QueueCounters
+    /// Summed rate; `nil` for a single sample.
+    public var processedPerSecond: Double?
+
+    init(_ queues: [QueueStats], rated: Bool) {
+        self.queues = queues.count
+        pausedQueues = queues.filter(\.paused).count
+        ready = queues.reduce(0) { $0 + $1.ready }
+        delayed = queues.reduce(0) { $0 + $1.delayed }
+        inFlight = queues.reduce(0) { $0 + $1.inFlight }
+        dead = queues.reduce(0) { $0 + $1.dead }
+        oldestReadyAgeMilliseconds = queues.compactMap(\.oldestReadyAgeMilliseconds).max()
+        counters = queues.reduce(QueueCounters()) { $0 + $1.counters }
+        processedPerSecond = rated ? queues.compactMap(\.processedPerSecond).reduce(0, +) : nil
+    }
+}
+
+/// Registered workers, and how many of them still have a heartbeat.
+public struct WorkerCounts: Sendable, Hashable {
+    /// Members of `<ns>:workers`.
+    public var registered: Int
+    /// Registered workers whose heartbeat key exists.
+    public var alive: Int
+    /// Registered workers whose heartbeat expired: their jobs await recovery by a live worker.
+    public var dead: Int { registered - alive }
+
+    /// Counts with the given values.
+    public init(registered: Int, alive: Int) {
+        self.registered = registered
+        self.alive = alive
+    }
+}
+
+/// What `airlock-workerd stats` shows: every (or the selected) queue, totals and workers, from
+/// one sample, with rates when it was compared with an earlier one.
+public struct StatsReport: Sendable, Hashable {
+    /// Version of the JSON document ``json`` renders; bumped only on incompatible changes.
+    public static let schema = "airlock.stats/1"
+
+    /// The namespace sampled.
+    public var namespace: String
+    /// When the sample was taken, in milliseconds since the epoch.
+    public var sampledAtMilliseconds: Int64
+    /// Seconds between the two samples the rates come from; `nil` when there are no rates.
+    public var rateIntervalSeconds: Double?
+    /// One entry per queue, sorted by name.
+    public var queues: [QueueStats]
+    /// The sum of ``queues``.
+    public var totals: StatsTotals
+    /// Worker liveness.
+    public var workers: WorkerCounts
+    /// Monotonic time of the sample, for rates.
+    let instant: ContinuousClock.Instant
+
+    init(namespace: String, sampledAtMilliseconds: Int64, queues: [QueueStats], workers: WorkerCounts, instant: ContinuousClock.Instant) {
+        self.namespace = namespace
+        self.sampledAtMilliseconds = sampledAtMilliseconds
+        self.rateIntervalSeconds = nil
+        self.queues = queues
+        self.totals = StatsTotals(queues, rated: false)
+        self.workers = workers
+        self.instant = instant
+    }
+
+    /// The queue named `name`, if the report has it.
+    public subscript(queue name: String) -> QueueStats? { queues.first { $0.name == name } }
+
+    /// This report with ``QueueStats/processedPerSecond`` filled in from the growth of `processed`
+    /// since `earlier`. Queues absent from `earlier` get a rate of 0; a counter that went down
+    /// (stats hash deleted) counts as 0.
+    public func withRates(since earlier: StatsReport) -> StatsReport {
+        let elapsed = (instant - earlier.instant).timeInterval
+        guard elapsed > 0 else { return self }
+        var report = self
+        let before = Dictionary(earlier.queues.map { ($0.name, $0.counters.processed) }, uniquingKeysWith: { a, _ in a })
+        for index in report.queues.indices {
+            let queue = report.queues[index]
+            let delta = max(0, queue.counters.processed - (before[queue.name] ?? queue.counters.processed))
+            report.queues[index].processedPerSecond = Double(delta) / elapsed
+        }
+        report.rateIntervalSeconds = elapsed
+        report.totals = StatsTotals(report.queues, rated: true)
+        return report
+    }
+
+    /// The report as one line of JSON, in the schema `docs/OPERATIONS.md` documents
+    /// (`"schema": "airlock.stats/1"`).
+    public var json: String {
+        func counters(_ c: QueueCounters) -> [(String, AdminJSON)] {
+            [("processed", .int(c.processed)), ("failed", .int(c.failed)), ("retried", .int(c.retried)),
+             ("dead_lettered", .int(c.deadLettered)), ("expired", .int(c.expired))]
+        }
+        let queueObjects: [AdminJSON] = queues.map { q in
+            .object([
+                ("name", .string(q.name)), ("ready", .int(q.ready)), ("delayed", .int(q.delayed)), ("in_flight", .int(q.inFlight)),
+                ("dead", .int(q.dead)), ("paused", .bool(q.paused)), ("oldest_ready_age_ms", .int(q.oldestReadyAgeMilliseconds)),
+            ] + counters(q.counters) + [("processed_per_second", .number(q.processedPerSecond))])
+        }
+        let t = totals
+        let totalObject: AdminJSON = .object([
+            ("queues", .int(t.queues)), ("paused_queues", .int(t.pausedQueues)), ("ready", .int(t.ready)), ("delayed", .int(t.delayed)),
+            ("in_flight", .int(t.inFlight)), ("dead", .int(t.dead)), ("oldest_ready_age_ms", .int(t.oldestReadyAgeMilliseconds)),
+        ] + counters(t.counters) + [("processed_per_second", .number(t.processedPerSecond))])
+        return AdminJSON.object([
+            ("schema", .string(Self.schema)),
+            ("namespace", .string(namespace)),
+            ("sampled_at", .isoDate(milliseconds: sampledAtMilliseconds)),
+            ("sampled_at_ms", .int(sampledAtMilliseconds)),
+            ("interval_seconds", .number(rateIntervalSeconds)),
+            ("queues", .array(queueObjects)),
+            ("totals", totalObject),
+            ("workers", .object([("registered", .int(workers.registered)), ("alive", .int(workers.alive)), ("dead", .int(workers.dead))])),
+        ]).text
+    }
+}
+
+extension RedisAdmin {
+    /// One sample of `queues` (every known queue when `nil` or empty), without rates.
+    ///
+    /// Two round trips whatever the number of jobs: `SMEMBERS` of the queue and worker sets, then
+    /// one pipeline of `LLEN`/`ZCARD`/`EXISTS`/`LINDEX`/`HGETALL` per queue, `LLEN` of each
+    /// registered worker's in-flight list per queue, and `EXISTS` of each worker's heartbeat. Only
+    /// the job next in line is parsed (for its age).
+    /// - Throws: ``AdminError`` for a queue that is not known; ``RedisError``.
+    public func statsSample(queues requested: [String]? = nil) async throws -> StatsReport {
+        let sets = try await pipeline([
+            [Array("SMEMBERS".utf8), Array(keys.queues.utf8)],
+            [Array("SMEMBERS".utf8), Array(keys.workers.utf8)],
+        ])
+        let known = (sets[0].array ?? []).compactMap(\.string).sorted()
+        let workers = (sets[1].array ?? []).compactMap(\.string).sorted()
+        let queues = try resolveQueues(requested, known: known)
+
+        let perQueue = 6 + workers.count
+        var commands: [[[UInt8]]] = []
+        commands.reserveCapacity(queues.count * perQueue + workers.count)
+        for queue in queues {
+            commands.append([Array("LLEN".utf8), Array(keys.ready(queue).utf8)])
+            commands.append([Array("ZCARD".utf8), Array(keys.delayed(queue).utf8)])
+            commands.append([Array("LLEN".utf8), Array(keys.dead(queue).utf8)])
+            commands.append([Array("EXISTS".utf8), Array(keys.paused(queue).utf8)])
+            commands.append([Array("LINDEX".utf8), Array(keys.ready(queue).utf8), Array("-1".utf8)])
+            commands.append([Array("HGETALL".utf8), Array(keys.stats(queue).utf8)])
+            for worker in workers {
+                commands.append([Array("LLEN".utf8), Array(keys.inflight(queue, worker: worker).utf8)])
+            }
+        }
+        for worker in workers {
+            commands.append([Array("EXISTS".utf8), Array(keys.heartbeat(worker).utf8)])
+        }
+        let replies = try await pipeline(commands)
+        let instant = ContinuousClock.now
+        let now = epochMilliseconds()
+
+        var rows: [QueueStats] = []
+        rows.reserveCapacity(queues.count)
+        for (index, queue) in queues.enumerated() {
+            let base = index * perQueue
+            let inFlight = (0..<workers.count).reduce(0) { $0 + (replies[base + 6 + $1].int ?? 0) }
+            rows.append(QueueStats(
+                name: queue,
+                ready: replies[base].int ?? 0,
+                delayed: replies[base + 1].int ?? 0,
+                inFlight: inFlight,
+                dead: replies[base + 2].int ?? 0,
+                paused: (replies[base + 3].int ?? 0) > 0,
+                oldestReadyAgeMilliseconds: replies[base + 4].bytes.flatMap { Self.waitingSince($0) }.map { max(0, now - $0) },
+                counters: QueueCounters(hash: replies[base + 5])))
+        }
+        let alive = (0..<workers.count).filter { (replies[queues.count * perQueue + $0].int ?? 0) > 0 }.count
+        return StatsReport(namespace: namespace, sampledAtMilliseconds: now, queues: rows,
+                           workers: WorkerCounts(registered: workers.count, alive: alive), instant: instant)
+    }
+
+    /// A report with rates: samples, waits `interval`, samples again and compares (four round
+    /// trips); with `interval` `nil` or zero, one sample without rates (two round trips).
+    public func stats(queues requested: [String]? = nil, interval: Duration? = .seconds(1)) async throws -> StatsReport {
+        let first = try await statsSample(queues: requested)
+        guard let interval, interval > .zero else { return first }
+        try await Task.sleep(for: interval)
+        return try await statsSample(queues: requested).withRates(since: first)
+    }
+
+    /// Since when a ready job has been due: its `eta` when later than `enqueued_at` (a promoted
+    /// delayed job), else `enqueued_at`. `nil` when the message is not an object with a timestamp.
+    static func waitingSince(_ message: [UInt8]) -> Int64? {
+        guard let value = try? JSONParser.parse(message), case .object(let fields) = value else { return nil }
+        let enqueued = fields["enqueued_at"]?.intValue.map(Int64.init)
+        let eta = fields["eta"]?.intValue.map(Int64.init)
+        switch (enqueued, eta) {
+        case (let e?, let d?): return max(e, d)
+        case (let e?, nil): return e
+        case (nil, let d?): return d
+        case (nil, nil): return nil
+        }
+    }
+}
