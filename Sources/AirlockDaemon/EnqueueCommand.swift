@@ -21,8 +21,13 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Argument(help: "The task name workers look up (e.g. airlock.ping).")
     var task: String
 
-    @Option(help: ArgumentHelp("The queue.", valueName: "name"))
-    var queue: String = "default"
+    @Option(help: ArgumentHelp("The queue (default: default; with --protocol celery: celery).", valueName: "name"))
+    var queue: String?
+
+    @Option(help: ArgumentHelp(
+        "native (an Airlock envelope) or celery (a Celery protocol v2 message on kombu's queue key, for a Celery fleet; priority 0 is consumed first there).",
+        valueName: "native|celery"))
+    var `protocol`: String = "native"
 
     @Option(help: ArgumentHelp("Positional arguments: a JSON array.", valueName: "json"))
     var args: String?
@@ -50,7 +55,8 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !task.isEmpty else { throw ValidationError("the task name must not be empty") }
-        guard !queue.isEmpty else { throw ValidationError("--queue must not be empty") }
+        if let queue, queue.isEmpty { throw ValidationError("--queue must not be empty") }
+        guard ["native", "celery"].contains(`protocol`) else { throw ValidationError("--protocol must be native or celery") }
         if countdown != nil && eta != nil { throw ValidationError("give --countdown or --eta, not both") }
         if let countdown, countdown < 0 { throw ValidationError("--countdown must not be negative") }
         if let expires, expires <= 0 { throw ValidationError("--expires must be a positive number of seconds") }
@@ -64,7 +70,7 @@ struct EnqueueCommand: AsyncParsableCommand {
         do {
             arguments = TaskArguments(args: try Self.parseArgs(args), kwargs: try Self.parseKwargs(kwargs))
             options = DispatchOptions(
-                queue: queue,
+                queue: queue ?? (`protocol` == "celery" ? "celery" : "default"),
                 countdown: countdown.map { .milliseconds(Int64($0 * 1000)) },
                 eta: try eta.map(Self.parseDate),
                 expires: expires.map { .after(.milliseconds(Int64($0 * 1000))) },
@@ -73,7 +79,9 @@ struct EnqueueCommand: AsyncParsableCommand {
             throw fail(error)
         }
         try await withAdmin(connection) { admin in
-            let result = try await admin.enqueue(task: task, arguments: arguments, options: options, origin: "airlock-workerd enqueue")
+            let result = `protocol` == "celery"
+                ? try await admin.enqueueCelery(task: task, arguments: arguments, options: options, origin: "airlock-workerd enqueue")
+                : try await admin.enqueue(task: task, arguments: arguments, options: options, origin: "airlock-workerd enqueue")
             if let existing = result.duplicateOf {
                 Console.out("duplicate of \(existing)")
                 Console.note("idempotency key '\(idempotencyKey ?? "")' was already used on queue '\(result.queue)' by job \(existing); nothing was enqueued")
@@ -81,7 +89,9 @@ struct EnqueueCommand: AsyncParsableCommand {
             }
             Console.out(result.id)
             if let due = result.dueAtMilliseconds, due > epochMilliseconds() {
-                Console.note("delayed until \(Format.date(milliseconds: due)) (in the delayed set of '\(result.queue)')")
+                Console.note(`protocol` == "celery"
+                    ? "eta \(Format.date(milliseconds: due)) (a Celery worker holds it until then)"
+                    : "delayed until \(Format.date(milliseconds: due)) (in the delayed set of '\(result.queue)')")
             }
         }
     }

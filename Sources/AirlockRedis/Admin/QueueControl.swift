@@ -30,6 +30,21 @@ extension RedisAdmin {
         return result
     }
 
+    /// Sends one task to a Celery fleet through ``CeleryExecutor`` (kombu's queue keys; countdown
+    /// and eta become the `eta` header), with `options.queue` defaulting to `celery`.
+    /// - Throws: `DispatchError` wrapping a ``RedisExecutorError`` when it was not written.
+    public func enqueueCelery(
+        task: String, arguments: TaskArguments = TaskArguments(), options: DispatchOptions = DispatchOptions(), origin: String? = nil
+    ) async throws -> EnqueueResult {
+        let executor = CeleryExecutor(client: client, logger: logger)
+        let intent = Intent(taskName: task, payload: .dynamic(arguments), options: options, origin: origin)
+        countRoundTrip()
+        try await executor.dispatch([intent])
+        return EnqueueResult(
+            id: intent.id.uuidString.lowercased(), queue: options.queue ?? executor.defaultQueue,
+            dueAtMilliseconds: options.dueDate(dispatchedAt: Date()).map { epochMilliseconds($0) })
+    }
+
     /// Sets the queue's pause flag (`<ns>:{Q}:paused` = `1`): workers stop taking its jobs within
     /// about a second (jobs already taken finish). Returns whether it was already paused.
     /// - Parameter create: pause a queue that is not known yet (adds it to `<ns>:queues`), so
