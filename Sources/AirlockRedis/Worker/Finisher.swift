@@ -125,12 +125,12 @@ final class Finisher: Sendable {
     }
 
     private func send(_ batch: [Settlement]) async throws(RedisError) {
-        var commands = batch.map(command(for:))
+        var commands = commands(for: batch)
         var replies = try await client.pipeline(commands)
         if replies.contains(where: { $0.errorMessage?.hasPrefix("NOSCRIPT") == true }) {
             // Redis lost its script cache (restart, SCRIPT FLUSH): load once and resend; resending is idempotent.
             _ = try await client.send([Array("SCRIPT".utf8), Array("LOAD".utf8), Array(Self.settleScript.source.utf8)])
-            commands = batch.map(command(for:))
+            commands = self.commands(for: batch)
             replies = try await client.pipeline(commands)
         }
         if let failure = replies.first(where: { $0.errorMessage != nil })?.errorMessage {
@@ -138,74 +138,116 @@ final class Finisher: Sendable {
         }
     }
 
-    private func command(for settlement: Settlement) -> [[UInt8]] {
-        let queue = settlement.job.queue
-        let mode: String
-        var payload: [UInt8] = []
-        var score: Int64 = 0
-        var target = settlement.job.home
-        switch settlement.outcome {
-        case .acknowledge: mode = "ack"
-        case .expired: mode = "expired"
-        case .requeue: mode = "requeue"
-        case .postpone(let dueAt):
-            mode = "postpone"
-            payload = settlement.job.raw
-            score = dueAt
-            target = keys.delayed(queue)
-        case .retry(let envelope, let dueAt):
-            mode = "retry"
-            payload = envelope
-            score = dueAt
-            target = keys.delayed(queue)
-        case .dead(let entry):
-            mode = "dead"
-            payload = entry
-            target = keys.dead(queue)
+    /// One script call per queue (and at most ``maxPerCall`` jobs), in submission order.
+    static let maxPerCall = 256
+
+    private func commands(for batch: [Settlement]) -> [[[UInt8]]] {
+        var groups: [(queue: String, home: String, items: [Settlement])] = []
+        for settlement in batch {
+            let job = settlement.job
+            if let last = groups.indices.last, groups[last].queue == job.queue, groups[last].home == job.home,
+                groups[last].items.count < Self.maxPerCall
+            {
+                groups[last].items.append(settlement)
+            } else {
+                groups.append((job.queue, job.home, [settlement]))
+            }
         }
-        let result = settlement.result
-        return [
-            Array("EVALSHA".utf8), Array(Self.settleScript.sha1.utf8), Array("5".utf8),
-            Array(keys.inflight(queue, worker: worker).utf8), Array(keys.stats(queue).utf8), Array(target.utf8),
-            Array(keys.wake(queue).utf8), Array((result?.key ?? keys.stats(queue)).utf8),
-            Array(mode.utf8), settlement.job.raw, payload, Array(String(score).utf8), Array(String(deadLetterCap).utf8),
-            result?.value ?? [], Array(String(result?.expirySeconds ?? 0).utf8),
-        ]
+        return groups.map { command(queue: $0.queue, home: $0.home, settlements: $0.items) }
     }
 
-    /// KEYS: in-flight, stats, target (home key | delayed | dead), wake, result key.
-    /// ARGV: mode, the job's raw bytes, new payload, due ms, dead-letter cap, result ('' for none), result expiry s.
-    /// Returns 1 when settled, 0 when the job was no longer held (already settled, or recovered by a reaper).
+    private func command(queue: String, home: String, settlements: [Settlement]) -> [[UInt8]] {
+        var scriptKeys: [[UInt8]] = [
+            Array(keys.inflight(queue, worker: worker).utf8), Array(keys.stats(queue).utf8), Array(home.utf8),
+            Array(keys.delayed(queue).utf8), Array(keys.dead(queue).utf8), Array(keys.wake(queue).utf8),
+        ]
+        var args: [[UInt8]] = [Array(String(deadLetterCap).utf8)]
+        args.reserveCapacity(1 + settlements.count * 7)
+        for settlement in settlements {
+            let mode: StaticString
+            var payload: [UInt8] = []
+            var score: Int64 = 0
+            switch settlement.outcome {
+            case .acknowledge: mode = "ack"
+            case .expired: mode = "expired"
+            case .requeue: mode = "requeue"
+            case .postpone(let dueAt):
+                mode = "postpone"
+                score = dueAt
+            case .retry(let envelope, let dueAt):
+                mode = "retry"
+                payload = envelope
+                score = dueAt
+            case .dead(let entry):
+                mode = "dead"
+                payload = entry
+            }
+            var resultIndex = 0
+            if let result = settlement.result {
+                scriptKeys.append(Array(result.key.utf8))
+                resultIndex = scriptKeys.count
+            }
+            args.append(Array(UnsafeBufferPointer(start: mode.utf8Start, count: mode.utf8CodeUnitCount)))
+            args.append(settlement.job.raw)
+            args.append(payload)
+            args.append(score == 0 ? [UInt8(ascii: "0")] : Array(String(score).utf8))
+            args.append(resultIndex == 0 ? [UInt8(ascii: "0")] : Array(String(resultIndex).utf8))
+            args.append(settlement.result?.value ?? [])
+            args.append(Array(String(settlement.result?.expirySeconds ?? 0).utf8))
+        }
+        return [Array("EVALSHA".utf8), Array(Self.settleScript.sha1.utf8), Array(String(scriptKeys.count).utf8)] + scriptKeys + args
+    }
+
+    /// Settles a batch of one queue's jobs.
+    /// KEYS: in-flight, stats, home (ready) key, delayed, dead, wake, then result keys.
+    /// ARGV: dead-letter cap, then per job: mode, the job's raw bytes, new payload, due ms,
+    /// result key index in KEYS (0 for none), result, result expiry s.
+    /// A job no longer in the in-flight list (already settled, or recovered by a reaper) is skipped.
+    /// Returns how many were settled.
     static let settleScript = RedisScript("""
         #!lua
-        local mode = ARGV[1]
-        if redis.call('LREM', KEYS[1], -1, ARGV[2]) == 0 then return 0 end
-        if ARGV[6] ~= '' then
-          redis.call('SET', KEYS[5], ARGV[6], 'EX', tonumber(ARGV[7]))
-          redis.call('PUBLISH', KEYS[5], ARGV[6])
+        local inflight, stats, home, delayed, dead, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+        local counts = {processed = 0, failed = 0, retried = 0, dead = 0, expired = 0}
+        local settled, wakeScore, trimDead = 0, false, false
+        for i = 2, #ARGV, 7 do
+          local mode, raw, payload, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+          if redis.call('LREM', inflight, -1, raw) == 1 then
+            settled = settled + 1
+            local resultIndex = tonumber(ARGV[i + 4])
+            if resultIndex > 0 then
+              redis.call('SET', KEYS[resultIndex], ARGV[i + 5], 'EX', tonumber(ARGV[i + 6]))
+              redis.call('PUBLISH', KEYS[resultIndex], ARGV[i + 5])
+            end
+            if mode == 'ack' then
+              counts.processed = counts.processed + 1
+            elseif mode == 'expired' then
+              counts.expired = counts.expired + 1
+            elseif mode == 'requeue' then
+              redis.call('RPUSH', home, raw)
+            elseif mode == 'postpone' then
+              redis.call('ZADD', delayed, score, raw)
+              wakeScore = score
+            elseif mode == 'retry' then
+              redis.call('ZADD', delayed, score, payload)
+              counts.failed = counts.failed + 1
+              counts.retried = counts.retried + 1
+              wakeScore = score
+            elseif mode == 'dead' then
+              redis.call('LPUSH', dead, payload)
+              counts.failed = counts.failed + 1
+              counts.dead = counts.dead + 1
+              trimDead = true
+            end
+          end
         end
-        if mode == 'ack' then
-          redis.call('HINCRBY', KEYS[2], 'processed', 1)
-        elseif mode == 'expired' then
-          redis.call('HINCRBY', KEYS[2], 'expired', 1)
-        elseif mode == 'requeue' then
-          redis.call('RPUSH', KEYS[3], ARGV[2])
-        elseif mode == 'postpone' then
-          redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
-          redis.call('LPUSH', KEYS[4], ARGV[4])
-          redis.call('LTRIM', KEYS[4], 0, 0)
-        elseif mode == 'retry' then
-          redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
-          redis.call('LPUSH', KEYS[4], ARGV[4])
-          redis.call('LTRIM', KEYS[4], 0, 0)
-          redis.call('HINCRBY', KEYS[2], 'failed', 1)
-          redis.call('HINCRBY', KEYS[2], 'retried', 1)
-        elseif mode == 'dead' then
-          redis.call('LPUSH', KEYS[3], ARGV[3])
-          redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
-          redis.call('HINCRBY', KEYS[2], 'failed', 1)
-          redis.call('HINCRBY', KEYS[2], 'dead', 1)
+        if trimDead then redis.call('LTRIM', dead, 0, tonumber(ARGV[1]) - 1) end
+        if wakeScore then
+          redis.call('LPUSH', wake, wakeScore)
+          redis.call('LTRIM', wake, 0, 0)
         end
-        return 1
+        for field, n in pairs(counts) do
+          if n > 0 then redis.call('HINCRBY', stats, field, n) end
+        end
+        return settled
         """)
 }
