@@ -32,6 +32,55 @@ public struct JSONParser {
         }
     }
 
+    /// Parses a document that must be a JSON object, handing each member to `body` in document
+    /// order without building a dictionary of the top level (the envelope decoder's hot path).
+    /// A repeated key is handed over each time it appears.
+    public static func forEachMember(
+        of bytes: [UInt8], _ body: (String, JSONValue) throws(JSONParseError) -> Void
+    ) throws(JSONParseError) {
+        do {
+            try bytes.withUnsafeBufferPointer { buffer in
+                var parser = JSONParser(buffer)
+                parser.skipWhitespace()
+                guard parser.index < buffer.count, buffer[parser.index] == UInt8(ascii: "{") else {
+                    throw parser.error("expected a JSON object")
+                }
+                try parser.nest()
+                parser.index += 1
+                parser.skipWhitespace()
+                if parser.index < buffer.count, buffer[parser.index] == UInt8(ascii: "}") {
+                    parser.index += 1
+                } else {
+                    while true {
+                        parser.skipWhitespace()
+                        guard parser.index < buffer.count, buffer[parser.index] == UInt8(ascii: "\"") else {
+                            throw parser.error("expected a string key in object")
+                        }
+                        let key = try parser.parseString()
+                        parser.skipWhitespace()
+                        guard parser.index < buffer.count, buffer[parser.index] == UInt8(ascii: ":") else {
+                            throw parser.error("expected ':' after object key")
+                        }
+                        parser.index += 1
+                        parser.skipWhitespace()
+                        try body(key, try parser.parseValue())
+                        parser.skipWhitespace()
+                        guard parser.index < buffer.count else { throw parser.error("unterminated object") }
+                        if buffer[parser.index] == UInt8(ascii: ",") { parser.index += 1; continue }
+                        if buffer[parser.index] == UInt8(ascii: "}") { parser.index += 1; break }
+                        throw parser.error("expected ',' or '}' in object")
+                    }
+                }
+                parser.skipWhitespace()
+                guard parser.index == buffer.count else { throw parser.error("unexpected text after the JSON value") }
+            }
+        } catch let error as JSONParseError {
+            throw error
+        } catch {
+            throw JSONParseError(message: "\(error)", offset: 0)
+        }
+    }
+
     private func error(_ message: String) -> JSONParseError { JSONParseError(message: message, offset: index) }
 
     private mutating func skipWhitespace() {

@@ -124,37 +124,53 @@ public struct Envelope: Sendable, Hashable {
     /// Parses and validates an envelope; every failure names the field and the problem.
     public static func decode(_ bytes: some Collection<UInt8>) throws(EnvelopeError) -> Envelope {
         guard !bytes.isEmpty else { throw EnvelopeError("empty message") }
-        let value: JSONValue
+        // Known fields go straight to their slots; only unknown ones land in a dictionary.
+        var known = [JSONValue?](repeating: nil, count: FieldIndex.count)
+        var extra: [String: JSONValue] = [:]
         do {
-            value = try JSONParser.parse(bytes)
+            try JSONParser.forEachMember(of: Array(bytes)) { key, value in
+                if let index = FieldIndex.of(key) { known[index] = value } else { extra[key] = value }
+            }
         } catch {
+            if error.message == "expected a JSON object" { throw EnvelopeError("envelope is not a JSON object") }
             throw EnvelopeError("malformed JSON: \(error)")
         }
-        guard case .object(let fields) = value else { throw EnvelopeError("envelope is not a JSON object") }
-        return try decode(fields: fields)
+        return try decode(field: { name in FieldIndex.of(name).flatMap { known[$0] } }, extra: extra)
+    }
+
+    /// The known fields' positions, for ``decode(_:)``'s fast path.
+    private enum FieldIndex {
+        static let names = ["v", "id", "task", "args", "kwargs", "queue", "enqueued_at", "eta", "expires", "attempt", "max_retries", "origin", "priority", "idempotency_key"]
+        static let count = names.count
+        static func of(_ key: String) -> Int? { names.firstIndex(of: key) }
     }
 
     static func decode(fields: [String: JSONValue]) throws(EnvelopeError) -> Envelope {
-        if let version = fields["v"], version != .int(1) {
+        try decode(field: { fields[$0] }, extra: fields.filter { !knownFields.contains($0.key) })
+    }
+
+    /// Validates the known fields (read through `field`) and keeps `extra` as they are.
+    private static func decode(field fields: (String) -> JSONValue?, extra: [String: JSONValue]) throws(EnvelopeError) -> Envelope {
+        if let version = fields("v"), version != .int(1) {
             throw EnvelopeError("unsupported envelope version \(version) (this worker reads version 1)")
         }
-        guard let id = fields["id"]?.stringValue, !id.isEmpty else { throw EnvelopeError("missing or non-string field 'id'") }
-        guard let task = fields["task"]?.stringValue, !task.isEmpty else {
+        guard let id = fields("id")?.stringValue, !id.isEmpty else { throw EnvelopeError("missing or non-string field 'id'") }
+        guard let task = fields("task")?.stringValue, !task.isEmpty else {
             throw EnvelopeError("missing or non-string field 'task'")
         }
         let args: [JSONValue]
-        switch fields["args"] {
+        switch fields("args") {
         case nil, .null?: args = []
         case .array(let a)?: args = a
         default: throw EnvelopeError("field 'args' must be an array")
         }
         let kwargs: [String: JSONValue]
-        switch fields["kwargs"] {
+        switch fields("kwargs") {
         case nil, .null?: kwargs = [:]
         case .object(let o)?: kwargs = o
         default: throw EnvelopeError("field 'kwargs' must be an object")
         }
-        guard let queue = fields["queue"]?.stringValue else { throw EnvelopeError("missing or non-string field 'queue'") }
+        guard let queue = fields("queue")?.stringValue else { throw EnvelopeError("missing or non-string field 'queue'") }
         var envelope = Envelope(
             id: id, task: task, args: args, kwargs: kwargs, queue: queue,
             enqueuedAt: Int64(try integer(fields, "enqueued_at") ?? 0),
@@ -167,12 +183,12 @@ public struct Envelope: Sendable, Hashable {
             idempotencyKey: try string(fields, "idempotency_key")
         )
         guard envelope.attempt >= 0 else { throw EnvelopeError("field 'attempt' must not be negative") }
-        envelope.extra = fields.filter { !knownFields.contains($0.key) }
+        envelope.extra = extra
         return envelope
     }
 
-    private static func integer(_ fields: [String: JSONValue], _ name: String) throws(EnvelopeError) -> Int? {
-        switch fields[name] {
+    private static func integer(_ fields: (String) -> JSONValue?, _ name: String) throws(EnvelopeError) -> Int? {
+        switch fields(name) {
         case nil, .null?: return nil
         case let value?:
             guard let int = value.intValue else { throw EnvelopeError("field '\(name)' must be an integer, got \(value)") }
@@ -180,8 +196,8 @@ public struct Envelope: Sendable, Hashable {
         }
     }
 
-    private static func string(_ fields: [String: JSONValue], _ name: String) throws(EnvelopeError) -> String? {
-        switch fields[name] {
+    private static func string(_ fields: (String) -> JSONValue?, _ name: String) throws(EnvelopeError) -> String? {
+        switch fields(name) {
         case nil, .null?: return nil
         case .string(let s)?: return s
         case let value?: throw EnvelopeError("field '\(name)' must be a string, got \(value)")
