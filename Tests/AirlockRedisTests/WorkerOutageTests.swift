@@ -88,15 +88,23 @@ struct WorkerOutageTests {
         let harness = try await WorkerHarness.make("oom-ride", server: server)
         try await harness.command("SET", harness.keys.paused("default"), "1")
         try await harness.record((0..<5).map { "m\($0)" })
-        let run = WorkerRun(Worker(configuration: try harness.configuration(), registry: TaskRegistry(), logger: WorkerKit.quiet))
+        // Attempts made while Redis refuses the tasks' writes fail; a generous budget carries them through.
+        var configuration = try harness.configuration()
+        configuration.defaultMaxRetries = 1_000
+        configuration.retryStrategy = .fixed(.milliseconds(100))
+        let run = WorkerRun(Worker(configuration: configuration, registry: TaskRegistry(), logger: WorkerKit.quiet))
         do {
             try await harness.waitUntilRegistered(run.worker)
             try await harness.command("CONFIG", "SET", "maxmemory", "1")
             try await harness.command("DEL", harness.keys.paused("default"))
-            // Under the limit for longer than the heartbeat TTL (1 s): the heartbeat could not be renewed.
-            try await WorkerKit.eventually("the heartbeat lapsed while Redis refused writes") {
-                try await harness.command("EXISTS", harness.keys.heartbeat(run.worker.id)).int == 0
+            // The tasks' own writes (RPUSH) are refused, so attempts fail and are retried; the
+            // heartbeat (an allow-oom script) keeps the worker alive meanwhile, so no reaper takes its jobs.
+            try await WorkerKit.eventually("attempts failed while Redis refused writes") {
+                (try await harness.stats()["failed"] ?? 0) >= 1
             }
+            try await Task.sleep(for: .milliseconds(1500))   // longer than the 1 s heartbeat TTL: the measured interval
+            #expect(try await harness.command("EXISTS", harness.keys.heartbeat(run.worker.id)).int == 1,
+                    "the heartbeat is renewed while Redis refuses ordinary writes")
             #expect(run.result == nil, "run() keeps going while Redis refuses writes")
             try await harness.command("CONFIG", "SET", "maxmemory", "0")
             try await WorkerKit.eventually("all five ran once memory was available") {

@@ -30,32 +30,41 @@ struct Fetcher: Sendable {
         let inflight = Array(keys.inflight(queue, worker: worker).utf8)
         let paused = Array(keys.paused(queue).utf8)
         let block = Array(String(format: "%.3f", configuration.blockTimeout.timeInterval).utf8)
+        // With one source, an idle fetcher blocks taking the job (BLMOVE into the in-flight list);
+        // with several, it only waits for work (BLMOVE of the list onto itself moves nothing) and
+        // then competes for a slot, so the earlier queue keeps its priority.
+        let onlySource = configuration.routes.flatMap(\.fetchKeys).count == 1
         var failures = 0
-        while true {
-            let reserved = await buffer.reserve(queueIndex: queueIndex, maximum: configuration.fetchBatch)
-            guard reserved > 0 else { return }
-            var held = reserved
+        var reserved = await buffer.reserve(queueIndex: queueIndex, maximum: configuration.fetchBatch)
+        while reserved > 0 {
             do {
                 let reply = try await client.evalScript(Self.fetchScript, keys: [ready, inflight, paused], args: [Array(String(reserved).utf8)])
+                connectionState.recovered("fetch \(queue)")
+                failures = 0
+                let jobs = (reply.array ?? []).compactMap(\.bytes).map { Job(queueIndex: queueIndex, queue: queue, home: route.homeKey, raw: $0) }
                 if reply.isNull {
                     // Paused: hold nothing, look again shortly.
                     buffer.deliver([], queueIndex: queueIndex, reserved: reserved)
+                    reserved = 0
                     try? await Task.sleep(for: .milliseconds(250))
+                } else if !jobs.isEmpty {
+                    reserved = await buffer.deliverAndReserve(jobs, queueIndex: queueIndex, reserved: reserved, maximum: configuration.fetchBatch)
                     continue
-                }
-                var jobs = (reply.array ?? []).compactMap(\.bytes).map { Job(queueIndex: queueIndex, queue: queue, home: route.homeKey, raw: $0) }
-                if jobs.isEmpty {
-                    // Blocking takes one job at most: keep one slot, so other queues can use the rest meanwhile.
+                } else if onlySource {
                     buffer.deliver([], queueIndex: queueIndex, reserved: reserved - 1)
-                    held = 1
+                    reserved = 1
                     let taken = try await client.send([Array("BLMOVE".utf8), ready, inflight, Array("RIGHT".utf8), Array("LEFT".utf8), block])
-                    if let raw = taken.bytes { jobs = [Job(queueIndex: queueIndex, queue: queue, home: route.homeKey, raw: raw)] }
+                    let jobs = taken.bytes.map { [Job(queueIndex: queueIndex, queue: queue, home: route.homeKey, raw: $0)] } ?? []
+                    reserved = await buffer.deliverAndReserve(jobs, queueIndex: queueIndex, reserved: 1, maximum: configuration.fetchBatch)
+                    continue
+                } else {
+                    buffer.deliver([], queueIndex: queueIndex, reserved: reserved)
+                    reserved = 0
+                    _ = try await client.send([Array("BLMOVE".utf8), ready, ready, Array("RIGHT".utf8), Array("RIGHT".utf8), block])
                 }
-                buffer.deliver(jobs, queueIndex: queueIndex, reserved: held)
-                connectionState.recovered("fetch \(queue)")
-                failures = 0
             } catch {
-                buffer.deliver([], queueIndex: queueIndex, reserved: held)
+                buffer.deliver([], queueIndex: queueIndex, reserved: reserved)
+                reserved = 0
                 if error.kind == .authenticationFailed {
                     fatal(error)
                     return
@@ -64,12 +73,13 @@ struct Fetcher: Sendable {
                 failures += 1
                 await ConnectionState.backoff(attempt: failures)
             }
+            reserved = await buffer.reserve(queueIndex: queueIndex, maximum: configuration.fetchBatch)
         }
     }
 
     /// KEYS: ready, in-flight, paused flag. ARGV: most jobs to move. Returns nil when paused.
     static let fetchScript = RedisScript("""
-        #!lua
+        #!lua flags=allow-oom
         if redis.call('EXISTS', KEYS[3]) == 1 then return false end
         local jobs = {}
         for i = 1, tonumber(ARGV[1]) do

@@ -205,7 +205,7 @@ final class Finisher: Sendable {
     /// A job no longer in the in-flight list (already settled, or recovered by a reaper) is skipped.
     /// Returns how many were settled.
     static let settleScript = RedisScript("""
-        #!lua
+        #!lua flags=allow-oom
         local inflight, stats, home, delayed, dead, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
         local counts = {processed = 0, failed = 0, retried = 0, dead = 0, expired = 0}
         local settled, wakeScore, trimDead = 0, false, false

@@ -19,9 +19,13 @@ struct Liveness: Sendable {
     /// Registers the worker and beats until cancelled.
     func heartbeat() async {
         var failures = 0
+        var beats = 0
         while !Task.isCancelled {
             do {
-                try await beat()
+                // The static description and queue registrations are refreshed every tenth beat
+                // (they only matter again if Redis lost them); liveness and load every beat.
+                try await beat(full: beats % 10 == 0)
+                beats += 1
                 connectionState.recovered("heartbeat")
                 failures = 0
                 try? await Task.sleep(for: configuration.heartbeatInterval)
@@ -33,22 +37,37 @@ struct Liveness: Sendable {
         }
     }
 
-    func beat() async throws(RedisError) {
+    func beat(full: Bool = true) async throws(RedisError) {
         let ttl = String(Int(configuration.heartbeatTTL.timeInterval * 1000))
-        var hset: [[UInt8]] = [Array("HSET".utf8), Array(keys.workerInfo(worker).utf8)]
-        for (field, value) in info.merging(["in_flight": String(held()), "heartbeat_at": String(epochMilliseconds())], uniquingKeysWith: { $1 }) {
-            hset.append(Array(field.utf8))
-            hset.append(Array(value.utf8))
+        let queues = full ? configuration.queues : []
+        var args: [[UInt8]] = [Array(ttl.utf8), Array(worker.utf8), Array(String(queues.count).utf8)]
+        args += queues.map { Array($0.utf8) }
+        let load = ["in_flight": String(held()), "heartbeat_at": String(epochMilliseconds())]
+        for (field, value) in full ? info.merging(load, uniquingKeysWith: { $1 }) : load {
+            args.append(Array(field.utf8))
+            args.append(Array(value.utf8))
         }
-        var commands: [[[UInt8]]] = [
-            [Array("SET".utf8), Array(keys.heartbeat(worker).utf8), Array("1".utf8), Array("PX".utf8), Array(ttl.utf8)],
-            hset,
-            [Array("SADD".utf8), Array(keys.workers.utf8), Array(worker.utf8)],
-        ]
-        for queue in configuration.queues { commands.append([Array("SADD".utf8), Array(keys.queues.utf8), Array(queue.utf8)]) }
-        let replies = try await client.pipeline(commands)
-        if let error = replies.first(where: { $0.errorMessage != nil })?.errorMessage { throw RedisError.server(error) }
+        _ = try await client.evalScript(
+            Self.heartbeatScript,
+            keys: [Array(keys.heartbeat(worker).utf8), Array(keys.workerInfo(worker).utf8), Array(keys.workers.utf8), Array(keys.queues.utf8)],
+            args: args)
     }
+
+    /// KEYS: heartbeat key, info hash, workers set, queues set. ARGV: ttl ms, worker id, queue count,
+    /// the queues, then info field/value pairs. A script flagged allow-oom, so a Redis at its memory
+    /// limit still hears that this worker is alive (and does not reap its jobs while it drains them).
+    static let heartbeatScript = RedisScript("""
+        #!lua flags=allow-oom
+        redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+        redis.call('SADD', KEYS[3], ARGV[2])
+        local queues = tonumber(ARGV[3])
+        for i = 4, 3 + queues do redis.call('SADD', KEYS[4], ARGV[i]) end
+        local first = 4 + queues
+        if #ARGV >= first then
+          redis.call('HSET', KEYS[2], unpack(ARGV, first))
+        end
+        return 1
+        """)
 
     /// Looks for dead workers every ``WorkerConfiguration/reaperInterval`` until cancelled.
     func reap() async {
@@ -109,7 +128,7 @@ struct Liveness: Sendable {
     /// KEYS: a dead worker's in-flight list, the queue's ready list. Moves every job back to the
     /// consuming end, oldest ending nearest it. Returns the count.
     static let recoverScript = RedisScript("""
-        #!lua
+        #!lua flags=allow-oom
         local moved = 0
         while redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') do moved = moved + 1 end
         return moved

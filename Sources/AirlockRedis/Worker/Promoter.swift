@@ -73,7 +73,7 @@ struct Promoter: Sendable {
 
     /// KEYS: delayed, ready. ARGV: now ms, batch. Returns {moved, next due score or false}.
     static let promoteScript = RedisScript("""
-        #!lua
+        #!lua flags=allow-oom
         local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
         for _, job in ipairs(due) do
           redis.call('ZREM', KEYS[1], job)

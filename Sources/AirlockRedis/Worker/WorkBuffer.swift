@@ -33,33 +33,44 @@ final class WorkBuffer: Sendable {
 
     /// Waits for at least one free slot and reserves up to `maximum`; 0 once fetching has stopped.
     func reserve(queueIndex: Int, maximum: Int) async -> Int {
-        await withCheckedContinuation { continuation in
-            let granted = state.withLock { state -> Int? in
-                guard state.fetching else { return 0 }
-                let free = capacity - state.used
-                // Earlier queues waiting for slots go first.
-                if free > 0, !state.slotWaiters.contains(where: { $0.queueIndex < queueIndex }) {
-                    let count = min(free, maximum)
-                    state.used += count
-                    return count
-                }
-                state.slotWaiters.append(SlotWaiter(queueIndex: queueIndex, maximum: maximum, continuation: continuation))
-                state.slotWaiters.sort { $0.queueIndex < $1.queueIndex }
-                return nil
-            }
-            if let granted { continuation.resume(returning: granted) }
-        }
+        await deliverAndReserve([], queueIndex: queueIndex, reserved: 0, maximum: maximum)
     }
 
     /// Hands over fetched jobs and returns the reserved slots that were not used.
     func deliver(_ jobs: [Job], queueIndex: Int, reserved: Int) {
         var resumes: [() -> Void] = []
         state.withLock { state in
-            state.used -= max(reserved - jobs.count, 0)
-            state.waiting[queueIndex].append(contentsOf: jobs)
+            Self.apply(jobs, queueIndex: queueIndex, reserved: reserved, to: &state)
             resumes = Self.match(&state, capacity: capacity)
         }
         for resume in resumes { resume() }
+    }
+
+    /// ``deliver(_:queueIndex:reserved:)`` and ``reserve(queueIndex:maximum:)`` as one step, so a
+    /// fetcher that just found work keeps its place: a slot freed in between cannot go to a
+    /// later queue first.
+    func deliverAndReserve(_ jobs: [Job], queueIndex: Int, reserved: Int, maximum: Int) async -> Int {
+        await withCheckedContinuation { continuation in
+            var resumes: [() -> Void] = []
+            state.withLock { state in
+                Self.apply(jobs, queueIndex: queueIndex, reserved: reserved, to: &state)
+                if !state.fetching {
+                    resumes.append { continuation.resume(returning: 0) }
+                } else {
+                    state.slotWaiters.append(SlotWaiter(queueIndex: queueIndex, maximum: maximum, continuation: continuation))
+                    state.slotWaiters.sort { $0.queueIndex < $1.queueIndex }
+                }
+                resumes += Self.match(&state, capacity: capacity)
+            }
+            for resume in resumes { resume() }
+        }
+    }
+
+    /// Accounts delivered jobs against the fetcher's reservation. Jobs beyond it (a blocking take
+    /// made without a reservation) count too: that lets an idle fetcher wait without holding a slot.
+    private static func apply(_ jobs: [Job], queueIndex: Int, reserved: Int, to state: inout State) {
+        state.used += jobs.count - reserved
+        state.waiting[queueIndex].append(contentsOf: jobs)
     }
 
     /// The next job to run (earliest queue first) with a ticket for ``finished(_:)``; `nil`

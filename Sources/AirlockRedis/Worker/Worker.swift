@@ -62,7 +62,7 @@ public final class Worker: Sendable {
 
     /// Connects, then processes jobs until ``shutdown()`` (or cancellation of the calling task).
     /// - Throws: ``RedisError`` when Redis refuses the credentials (at start or later) — a fatal
-    ///   configuration error, never retried in a loop — or is unreachable at start.
+    ///   configuration error, never retried in a loop. An unreachable Redis at start is waited for.
     public func run() async throws {
         let configuration = self.configuration
         let id = self.id
@@ -78,8 +78,7 @@ public final class Worker: Sendable {
 
         let routes = configuration.routes
         let sources = routes.flatMap { route in route.fetchKeys.map { (route, $0) } }
-        // Every fetch source holds one slot while it blocks, so there must be at least one slot per source.
-        let buffer = WorkBuffer(capacity: max(configuration.concurrency + configuration.prefetch, sources.count + 1), queueCount: sources.count)
+        let buffer = WorkBuffer(capacity: configuration.concurrency + configuration.prefetch, queueCount: sources.count)
         let finisher = Finisher(client: settleClient, keys: keys, worker: id, deadLetterCap: configuration.deadLetterCap, connectionState: connectionState)
         let followUps = RedisExecutor(client: producerClient, namespace: configuration.namespace, defaultQueue: configuration.queues.first ?? "default", origin: id)
         let runner = JobRunner(registry: registry, configuration: configuration, followUps: followUps, logger: logger, metrics: JobMetrics(queues: configuration.queues))
@@ -185,7 +184,8 @@ public final class Worker: Sendable {
         logger.notice("shutting down: no new jobs; waiting for running tasks", metadata: ["timeout": "\(configuration.shutdownTimeout)"])
         buffer.stopFetching()
         let returned = buffer.closeAndTakeUnstarted()
-        for job in returned { finisher.submit(.init(job: job, outcome: .requeue)) }
+        // Each is pushed onto the consuming end: newest first, so the oldest ends up taken first.
+        for job in returned.reversed() { finisher.submit(.init(job: job, outcome: .requeue)) }
         if !returned.isEmpty { logger.info("returned unstarted jobs to their queues", metadata: ["jobs": "\(returned.count)"]) }
 
         // Running tasks get until the deadline; then they are cancelled and their jobs returned.
@@ -198,6 +198,6 @@ public final class Worker: Sendable {
         timer.cancel()
         // A fetcher blocked in Redis when fetching stopped may have delivered a job since.
         let late = buffer.closeAndTakeUnstarted()
-        for job in late { finisher.submit(.init(job: job, outcome: .requeue)) }
+        for job in late.reversed() { finisher.submit(.init(job: job, outcome: .requeue)) }
     }
 }
