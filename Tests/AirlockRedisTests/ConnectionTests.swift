@@ -116,7 +116,8 @@ struct ConnectionTests {
     }
 
     @Test func scriptsReloadAfterScriptFlush() async throws {
-        let server = try await RedisServer.shared()
+        // SCRIPT FLUSH is server-wide: on the shared server it would pull scripts from under other suites.
+        let server = try await RedisServer.start()
         let client = try Kit.client(server.url)
         let ns = RedisServer.uniqueNamespace("script")
         let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1]) -- \(ns)")
@@ -177,8 +178,9 @@ struct ConnectionTests {
     }
 
     @Test func connectsOverUnixSocket() async throws {
-        let server = try await RedisServer.shared()
-        let path = try #require(server.unixSocketPath, "the shared server should listen on a unix socket")
+        // A server of its own: the shared one may be an external TCP-only server (AIRLOCK_TEST_REDIS_URL).
+        let server = try await RedisServer.start()
+        let path = try #require(server.unixSocketPath, "a test server listens on a unix socket")
         let client = try Kit.client("unix://\(path)?db=2")
         let key = RedisServer.uniqueNamespace("unix")
         _ = try await client.send("SET", key, "via-socket")

@@ -74,8 +74,9 @@ struct WorkerRecoveryTests {
         try await harness.withWorker(try harness.configuration(), registry: Self.markRegistry(probe)) { worker in
             try await harness.waitUntilRegistered(worker)
             // Alive (heartbeat first, so no reaper pass sees it without one), then silent.
-            try await harness.command("SET", harness.keys.heartbeat("fading-1"), "1", "PX", "800")
+            // Taken before the SET is sent, so the key cannot expire before `expiresAt`.
             let expiresAt = ContinuousClock.now + .milliseconds(800)
+            try await harness.command("SET", harness.keys.heartbeat("fading-1"), "1", "PX", "800")
             try await Self.seedDeadWorker(harness, id: "fading-1", tokens: ["f1", "f2"])
             #expect(try await harness.inflightCount(worker: "fading-1") == 2, "not reaped while its heartbeat lives")
             try await WorkerKit.eventually("the expired worker's jobs ran") { probe.events.count == 2 }

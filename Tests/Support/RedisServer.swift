@@ -94,8 +94,15 @@ public final class RedisServer: Sendable {
     }
 
     deinit {
-        stop()
-        if let directory { try? FileManager.default.removeItem(atPath: directory) }
+        // The last reference often goes away on a cooperative-pool thread; stopping waits for
+        // the process to exit, so it happens on a thread of its own.
+        let server = running.withLock { $0.take() }
+        let directory = self.directory
+        guard server != nil || directory != nil else { return }
+        Thread {
+            server?.terminate()
+            if let directory { try? FileManager.default.removeItem(atPath: directory) }
+        }.start()
     }
 
     /// Starts a server from async code without blocking a cooperative-pool thread.
