@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export CI ?=
 
-.PHONY: all deps build build-release test unit integration demo bench bench-core clean
+.PHONY: all deps build build-release test unit integration hummingbird demo bench bench-core clean
 
 all: build
 
@@ -21,7 +21,8 @@ test: deps
 	# The core suite changes the process-wide configuration, so it runs in a process of its own.
 	$(SWIFT) test --skip-build --filter AirlockTests
 	scripts/with-redis.sh $(SWIFT) test --skip-build --skip AirlockTests --skip AirlockIntegrationTests
-	@if [ -d integration ] && [ -x integration/run.sh ]; then integration/run.sh; fi
+	integration/run.sh
+	SWIFT=$(SWIFT) Integrations/AirlockHummingbird/scripts/test.sh
 
 unit: deps
 	$(SWIFT) test --filter AirlockTests
@@ -29,6 +30,10 @@ unit: deps
 
 integration: deps
 	integration/run.sh
+
+## Hummingbird + PostgreSQL integration only (real PostgreSQL, Redis and HTTP; its own package).
+hummingbird: deps
+	SWIFT=$(SWIFT) Integrations/AirlockHummingbird/scripts/test.sh
 
 ## A local Redis, workers, a producer with real jobs, and queue stats at the end.
 demo: build-release
@@ -42,4 +47,4 @@ bench: build-release
 	bench/run.sh $(BENCH_ARGS)
 
 clean:
-	rm -rf .build
+	rm -rf .build Integrations/AirlockHummingbird/.build

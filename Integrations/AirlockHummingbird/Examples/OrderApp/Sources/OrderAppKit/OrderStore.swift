@@ -1,0 +1,87 @@
+public import Logging
+public import PostgresNIO
+
+/// One row of the `orders` table.
+public struct Order: Codable, Sendable, Hashable {
+    /// Primary key.
+    public var id: Int
+    /// What was ordered.
+    public var item: String
+    /// How many.
+    public var quantity: Int
+    /// Where the confirmation goes.
+    public var email: String
+    /// Whether the confirmation task has run for this order.
+    public var confirmed: Bool
+
+    /// Creates an order value.
+    public init(id: Int, item: String, quantity: Int, email: String, confirmed: Bool = false) {
+        self.id = id
+        self.item = item
+        self.quantity = quantity
+        self.email = email
+        self.confirmed = confirmed
+    }
+}
+
+/// The `orders` table, over a running `PostgresClient`.
+public struct OrderStore: Sendable {
+    /// The connection pool (run it: it is one of the application's services).
+    public let database: PostgresClient
+    private let logger: Logger
+
+    /// A store over `database`.
+    public init(database: PostgresClient, logger: Logger = Logger(label: "orderapp.store")) {
+        self.database = database
+        self.logger = logger
+    }
+
+    /// Creates the table if it does not exist; safe when several instances start at once.
+    public func migrate() async throws {
+        try await database.withTransaction(logger: logger) { connection in
+            // Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalog: serialise.
+            try await connection.query("SELECT pg_advisory_xact_lock(7265476)", logger: logger)
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS orders (
+                    id           BIGSERIAL PRIMARY KEY,
+                    item         TEXT NOT NULL,
+                    quantity     INTEGER NOT NULL CHECK (quantity > 0),
+                    email        TEXT NOT NULL,
+                    confirmed_at TIMESTAMPTZ,
+                    created_at   TIMESTAMPTZ NOT NULL DEFAULT now()
+                )
+                """, logger: logger)
+        }
+    }
+
+    /// Inserts an order on `connection` (inside the caller's transaction) and returns its id.
+    public func insert(item: String, quantity: Int, email: String, on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.query(
+            "INSERT INTO orders (item, quantity, email) VALUES (\(item), \(quantity), \(email)) RETURNING id",
+            logger: logger)
+        for try await id in rows.decode(Int.self) { return id }
+        throw OrderStoreError("INSERT … RETURNING id returned no row")
+    }
+
+    /// The order with `id`, if it exists (and is committed, as seen from a new connection).
+    public func order(id: Int) async throws -> Order? {
+        let rows = try await database.query(
+            "SELECT id, item, quantity, email, confirmed_at IS NOT NULL FROM orders WHERE id = \(id)", logger: logger)
+        for try await (id, item, quantity, email, confirmed) in rows.decode((Int, String, Int, String, Bool).self) {
+            return Order(id: id, item: item, quantity: quantity, email: email, confirmed: confirmed)
+        }
+        return nil
+    }
+
+    /// Records that the confirmation for `id` went out.
+    public func markConfirmed(id: Int) async throws {
+        try await database.query("UPDATE orders SET confirmed_at = now() WHERE id = \(id)", logger: logger)
+    }
+}
+
+/// The database answered something the store did not expect.
+public struct OrderStoreError: Error, CustomStringConvertible, Sendable {
+    /// What was unexpected.
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

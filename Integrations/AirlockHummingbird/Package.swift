@@ -1,0 +1,74 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Airlock's Hummingbird 2 + PostgreSQL integration. A package of its own (depending on the root
+// package by path) so the core, the Redis transport and the worker never pull in a web framework.
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "airlock-hummingbird",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "AirlockHummingbird", targets: ["AirlockHummingbird"]),
+        .executable(name: "OrderApp", targets: ["OrderApp"]),
+    ],
+    dependencies: [
+        .package(name: "airlock-swift", path: "../.."),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+    ],
+    targets: [
+        // The middleware (a scope per request) and transaction-deferred dispatch over postgres-nio.
+        .target(
+            name: "AirlockHummingbird",
+            dependencies: [
+                .product(name: "Airlock", package: "airlock-swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The example application: routes, schema, tasks and worker set-up (a library so tests drive it).
+        .target(
+            name: "OrderAppKit",
+            dependencies: [
+                "AirlockHummingbird",
+                .product(name: "Airlock", package: "airlock-swift"),
+                .product(name: "AirlockRedis", package: "airlock-swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/OrderApp/Sources/OrderAppKit",
+            swiftSettings: strict
+        ),
+        // `OrderApp serve` / `OrderApp worker`: the example's one binary.
+        .executableTarget(
+            name: "OrderApp",
+            dependencies: ["OrderAppKit"],
+            path: "Examples/OrderApp/Sources/OrderApp",
+            swiftSettings: strict
+        ),
+        // Real PostgreSQL, real Redis, real HTTP: run through scripts/test.sh, which starts both.
+        .testTarget(
+            name: "AirlockHummingbirdTests",
+            dependencies: [
+                "AirlockHummingbird",
+                "OrderAppKit",
+                .product(name: "Airlock", package: "airlock-swift"),
+                .product(name: "AirlockRedis", package: "airlock-swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+    ]
+)
