@@ -15,21 +15,7 @@ public struct JSONParser {
 
     /// Parses one JSON document that spans all of `bytes` (surrounding white space allowed).
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSONValue {
-        let array = Array(bytes)
-        do {
-            return try array.withUnsafeBufferPointer { buffer in
-                var parser = JSONParser(buffer)
-                parser.skipWhitespace()
-                let value = try parser.parseValue()
-                parser.skipWhitespace()
-                guard parser.index == buffer.count else { throw parser.error("unexpected text after the JSON value") }
-                return value
-            }
-        } catch let error as JSONParseError {
-            throw error
-        } catch {
-            throw JSONParseError(message: "\(error)", offset: 0)
-        }
+        try document(Array(bytes)) { parser throws(JSONParseError) in try parser.parseValue() }
     }
 
     /// Parses a document that must be a JSON object, handing each member to `body` in document
@@ -38,41 +24,21 @@ public struct JSONParser {
     public static func forEachMember(
         of bytes: [UInt8], _ body: (String, JSONValue) throws(JSONParseError) -> Void
     ) throws(JSONParseError) {
+        try document(bytes) { parser throws(JSONParseError) in try parser.parseMembers(body) }
+    }
+
+    /// Runs `read` over the whole of `bytes`: white space around the value, nothing after it.
+    private static func document<R>(
+        _ bytes: [UInt8], _ read: (inout JSONParser) throws(JSONParseError) -> R
+    ) throws(JSONParseError) -> R {
         do {
-            try bytes.withUnsafeBufferPointer { buffer in
+            return try bytes.withUnsafeBufferPointer { buffer in
                 var parser = JSONParser(buffer)
                 parser.skipWhitespace()
-                guard parser.index < buffer.count, buffer[parser.index] == UInt8(ascii: "{") else {
-                    throw parser.error("expected a JSON object")
-                }
-                try parser.nest()
-                parser.index += 1
-                parser.skipWhitespace()
-                if parser.index < buffer.count, buffer[parser.index] == UInt8(ascii: "}") {
-                    parser.index += 1
-                } else {
-                    while true {
-                        parser.skipWhitespace()
-                        guard parser.index < buffer.count, buffer[parser.index] == UInt8(ascii: "\"") else {
-                            throw parser.error("expected a string key in object")
-                        }
-                        let key = try parser.parseString()
-                        parser.skipWhitespace()
-                        guard parser.index < buffer.count, buffer[parser.index] == UInt8(ascii: ":") else {
-                            throw parser.error("expected ':' after object key")
-                        }
-                        parser.index += 1
-                        parser.skipWhitespace()
-                        try body(key, try parser.parseValue())
-                        parser.skipWhitespace()
-                        guard parser.index < buffer.count else { throw parser.error("unterminated object") }
-                        if buffer[parser.index] == UInt8(ascii: ",") { parser.index += 1; continue }
-                        if buffer[parser.index] == UInt8(ascii: "}") { parser.index += 1; break }
-                        throw parser.error("expected ',' or '}' in object")
-                    }
-                }
+                let value = try read(&parser)
                 parser.skipWhitespace()
                 guard parser.index == buffer.count else { throw parser.error("unexpected text after the JSON value") }
+                return value
             }
         } catch let error as JSONParseError {
             throw error
@@ -144,14 +110,21 @@ public struct JSONParser {
     }
 
     private mutating func parseObject() throws(JSONParseError) -> JSONValue {
+        var members: [String: JSONValue] = [:]
+        try parseMembers { key, value in members[key] = value }
+        return .object(members)
+    }
+
+    /// Reads an object (the cursor is on its `{`), handing each member to `body` in document order.
+    private mutating func parseMembers(_ body: (String, JSONValue) throws(JSONParseError) -> Void) throws(JSONParseError) {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw error("expected a JSON object") }
         try nest()
         index += 1
-        var members: [String: JSONValue] = [:]
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
             depth -= 1
-            return .object(members)
+            return
         }
         while true {
             skipWhitespace()
@@ -161,7 +134,7 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after object key") }
             index += 1
             skipWhitespace()
-            members[key] = try parseValue()
+            try body(key, try parseValue())
             skipWhitespace()
             guard index < bytes.count else { throw error("unterminated object") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -169,7 +142,6 @@ public struct JSONParser {
             throw error("expected ',' or '}' in object")
         }
         depth -= 1
-        return .object(members)
     }
 
     private mutating func parseString() throws(JSONParseError) -> String {
