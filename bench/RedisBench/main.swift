@@ -1,1 +1,472 @@
-print("placeholder: see bench/run.sh")
+// AirlockBench: the Swift half of `make bench` (bench/run.sh drives it against a private redis-server).
+//
+//   AirlockBench run …          the stock worker command line (AirlockCommand) plus the `bench.stamp` task
+//   AirlockBench worker …       same as `run …`
+//   AirlockBench enqueue …      enqueue throughput through Airlock.scope + RedisExecutor, flush latency per scope
+//   AirlockBench fill …         pre-enqueue jobs quickly (scopes of 1000) for a drain measurement
+//   AirlockBench watch …        time a drain: first job taken → ready list empty and stats `processed` reached
+//   AirlockBench latency …      enqueue→start latency at low load (paced single-intent scopes of bench.stamp)
+//   AirlockBench lateness …     delayed jobs: start − due, for jobs with due times spread over a few seconds
+//
+// Every measuring subcommand prints a human line and a last line `result: key=value …` that run.sh collects.
+// Arguments are parsed by hand (ArgumentParser is a dependency of AirlockDaemon, not of this target).
+import Airlock
+import AirlockDaemon
+import AirlockRedis
+import Foundation
+
+// MARK: - Small helpers
+
+/// Microseconds since the epoch, CLOCK_REALTIME (comparable across processes on this machine).
+func realtimeMicros() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var micros: Double { seconds * 1e6 }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Nearest-rank percentile of sorted samples.
+func percentile(_ sorted: [Double], _ q: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    let rank = Int((q * Double(sorted.count)).rounded(.up))
+    return sorted[min(max(rank, 1), sorted.count) - 1]
+}
+
+/// CPU time (user + system) this process has used, in seconds.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    #endif
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+func fmt(_ value: Double, _ decimals: Int = 1) -> String { String(format: "%.\(decimals)f", value) }
+
+/// `--name value` options after the subcommand.
+struct Options {
+    private var values: [String: String] = [:]
+    private var flags: Set<String> = []
+
+    init(_ arguments: ArraySlice<String>) throws {
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            guard argument.hasPrefix("--") else { throw BenchError("unexpected argument '\(argument)'") }
+            let name = String(argument.dropFirst(2))
+            if let eq = name.firstIndex(of: "=") {
+                values[String(name[..<eq])] = String(name[name.index(after: eq)...])
+                continue
+            }
+            if Self.flagNames.contains(name) { flags.insert(name); continue }
+            guard let value = iterator.next() else { throw BenchError("--\(name) needs a value") }
+            values[name] = value
+        }
+    }
+
+    static let flagNames: Set<String> = ["typed", "shared"]
+
+    func string(_ name: String, _ fallback: String? = nil) throws -> String {
+        if let value = values[name] ?? fallback { return value }
+        throw BenchError("--\(name) is required")
+    }
+    func int(_ name: String, _ fallback: Int? = nil) throws -> Int {
+        if let text = values[name] {
+            guard let value = Int(text.replacingOccurrences(of: "_", with: "")) else { throw BenchError("--\(name) must be an integer") }
+            return value
+        }
+        if let fallback { return fallback }
+        throw BenchError("--\(name) is required")
+    }
+    func double(_ name: String, _ fallback: Double) throws -> Double {
+        guard let text = values[name] else { return fallback }
+        guard let value = Double(text) else { throw BenchError("--\(name) must be a number") }
+        return value
+    }
+    func flag(_ name: String) -> Bool { flags.contains(name) }
+
+    var redisURL: String {
+        values["redis"] ?? ProcessInfo.processInfo.environment["AIRLOCK_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+    }
+    var namespace: String {
+        values["namespace"] ?? ProcessInfo.processInfo.environment["AIRLOCK_NAMESPACE"] ?? "airlock"
+    }
+}
+
+/// Prints the machine-readable line run.sh collects.
+func emit(_ prefix: String, _ fields: KeyValuePairs<String, String>) {
+    let body = fields.map { "\(prefix)\($0.key)=\($0.value)" }.joined(separator: " ")
+    print("result: \(body)")
+}
+
+func command(_ parts: String...) -> [[UInt8]] { parts.map { Array($0.utf8) } }
+
+// MARK: - The bench.stamp task (registered in the worker this binary runs)
+
+/// Typed form of the enqueue benchmark's task; runs as `airlock.ping` (which ignores its arguments).
+struct BenchPing: AirlockTask {
+    static let name = "airlock.ping"
+    let n: Int
+    func run(_ context: TaskContext) async throws {}
+}
+
+/// The connection `bench.stamp` writes through, made on first use from the worker's own `--redis`.
+let stampClient: RedisClient? = {
+    let arguments = CommandLine.arguments
+    var url = ProcessInfo.processInfo.environment["AIRLOCK_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+    if let index = arguments.firstIndex(of: "--redis"), index + 1 < arguments.count { url = arguments[index + 1] }
+    for argument in arguments where argument.hasPrefix("--redis=") { url = String(argument.dropFirst("--redis=".count)) }
+    guard let configuration = try? RedisConfiguration(url: url) else { return nil }
+    return RedisClient(configuration: configuration, name: "airlock-bench-stamp")
+}()
+
+/// `bench.stamp`: kwargs `t` (µs since the epoch, CLOCK_REALTIME: the enqueue time or the due time) and
+/// `list`; RPUSHes `now − t` in µs to `list`. The subtraction happens first thing in the task body.
+func benchTasks() -> TaskRegistry {
+    var tasks = TaskRegistry()
+    tasks.register("bench.stamp", maxRetries: 0) { arguments, _ in
+        let now = realtimeMicros()
+        guard let t = arguments.kwargs["t"]?.intValue, let list = arguments.kwargs["list"]?.stringValue else {
+            throw PermanentFailure("bench.stamp needs kwargs {\"t\": µs, \"list\": key}")
+        }
+        guard let client = stampClient else { throw PermanentFailure("bench.stamp: no Redis URL") }
+        _ = try await client.send([Array("RPUSH".utf8), Array(list.utf8), Array(String(now - Int64(t)).utf8)])
+    }
+    return tasks
+}
+
+// MARK: - enqueue
+
+/// Enqueue throughput: `--producers` concurrent tasks (each with its own RedisExecutor, i.e. its own
+/// connection, unless --shared), each enqueueing `--count / producers` intents in scopes of `--scope`.
+/// Reports intents/s over the whole run and the flush latency (one `Airlock.scope` call) percentiles.
+func enqueueBench(_ options: Options) async throws {
+    let total = try options.int("count")
+    let scopeSize = try options.int("scope", 1)
+    let producers = try options.int("producers", 1)
+    let queue = try options.string("queue", "bench-enqueue")
+    let typed = options.flag("typed")
+    let shared = options.flag("shared")
+    let url = options.redisURL
+    let namespace = options.namespace
+    let warmup = try options.int("warmup", 1000)
+
+    let sharedExecutor = try RedisExecutor(url: url, namespace: namespace, defaultQueue: queue)
+    let executors = try (0..<producers).map { _ in
+        shared ? sharedExecutor : try RedisExecutor(url: url, namespace: namespace, defaultQueue: queue)
+    }
+    let dispatchOptions = DispatchOptions(queue: queue)
+
+    @Sendable func oneScope(_ executor: RedisExecutor, base: Int) async throws {
+        try await Airlock.scope(executor: executor) {
+            for i in 0..<scopeSize {
+                if typed {
+                    try Airlock.enqueue(BenchPing(n: base + i), options: dispatchOptions)
+                } else {
+                    try Airlock.enqueue(name: "airlock.ping", kwargs: ["n": .int(base + i)], options: dispatchOptions)
+                }
+            }
+        }
+    }
+
+    // Warm-up: connect every executor and load the script.
+    for executor in executors {
+        for w in 0..<max(1, warmup / max(scopeSize, 1) / producers) { try await oneScope(executor, base: -w - 1) }
+    }
+    let ready = Array(RedisKeys(namespace: namespace).ready(queue).utf8)
+    _ = try await sharedExecutor.client.send([Array("DEL".utf8), ready])
+
+    let scopesPerProducer = max(1, total / scopeSize / producers)
+    let clock = ContinuousClock()
+    let cpuStart = processCPUSeconds()
+    let start = clock.now
+    let samples = try await withThrowingTaskGroup(of: [Double].self) { group in
+        for (p, executor) in executors.enumerated() {
+            group.addTask {
+                var latencies: [Double] = []
+                latencies.reserveCapacity(scopesPerProducer)
+                let base = p * scopesPerProducer * scopeSize
+                for s in 0..<scopesPerProducer {
+                    let t0 = clock.now
+                    try await oneScope(executor, base: base + s * scopeSize)
+                    latencies.append((clock.now - t0).micros)
+                }
+                return latencies
+            }
+        }
+        var all: [Double] = []
+        for try await part in group { all += part }
+        return all
+    }
+    let elapsed = (clock.now - start).seconds
+    let cpu = processCPUSeconds() - cpuStart
+    let intents = scopesPerProducer * producers * scopeSize
+    let queued = try await sharedExecutor.client.send([Array("LLEN".utf8), ready]).int ?? -1
+    guard queued == intents else { throw BenchError("expected \(intents) jobs in \(queue), found \(queued)") }
+    _ = try await sharedExecutor.client.send([Array("DEL".utf8), ready])
+    let sorted = samples.sorted()
+    let rate = Double(intents) / elapsed
+    let p50 = percentile(sorted, 0.50), p99 = percentile(sorted, 0.99), p999 = percentile(sorted, 0.999)
+    print("enqueue: \(intents) intents in scopes of \(scopeSize), \(producers) producer(s)\(shared ? " sharing one connection" : ""), "
+          + "\(typed ? "typed" : "by name"): \(fmt(elapsed, 3)) s, \(fmt(rate, 0)) intents/s, "
+          + "flush p50 \(fmt(p50)) µs p99 \(fmt(p99)) µs p99.9 \(fmt(p999)) µs; producer CPU \(fmt(cpu * 1e6 / Double(intents), 2)) µs/intent")
+    emit("", ["intents": "\(intents)", "seconds": fmt(elapsed, 4), "per_s": fmt(rate, 0), "cpu_us_per_intent": fmt(cpu * 1e6 / Double(intents), 2),
+              "flush_p50_us": fmt(p50), "flush_p99_us": fmt(p99), "flush_p999_us": fmt(p999)])
+    await sharedExecutor.client.close()
+    if !shared { for executor in executors { await executor.client.close() } }
+}
+
+// MARK: - fill
+
+/// Pre-enqueues `--count` `airlock.ping` jobs in scopes of 1000 (two connections in parallel).
+func fill(_ options: Options) async throws {
+    let total = try options.int("count")
+    let queue = try options.string("queue")
+    let task = try options.string("task", "airlock.ping")
+    let scopeSize = 1000
+    let url = options.redisURL, namespace = options.namespace
+    let clock = ContinuousClock()
+    let start = clock.now
+    let lanes = 2
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for lane in 0..<lanes {
+            let executor = try RedisExecutor(url: url, namespace: namespace, defaultQueue: queue)
+            group.addTask {
+                var done = lane * scopeSize
+                while done < total {
+                    let n = min(scopeSize, total - done)
+                    try await Airlock.scope(executor: executor) {
+                        for i in 0..<n { try Airlock.enqueue(name: task, args: [.int(done + i)]) }
+                    }
+                    done += scopeSize * lanes
+                }
+                await executor.client.close()
+            }
+        }
+        try await group.waitForAll()
+    }
+    let client = RedisClient(configuration: try RedisConfiguration(url: url), name: "airlock-bench-fill")
+    let queued = try await client.send([Array("LLEN".utf8), Array(RedisKeys(namespace: namespace).ready(queue).utf8)]).int ?? -1
+    await client.close()
+    guard queued >= total else { throw BenchError("fill: expected \(total) jobs in \(queue), found \(queued)") }
+    print("fill: \(total) jobs in \(queue) in \(fmt((clock.now - start).seconds, 2)) s")
+}
+
+// MARK: - watch (drain timing)
+
+/// Waits for the drain of `--count` jobs from `--queue`: t0 = the first poll that sees the ready list
+/// shorter than it was at start (the first job taken), t1 = the first poll that sees the ready list
+/// empty and stats `processed` ≥ start + count. Polls every `--poll-us` (default 500) on its own connection.
+/// Touches `--ready-file` once it has read the starting state, so the caller can start workers after.
+func watch(_ options: Options) async throws {
+    let count = try options.int("count")
+    let queue = try options.string("queue")
+    let pollMicros = try options.int("poll-us", 500)
+    let timeout = try options.double("timeout", 600)
+    let keys = RedisKeys(namespace: options.namespace)
+    let client = RedisClient(configuration: try RedisConfiguration(url: options.redisURL), name: "airlock-bench-watch")
+    let ready = Array(keys.ready(queue).utf8), stats = Array(keys.stats(queue).utf8)
+    let poll: [[[UInt8]]] = [[Array("LLEN".utf8), ready], [Array("HGET".utf8), stats, Array("processed".utf8)]]
+
+    func read() async throws -> (ready: Int, processed: Int) {
+        let replies = try await client.pipeline(poll)
+        return (replies[0].int ?? 0, replies[1].string.flatMap(Int.init) ?? 0)
+    }
+    let initial = try await read()
+    let target = initial.processed + count
+    if let readyFile = try? options.string("ready-file") {
+        _ = FileManager.default.createFile(atPath: readyFile, contents: Data())
+    }
+    let clock = ContinuousClock()
+    let deadline = clock.now + .seconds(timeout)
+    let interval = Duration.microseconds(pollMicros)
+    var started: ContinuousClock.Instant?
+    var last = initial
+    let rssPid = try? options.int("rss-pid")
+    // Jobs held by workers (sum of the queue's in-flight lists), sampled every 20 polls: it should
+    // stay within the workers' concurrency + prefetch.
+    let inflightPattern = Array("\(options.namespace):{\(queue)}:inflight:*".utf8)
+    func inflightLength() async throws -> Int {
+        var held = 0
+        for key in try await client.send([Array("KEYS".utf8), inflightPattern]).array ?? [] {
+            if let name = key.bytes { held += try await client.send([Array("LLEN".utf8), name]).int ?? 0 }
+        }
+        return held
+    }
+    var polls = 0
+    var heldMax = 0
+    var rssMid: Double?
+    while true {
+        last = try await read()
+        let now = clock.now
+        if started == nil, last.ready < initial.ready || last.processed > initial.processed { started = now }
+        if let rssPid, rssMid == nil, last.processed - initial.processed >= count / 2 { rssMid = residentMB(pid: rssPid) }
+        polls += 1
+        if polls % 20 == 0 { heldMax = max(heldMax, try await inflightLength()) }
+        if last.ready == 0, last.processed >= target { break }
+        if now > deadline {
+            throw BenchError("watch: timed out; ready=\(last.ready) processed=\(last.processed - initial.processed)/\(count)")
+        }
+        try await Task.sleep(for: interval)
+    }
+    let end = clock.now
+    let elapsed = (end - (started ?? end)).seconds
+    // In-flight lists must be empty too (every processed job was removed from one first).
+    let held = try await inflightLength()
+    await client.close()
+    guard held == 0 else { throw BenchError("watch: \(held) jobs still in flight after processed reached \(count)") }
+    let rate = Double(count) / elapsed
+    print("drain: \(count) jobs from \(queue) in \(fmt(elapsed, 3)) s = \(fmt(rate, 0)) jobs/s; "
+          + "at most \(heldMax) jobs held in flight (poll every \(pollMicros) µs)")
+    if let rssMid {
+        emit("", ["jobs": "\(count)", "seconds": fmt(elapsed, 4), "per_s": fmt(rate, 0), "inflight_max": "\(heldMax)", "rss_mid_mb": fmt(rssMid)])
+    } else {
+        emit("", ["jobs": "\(count)", "seconds": fmt(elapsed, 4), "per_s": fmt(rate, 0), "inflight_max": "\(heldMax)"])
+    }
+}
+
+/// VmRSS of a process in MiB (from /proc/<pid>/status), or NaN.
+func residentMB(pid: Int) -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return .nan }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        let kb = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Double($0) }
+        return (kb ?? .nan) / 1024
+    }
+    return .nan
+}
+
+// MARK: - latency / lateness
+
+/// Reads `count` samples (µs) pushed by bench.stamp to `list`, waiting up to `timeout` seconds.
+func collect(_ client: RedisClient, list: String, count: Int, timeout: Double) async throws -> [Double] {
+    let key = Array(list.utf8)
+    let clock = ContinuousClock()
+    let deadline = clock.now + .seconds(timeout)
+    while try await client.send([Array("LLEN".utf8), key]).int ?? 0 < count {
+        if clock.now > deadline {
+            let have = try await client.send([Array("LLEN".utf8), key]).int ?? 0
+            throw BenchError("only \(have) of \(count) bench.stamp samples arrived in \(list) within \(timeout) s")
+        }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    let reply = try await client.send([Array("LRANGE".utf8), key, Array("0".utf8), Array("-1".utf8)])
+    _ = try await client.send([Array("DEL".utf8), key])
+    return (reply.array ?? []).compactMap { $0.string.flatMap(Double.init) }.sorted()
+}
+
+/// One job at a time (a scope of one `bench.stamp` intent), `--interval-us` apart; the worker records
+/// start − enqueue. The enqueue stamp is taken just before the scope is entered, so flush time counts.
+func latency(_ options: Options) async throws {
+    let count = try options.int("count")
+    let queue = try options.string("queue", "bench-latency")
+    let interval = try options.int("interval-us", 1000)
+    let list = "\(options.namespace):bench:latency"
+    let executor = try RedisExecutor(url: options.redisURL, namespace: options.namespace, defaultQueue: queue)
+    _ = try await executor.client.send([Array("DEL".utf8), Array(list.utf8)])
+    let warm = 50
+    let clock = ContinuousClock()
+    var next = clock.now
+    for i in 0..<(warm + count) {
+        let t = realtimeMicros()
+        try await Airlock.scope(executor: executor) {
+            try Airlock.enqueue(name: "bench.stamp", kwargs: ["t": .int(Int(t)), "list": .string(i < warm ? list + ":warm" : list), "i": .int(i)])
+        }
+        next = next + .microseconds(interval)
+        if next > clock.now { try await Task.sleep(until: next, clock: clock) } else { next = clock.now }
+    }
+    let sorted = try await collect(executor.client, list: list, count: count, timeout: 30)
+    _ = try await executor.client.send([Array("DEL".utf8), Array((list + ":warm").utf8)])
+    await executor.client.close()
+    let p50 = percentile(sorted, 0.5), p99 = percentile(sorted, 0.99), p999 = percentile(sorted, 0.999)
+    print("latency: \(count) jobs, one every \(interval) µs: enqueue→start p50 \(fmt(p50)) µs, p99 \(fmt(p99)) µs, "
+          + "p99.9 \(fmt(p999)) µs, max \(fmt(sorted.last ?? .nan)) µs")
+    emit("", ["jobs": "\(count)", "p50_us": fmt(p50), "p99_us": fmt(p99), "p999_us": fmt(p999), "max_us": fmt(sorted.last ?? .nan)])
+}
+
+/// `--count` delayed `bench.stamp` jobs with due times spread evenly over `--spread-ms`, starting
+/// `--lead-ms` from now, enqueued in shuffled order (so later-enqueued jobs are often due earlier and
+/// must wake the promoter). Each job's eta is a whole millisecond and its kwargs `t` is that due time,
+/// so the worker records start − due.
+func lateness(_ options: Options) async throws {
+    let count = try options.int("count")
+    let queue = try options.string("queue", "bench-lateness")
+    let spread = try options.int("spread-ms", 3000)
+    let lead = try options.int("lead-ms", 300)
+    let list = "\(options.namespace):bench:lateness"
+    let executor = try RedisExecutor(url: options.redisURL, namespace: options.namespace, defaultQueue: queue)
+    _ = try await executor.client.send([Array("DEL".utf8), Array(list.utf8)])
+    let base = realtimeMicros() / 1000 + Int64(lead)
+    var offsets = (0..<count).map { Int64($0 * spread / max(count, 1)) }
+    offsets.shuffle()
+    for offset in offsets {
+        let dueMs = base + offset
+        try await Airlock.scope(executor: executor) {
+            try Airlock.enqueue(
+                name: "bench.stamp", kwargs: ["t": .int(Int(dueMs * 1000)), "list": .string(list)],
+                options: DispatchOptions(eta: Date(timeIntervalSince1970: Double(dueMs) / 1000)))
+        }
+    }
+    let enqueued = realtimeMicros() / 1000
+    if enqueued > base { print("lateness: warning: enqueueing took longer than the lead (\(enqueued - base) ms over)") }
+    let sorted = try await collect(executor.client, list: list, count: count, timeout: Double(lead + spread) / 1000 + 30)
+    await executor.client.close()
+    let ms = sorted.map { $0 / 1000 }
+    let p50 = percentile(ms, 0.5), p99 = percentile(ms, 0.99), worst = ms.last ?? .nan, best = ms.first ?? .nan
+    print("lateness: \(count) delayed jobs due over \(spread) ms: start − due p50 \(fmt(p50, 2)) ms, p99 \(fmt(p99, 2)) ms, "
+          + "max \(fmt(worst, 2)) ms, min \(fmt(best, 2)) ms")
+    emit("", ["jobs": "\(count)", "p50_ms": fmt(p50, 3), "p99_ms": fmt(p99, 3), "max_ms": fmt(worst, 3), "min_ms": fmt(best, 3)])
+}
+
+// MARK: - main
+
+let usage = """
+    usage: AirlockBench <subcommand> [--redis URL] [--namespace NS] …
+      run|worker --queues Q [--concurrency N] [--prefetch P] …   worker (stock command line + bench.stamp)
+      enqueue --count N [--scope S] [--producers P] [--shared] [--typed] [--queue Q]
+      fill --count N --queue Q
+      watch --count N --queue Q [--ready-file F] [--poll-us 500] [--timeout S] [--rss-pid PID]
+      latency --count N [--interval-us 1000] [--queue Q]
+      lateness --count N [--spread-ms 3000] [--lead-ms 300] [--queue Q]
+    """
+
+let arguments = CommandLine.arguments
+let subcommand = arguments.count > 1 ? arguments[1] : "help"
+switch subcommand {
+case "worker":
+    // `worker …` is `run …`: re-exec with the subcommand renamed (CommandLine.arguments is read-only).
+    let argv = ["AirlockBench", "run"] + arguments.dropFirst(2)
+    var cArgs = argv.map { strdup($0) } + [nil]
+    execv("/proc/self/exe", &cArgs)
+    FileHandle.standardError.write(Data("AirlockBench worker: exec failed: \(String(cString: strerror(errno)))\n".utf8))
+    exit(1)
+case "run":
+    _ = stampClient  // resolve --redis before the command line is parsed
+    await AirlockCommand.main(tasks: benchTasks())
+case "enqueue", "fill", "watch", "latency", "lateness":
+    do {
+        let options = try Options(arguments.dropFirst(2))
+        switch subcommand {
+        case "enqueue": try await enqueueBench(options)
+        case "fill": try await fill(options)
+        case "watch": try await watch(options)
+        case "latency": try await latency(options)
+        default: try await lateness(options)
+        }
+    } catch {
+        FileHandle.standardError.write(Data("AirlockBench \(subcommand): \(error)\n".utf8))
+        exit(1)
+    }
+default:
+    print(usage)
+    exit(subcommand == "help" || subcommand == "--help" ? 0 : 2)
+}

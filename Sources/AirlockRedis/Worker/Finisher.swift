@@ -29,6 +29,8 @@ final class Finisher: Sendable {
         var outcome: Outcome
         /// A result to store with the settlement (Celery protocol), written only if the job was still held.
         var result: StoredResult?
+        /// The job still occupies a worker slot, freed once this settlement reached Redis.
+        var holdsSlot = false
 
         /// Whether the task succeeded.
         var succeeded: Bool {
@@ -57,7 +59,14 @@ final class Finisher: Sendable {
     private let doorbell = Doorbell()
     private let connectionState: ConnectionState
 
-    init(client: RedisClient, keys: RedisKeys, worker: String, deadLetterCap: Int, connectionState: ConnectionState) {
+    /// Called with the number of slot-holding settlements each time a batch reached Redis.
+    private let written: @Sendable (Int) -> Void
+
+    init(
+        client: RedisClient, keys: RedisKeys, worker: String, deadLetterCap: Int, connectionState: ConnectionState,
+        written: @escaping @Sendable (Int) -> Void
+    ) {
+        self.written = written
         self.client = client
         self.keys = keys
         self.worker = worker
@@ -99,6 +108,7 @@ final class Finisher: Sendable {
             }
             do {
                 try await send(batch)
+                written(batch.reduce(0) { $0 + ($1.holdsSlot ? 1 : 0) })
                 connectionState.recovered("acknowledge")
                 failures = 0
                 state.withLock { $0.inFlight = 0 }

@@ -41,6 +41,7 @@ final class TaskSlots: Sendable {
             if expired && !settlement.succeeded {
                 settlement = .init(job: job, outcome: .requeue)
             }
+            settlement.holdsSlot = true
             finisher.submit(settlement)
             buffer.finished(ticket)
         }

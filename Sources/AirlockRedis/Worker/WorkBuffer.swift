@@ -87,12 +87,19 @@ final class WorkBuffer: Sendable {
         }
     }
 
-    /// Frees the slot of a job that has finished running.
+    /// Marks a job as no longer running. Its slot stays taken until ``release(_:)``: a job
+    /// counts against the worker's capacity until its settlement has reached Redis, so a slow
+    /// acknowledgement path throttles fetching instead of letting held jobs pile up.
     func finished(_ ticket: Int) {
+        state.withLock { _ = $0.running.removeValue(forKey: ticket) }
+    }
+
+    /// Frees the slots of `count` jobs whose settlements reached Redis.
+    func release(_ count: Int) {
+        guard count > 0 else { return }
         var resumes: [() -> Void] = []
         state.withLock { state in
-            state.running[ticket] = nil
-            state.used -= 1
+            state.used -= count
             resumes = Self.match(&state, capacity: capacity)
         }
         for resume in resumes { resume() }

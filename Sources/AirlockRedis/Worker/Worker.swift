@@ -79,7 +79,9 @@ public final class Worker: Sendable {
         let routes = configuration.routes
         let sources = routes.flatMap { route in route.fetchKeys.map { (route, $0) } }
         let buffer = WorkBuffer(capacity: configuration.concurrency + configuration.prefetch, queueCount: sources.count)
-        let finisher = Finisher(client: settleClient, keys: keys, worker: id, deadLetterCap: configuration.deadLetterCap, connectionState: connectionState)
+        let finisher = Finisher(
+            client: settleClient, keys: keys, worker: id, deadLetterCap: configuration.deadLetterCap, connectionState: connectionState,
+            written: { buffer.release($0) })
         let followUps = RedisExecutor(client: producerClient, namespace: configuration.namespace, defaultQueue: configuration.queues.first ?? "default", origin: id)
         let runner = JobRunner(registry: registry, configuration: configuration, followUps: followUps, logger: logger, metrics: JobMetrics(queues: configuration.queues))
         let liveness = Liveness(

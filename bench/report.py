@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's key=value results into the table, bench/results/latest.json and the last line.
+
+usage: report.py RESULTS.txt OUT.json
+"""
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+
+def load(path):
+    values = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if "=" in line:
+                key, value = line.split("=", 1)
+                values[key] = value
+    return values
+
+
+def num(values, key):
+    try:
+        return float(values[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def machine():
+    def run(*cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+        except Exception:
+            return ""
+    model = ""
+    for line in run("lscpu").splitlines():
+        if line.startswith("Model name:"):
+            model = line.split(":", 1)[1].strip()
+    redis = run("redis-server", "--version")
+    swift = run("swift", "--version").splitlines()
+    return {
+        "nproc": run("nproc"),
+        "cpu": model,
+        "kernel": platform.release(),
+        "redis": redis.split("v=")[1].split()[0] if "v=" in redis else redis,
+        "swift": swift[0] if swift else "",
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+    }
+
+
+def main():
+    values = load(sys.argv[1])
+    out_path = sys.argv[2]
+    quick = values.get("mode") == "quick"
+    v = lambda key: num(values, key)  # noqa: E731
+
+    def rate(x):
+        return "—" if x is None else f"{x:,.0f}/s"
+
+    def us(x):
+        return "—" if x is None else f"{x:,.0f} µs" if x >= 100 else f"{x:.1f} µs"
+
+    def ms(x):
+        return "—" if x is None else f"{x:.2f} ms"
+
+    def mb(x):
+        return "—" if x is None else f"{x:.1f} MB"
+
+    def check(ok):
+        return "" if ok is None else ("met" if ok else "NOT met")
+
+    drain_keys = sorted(
+        (k[: -len("_per_s")] for k in values if k.startswith("drain_c") and k.endswith("_per_s")),
+        key=lambda k: int(k.split("_c")[1].split("_p")[0]),
+    )
+    best_cfg = values.get("drain_best_config", "")
+    best_key = "drain_c{}_p{}".format(*best_cfg.split(":")) if ":" in best_cfg else None
+    drain = v(f"{best_key}_per_s") if best_key else None
+    enqueue = v("enq100_per_s")
+    lpush16, rpop16, lpush1 = v("redis_lpush_per_s"), v("redis_rpop_per_s"), v("redis_lpush_p1_per_s")
+    celery, dramatiq, rq = v("celery_per_s"), v("dramatiq_per_s"), v("rq_per_s")
+    rss_idle, rss_after = v("rss_idle_mb"), v("rss_after_mb")
+    rss_jobs = int(values.get("rss_jobs", "0") or 0)
+
+    rows = []  # (section, measurement, result, goal, status)
+    add = lambda *r: rows.append(r)  # noqa: E731
+    add("Redis", "LPUSH, redis-benchmark -P 16", rate(lpush16), "", "")
+    add("Redis", "RPOP, redis-benchmark -P 16", rate(rpop16), "", "")
+    add("Redis", "LPUSH, unpipelined (-P 1)", rate(lpush1), "", "")
+    add("Core", "enqueue+flush, RecordingExecutor, scopes of 100",
+        f"{v('core_ns_per_intent') or 0:.0f} ns/intent = {rate(v('core_intents_per_s'))}", "", "")
+    def cpu(prefix):
+        """CPU µs per intent: producer (getrusage) / redis-server (/proc ticks, includes warm-up)."""
+        producer, redis_s, n = v(f"{prefix}_cpu_us_per_intent"), v(f"{prefix}_redis_cpu_s"), v(f"{prefix}_intents")
+        redis_us = redis_s * 1e6 / n if redis_s is not None and n else None
+        if producer is None:
+            return ""
+        return f"; CPU/intent {producer:.1f} µs producer" + (f", {redis_us:.1f} µs Redis" if redis_us is not None else "")
+
+    add("Enqueue", "scopes of 1, 1 producer",
+        f"{rate(v('enq1_per_s'))}; flush p50 {us(v('enq1_flush_p50_us'))}, p99 {us(v('enq1_flush_p99_us'))}{cpu('enq1')}", "", "")
+    add("Enqueue", "scopes of 100, 1 producer (by name)",
+        f"{rate(enqueue)}; flush p50 {us(v('enq100_flush_p50_us'))}, p99 {us(v('enq100_flush_p99_us'))}{cpu('enq100')}",
+        "≥ 200,000/s", check(enqueue and enqueue >= 200_000))
+    add("Enqueue", "scopes of 100, 1 producer (typed AirlockTask)", f"{rate(v('enq100typed_per_s'))}{cpu('enq100typed')}", "", "")
+    add("Enqueue", "scopes of 100, 4 producer tasks (own connections)",
+        f"{rate(v('enq100x4_per_s'))}; flush p50 {us(v('enq100x4_flush_p50_us'))}{cpu('enq100x4')}", "", "")
+    add("Enqueue", "scopes of 1, 4 producer tasks (own connections)",
+        f"{rate(v('enq1x4_per_s'))}; flush p50 {us(v('enq1x4_flush_p50_us'))}, p99 {us(v('enq1x4_flush_p99_us'))}", "", "")
+    def jobcpu(prefix):
+        trials = values.get(f"{prefix}_trials", "")
+        text = f" (trials: {', '.join(f'{int(t):,}' for t in trials.split('/'))})" if "/" in trials else ""
+        w, r = v(f"{prefix}_worker_cpu_us_per_job"), v(f"{prefix}_redis_cpu_us_per_job")
+        held = v(f"{prefix}_inflight_max")
+        return (text + ("" if w is None else f"; CPU/job {w:.1f} µs worker, {r:.1f} µs Redis")
+                + ("" if held is None else f"; ≤ {held:,.0f} held"))
+
+    n_drain = int(float(values.get(f"{best_key}_jobs", "0") or 0)) if best_key else 0
+    for key in drain_keys:
+        c, p = key.split("_c")[1].split("_p")
+        mark = " ← best" if key == best_key else ""
+        add("Drain", f"{n_drain:,} airlock.ping, 1 worker, concurrency {c} prefetch {p}{mark}",
+            rate(v(f"{key}_per_s")) + jobcpu(key), "≥ 100,000/s" if key == best_key else "",
+            check(drain >= 100_000) if key == best_key and drain else "")
+    add("Drain", f"{n_drain:,} airlock.ping, 2 worker processes ({best_cfg.replace(':', '/')} each)",
+        rate(v("drain2_per_s")) + jobcpu("drain2"), "", "")
+    held = v("rssdrain_inflight_max")
+    add("Drain", f"{rss_jobs:,} airlock.ping, 1 worker ({best_cfg.replace(':', '/')}) — the RSS run",
+        rate(v("rssdrain_per_s")) + ("" if held is None else f"; ≤ {held:,.0f} held"), "", "")
+    capacity = v("rss_capacity")
+    if held is not None and capacity:
+        add("Drain", "jobs held in flight by one worker (max sampled) vs concurrency + prefetch",
+            f"{held:,.0f} vs {capacity:,.0f}", "≤ capacity", check(held <= capacity))
+    lat50, lat99, lat999 = v("lat_p50_us"), v("lat_p99_us"), v("lat_p999_us")
+    add("Latency", f"enqueue→start, {values.get('lat_jobs', '?')} jobs ~1 ms apart: p50", us(lat50), "≤ 200 µs", check(lat50 is not None and lat50 <= 200))
+    add("Latency", "enqueue→start: p99", us(lat99), "≤ 1 ms", check(lat99 is not None and lat99 <= 1000))
+    add("Latency", "enqueue→start: p99.9 / max", f"{us(lat999)} / {us(v('lat_max_us'))}", "", "")
+    late50, late99 = v("late_p50_ms"), v("late_p99_ms")
+    add("Lateness", f"{values.get('late_jobs', '?')} delayed jobs: start − due p50", ms(late50), "", "")
+    add("Lateness", "start − due p99 / max / min", f"{ms(late99)} / {ms(v('late_max_ms'))} / {ms(v('late_min_ms'))}",
+        "p99 ≤ 10 ms", check(late99 is not None and late99 <= 10))
+    add("Memory", "worker RSS idle (of which anonymous)", f"{mb(rss_idle)} ({mb(v('rss_idle_anon_mb'))})", "≤ 20 MB",
+        check(rss_idle is not None and rss_idle <= 20))
+    # Flat: no growth over the second half of the drain (halfway sample vs the end), within 1 MB or 5 %.
+    rss_mid = v("rss_mid_mb")
+    flat = None if rss_mid is None or rss_after is None else rss_after - rss_mid <= max(1.0, rss_mid * 0.05)
+    add("Memory", f"worker RSS halfway / after {rss_jobs:,} jobs",
+        f"{mb(rss_mid)} / {mb(rss_after)} (peak {mb(v('rss_peak_mb'))}; anonymous {mb(v('rss_after_anon_mb'))})",
+        "flat", check(flat) + ("" if rss_jobs >= 1_000_000 or rss_after is None else f" (only {rss_jobs:,} jobs: --quick)"))
+    if quick or celery is None:
+        add("Peers", "Celery / Dramatiq / RQ", "skipped (--quick)" if quick else "not measured", "", "")
+    else:
+        tasks = f"{int(v('celery_tasks') or 0):,}"
+        add("Peers", f"Celery prefork -c 2, {tasks} no-op tasks", f"{rate(celery)} (enqueue {rate(v('celery_enqueue_per_s'))})", "", "")
+        add("Peers", f"Dramatiq -p 2 -t 4, {tasks} no-op tasks", f"{rate(dramatiq)} (enqueue {rate(v('dramatiq_enqueue_per_s'))})", "", "")
+        add("Peers", f"RQ SimpleWorker, {tasks} no-op tasks", f"{rate(rq)} (enqueue {rate(v('rq_enqueue_per_s'))})", "", "")
+    ratio = lambda a, b: "—" if not a or not b else f"{a / b:,.1f}×" if a / b >= 1 else f"{a / b:.2f}×"  # noqa: E731
+    if drain:
+        for name, peer in (("Celery", celery), ("Dramatiq", dramatiq), ("RQ", rq)):
+            if peer:
+                add("Ratio", f"our drain vs {name}", ratio(drain, peer), "", "")
+        add("Ratio", "our drain vs Redis RPOP -P 16", ratio(drain, rpop16), "", "")
+    if enqueue:
+        add("Ratio", "our enqueue (scopes of 100) vs Redis LPUSH -P 16", ratio(enqueue, lpush16), "", "")
+        if celery:
+            add("Ratio", "our enqueue vs Celery's", ratio(enqueue, v("celery_enqueue_per_s")), "", "")
+
+    widths = [max(len(str(r[i])) for r in rows + [("", "measurement", "result", "goal", "status")]) for i in range(5)]
+    header = ("", "measurement", "result", "goal", "status")
+    lines = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(header, widths)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |")
+    table = "\n".join(lines)
+
+    def field(x, fmt="{:.0f}"):
+        return "skipped" if x is None and quick else ("na" if x is None else fmt.format(x))
+
+    last = ("bench: drain_per_s={} enqueue_per_s={} latency_p50_us={} latency_p99_us={} lateness_p99_ms={} "
+            "rss_idle_mb={} rss_after_mb={} celery_drain_per_s={} dramatiq_drain_per_s={} redis_lpush_p16_per_s={}").format(
+        field(drain), field(enqueue), field(lat50, "{:.0f}"), field(lat99, "{:.0f}"), field(late99, "{:.2f}"),
+        field(rss_idle, "{:.1f}"), field(rss_after, "{:.1f}"),
+        "skipped" if quick or celery is None else field(celery), "skipped" if quick or dramatiq is None else field(dramatiq),
+        field(lpush16))
+
+    report = {
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "mode": values.get("mode"),
+        "machine": machine(),
+        "load_average_before": values.get("load_before"),
+        "load_average_after": values.get("load_after"),
+        "summary": last[len("bench: "):],
+        "results": {k: (float(x) if x.replace(".", "", 1).replace("-", "", 1).isdigit() else x) for k, x in values.items()},
+        "table": table.splitlines(),
+    }
+    tmp = out_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(report, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    os.replace(tmp, out_path)
+
+    print()
+    print(f"Airlock bench ({values.get('mode')}), load average before/after: {values.get('load_before')} / {values.get('load_after')}")
+    print(table)
+    print(f"results: {out_path}")
+    print(last)
+
+
+if __name__ == "__main__":
+    main()

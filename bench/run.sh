@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# make bench: Airlock against one private redis-server (free loopback port, no persistence), side by
+# side with Redis's own ceiling and with Celery, Dramatiq and RQ on the same server.
+#
+#   bench/run.sh [--quick] [--no-build] [--skip-peers]
+#
+# Prints a table, writes bench/results/latest.json, and ends with one machine-readable line:
+#   bench: drain_per_s=… enqueue_per_s=… latency_p50_us=… … redis_lpush_p16_per_s=…
+# --quick: smaller counts, one drain configuration, peers skipped (under a minute once built).
+# Every process started here (redis-server, workers, peer workers) is stopped on exit, whatever happens.
+#
+# Environment: SWIFT (default swift); BENCH_SCRATCH=path builds with --scratch-path path (default: .build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+MODE=full; BUILD=1; PEERS=1
+for arg in "$@"; do
+  case "$arg" in
+    --quick) MODE=quick; PEERS=0 ;;
+    --full) MODE=full ;;
+    --no-build) BUILD=0 ;;
+    --skip-peers) PEERS=0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "bench: unknown argument $arg (try --quick, --no-build, --skip-peers)" >&2; exit 2 ;;
+  esac
+done
+
+SWIFT=${SWIFT:-swift}
+build_args=(-c release)
+if [ -n "${BENCH_SCRATCH:-}" ]; then build_args+=(--scratch-path "$BENCH_SCRATCH"); fi
+if [ "$BUILD" = 1 ]; then $SWIFT build "${build_args[@]}" >&2; fi
+BIN=$($SWIFT build "${build_args[@]}" --show-bin-path)
+for exe in AirlockBench airlock-workerd AirlockCoreBench; do
+  [ -x "$BIN/$exe" ] || { echo "bench: $BIN/$exe is missing; build with: swift build -c release" >&2; exit 1; }
+done
+
+# ---------------------------------------------------------------------------------------------
+# Process bookkeeping: every pid we start goes in $PIDS; peer workers (their own process groups)
+# are appended to $work/pgids by peer_bench.py. cleanup runs on every exit path.
+work=$(mktemp -d -t airlock-bench.XXXXXX)
+PIDS=()
+REDIS_PID=
+cleanup() {
+  local status=$?
+  set +e
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  if [ -f "$work/pgids" ]; then
+    while read -r pg; do [ -n "$pg" ] && kill -TERM -- "-$pg" 2>/dev/null; done <"$work/pgids"
+  fi
+  sleep 0.3
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  if [ -f "$work/pgids" ]; then
+    while read -r pg; do [ -n "$pg" ] && kill -KILL -- "-$pg" 2>/dev/null; done <"$work/pgids"
+  fi
+  if [ -z "$REDIS_PID" ] && [ -s "$work/redis.pid" ]; then REDIS_PID=$(cat "$work/redis.pid"); fi
+  if [ -n "$REDIS_PID" ]; then
+    kill -TERM "$REDIS_PID" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$REDIS_PID" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$REDIS_PID" 2>/dev/null
+  fi
+  wait 2>/dev/null
+  if [ "$status" != 0 ]; then
+    echo "bench: failed (status $status); logs:" >&2
+    for f in "$work"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }; done
+  fi
+  rm -rf "$work"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Stops one process we started (TERM, then KILL after 10 s) and drops it from $PIDS.
+stop_pid() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  forget "$pid"
+}
+# Waits for a `watch` process while checking that the workers it times are still alive, so a worker
+# that dies (or is killed by someone else) fails the bench at once instead of after the watch's timeout.
+await_watch() {  # await_watch <watch pid> <worker pid>…
+  local watcher=$1 p; shift
+  while kill -0 "$watcher" 2>/dev/null; do
+    for p in "$@"; do
+      if ! kill -0 "$p" 2>/dev/null; then
+        wait "$p"; local code=$?
+        say "worker $p exited (status $code) before the drain finished; see its log below"
+        return 1
+      fi
+    done
+    sleep 0.1
+  done
+  wait "$watcher"
+}
+# Drops a pid that has exited from $PIDS.
+forget() {
+  local kept=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+  PIDS=("${kept[@]}")
+}
+
+# ---------------------------------------------------------------------------------------------
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$port" --bind 127.0.0.1 --dir "$work" --save "" --appendonly no \
+  --daemonize yes --pidfile "$work/redis.pid" --logfile "$work/redis.log"
+for _ in $(seq 1 200); do
+  [ -s "$work/redis.pid" ] && redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
+  sleep 0.05
+done
+REDIS_PID=$(cat "$work/redis.pid")
+redis-cli -p "$port" ping | grep -q PONG || { echo "bench: redis-server did not start" >&2; exit 1; }
+URL="redis://127.0.0.1:$port/0"
+export AIRLOCK_REDIS_URL=$URL
+NS=airlock
+RESULTS=$work/results.txt
+: >"$RESULTS"
+say() { echo "bench: $*" >&2; }
+say "mode $MODE; redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on 127.0.0.1:$port; binaries in $BIN"
+echo "mode=$MODE" >>"$RESULTS"
+echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/')" >>"$RESULTS"
+
+# Runs an AirlockBench subcommand; its `result:` line becomes `<prefix>_<key>=<value>` lines in $RESULTS.
+bench() {
+  local prefix=$1; shift
+  local out r0 r1
+  r0=$(ticks "$REDIS_PID")
+  out=$("$BIN/AirlockBench" "$@" 2>>"$work/bench.log")
+  r1=$(ticks "$REDIS_PID")
+  echo "${prefix}_redis_cpu_s=$(awk -v r=$((r1 - r0)) -v hz="$HZ" 'BEGIN { printf "%.2f", r / hz }')" >>"$RESULTS"
+  echo "$out" | grep -v '^result:' >&2 || true
+  echo "$out" | sed -n 's/^result: //p' | tr ' ' '\n' | sed "s/^/${prefix}_/" >>"$RESULTS"
+}
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }   # user+system CPU, clock ticks
+HZ=$(getconf CLK_TCK)
+rss_mb() { awk -v f="$2" '$1 == f":" { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+if [ "$MODE" = quick ]; then
+  N_CEIL=200000; N_E1=5000; N_E100=200000; N_TYPED=100000; N_DRAIN=100000; N_RSS=100000
+  N_LAT=500; N_LATE=500; LATE_SPREAD=2000; DRAIN_CONFIGS="64:256"; DRAIN_TRIALS=1; N_CORE=200000; N_PEER=0
+else
+  N_CEIL=1000000; N_E1=20000; N_E100=1000000; N_TYPED=500000; N_DRAIN=100000; N_RSS=1000000
+  N_LAT=2000; N_LATE=1000; LATE_SPREAD=3000; DRAIN_CONFIGS="16:64 32:128 64:256 128:512"; DRAIN_TRIALS=2; N_CORE=1000000; N_PEER=20000
+fi
+
+# --- 0. The core alone (recording executor, no Redis) -----------------------------------------
+say "core micro-benchmark ($N_CORE intents)"
+"$BIN/AirlockCoreBench" "$N_CORE" | tee "$work/core.out" >&2
+sed -n 's/^bench-core: //p' "$work/core.out" | tr ' ' '\n' | sed 's/^/core_/' >>"$RESULTS"
+
+# --- 1. Redis's ceiling on this server ---------------------------------------------------------
+say "redis-benchmark -P 16 -t lpush,rpop -n $N_CEIL (db 9)"
+redis-benchmark -h 127.0.0.1 -p "$port" --dbnum 9 -P 16 -t lpush,rpop -q -n "$N_CEIL" 2>&1 | tr '\r' '\n' \
+  | grep 'requests per second' | tee "$work/ceiling.out" >&2
+redis-benchmark -h 127.0.0.1 -p "$port" --dbnum 9 -P 1 -t lpush -q -n $((N_CEIL / 10)) 2>&1 | tr '\r' '\n' \
+  | grep 'requests per second' | sed 's/^LPUSH/LPUSH_P1/' | tee -a "$work/ceiling.out" >&2
+awk -F'[: ]+' '/requests per second/ { printf "redis_%s_per_s=%.0f\n", tolower($1), $2 }' "$work/ceiling.out" >>"$RESULTS"
+redis-cli -p "$port" -n 9 flushdb >/dev/null
+
+# --- 2. Enqueue throughput -------------------------------------------------------------------
+say "enqueue (Airlock.scope + RedisExecutor, one producer process)"
+bench enq1 enqueue --count "$N_E1" --scope 1
+bench enq100 enqueue --count "$N_E100" --scope 100
+bench enq100typed enqueue --count "$N_TYPED" --scope 100 --typed
+bench enq100x4 enqueue --count "$N_E100" --scope 100 --producers 4
+bench enq1x4 enqueue --count "$N_E1" --scope 1 --producers 4
+
+# --- 3. Drain throughput (stock airlock-workerd) ------------------------------------------------
+# Jobs are enqueued first; `watch` times from the first job taken to the ready list empty and the
+# queue's `processed` counter up by the job count. Workers start once `watch` has its baseline.
+# One trial writes key=value lines (jobs, seconds, per_s, worker/redis CPU per job) to $work/trial.txt.
+drain_trial() {  # drain_trial <queue> <count> <concurrency> <prefetch> <workers>
+  local queue=$1 count=$2 conc=$3 pre=$4 workers=$5 wpids=() i
+  "$BIN/AirlockBench" fill --queue "$queue" --count "$count" 2>>"$work/bench.log" >/dev/null
+  rm -f "$work/ready"
+  "$BIN/AirlockBench" watch --queue "$queue" --count "$count" --ready-file "$work/ready" --timeout 600 \
+    >"$work/watch.out" 2>>"$work/bench.log" &
+  local watcher=$!; PIDS+=("$watcher")
+  for _ in $(seq 1 500); do [ -f "$work/ready" ] && break; sleep 0.01; done
+  local r0; r0=$(ticks "$REDIS_PID")
+  for i in $(seq 1 "$workers"); do
+    "$BIN/airlock-workerd" run --queues "$queue" --concurrency "$conc" --prefetch "$pre" --log-level warning \
+      >>"$work/worker.log" 2>&1 &
+    wpids+=($!); PIDS+=($!)
+  done
+  local status=0
+  await_watch "$watcher" "${wpids[@]}" || status=$?
+  forget "$watcher"
+  # CPU per job: the workers' whole lives (start-up is a few ms) and Redis's since the workers started.
+  local w=0 r1; r1=$(ticks "$REDIS_PID")
+  for i in "${wpids[@]}"; do w=$((w + $(ticks "$i"))); done
+  for i in "${wpids[@]}"; do stop_pid "$i"; done
+  [ "$status" = 0 ] || { cat "$work/watch.out" >&2; exit 1; }
+  sed -n 's/^result: //p' "$work/watch.out" | tr ' ' '\n' >"$work/trial.txt"
+  awk -v w="$w" -v r=$((r1 - r0)) -v n="$count" -v hz="$HZ" \
+    'BEGIN { printf "worker_cpu_us_per_job=%.1f\nredis_cpu_us_per_job=%.1f\n", w / hz * 1e6 / n, r / hz * 1e6 / n }' >>"$work/trial.txt"
+  redis-cli -p "$port" --scan --pattern "$NS:{$queue}:*" | xargs -r redis-cli -p "$port" del >/dev/null
+}
+# drain <label> <count> <concurrency> <prefetch> <workers>: $DRAIN_TRIALS trials, the fastest kept as
+# <label>_*, every trial's rate as <label>_trials (the machine is shared: the best trial is the one
+# least disturbed by everything else running on it).
+drain() {
+  local label=$1 count=$2 conc=$3 pre=$4 workers=$5 t rate best=0 all=()
+  for t in $(seq 1 "$DRAIN_TRIALS"); do
+    drain_trial "${label//_/-}-$t" "$count" "$conc" "$pre" "$workers"
+    rate=$(sed -n 's/^per_s=//p' "$work/trial.txt")
+    all+=("$rate")
+    if [ "$rate" -gt "$best" ]; then best=$rate; cp "$work/trial.txt" "$work/best-trial.txt"; fi
+  done
+  sed "s/^/${label}_/" "$work/best-trial.txt" >>"$RESULTS"
+  echo "${label}_trials=$(IFS=/; echo "${all[*]}")" >>"$RESULTS"
+  say "drain [$label]: $count jobs, $workers worker(s) × concurrency $conc prefetch $pre: ${all[*]} jobs/s (best $best)"
+}
+say "drain $N_DRAIN airlock.ping jobs, one worker process, concurrency:prefetch in $DRAIN_CONFIGS, best of $DRAIN_TRIALS"
+best=; best_rate=0
+for cfg in $DRAIN_CONFIGS; do
+  c=${cfg%%:*}; p=${cfg##*:}
+  drain "drain_c${c}_p${p}" "$N_DRAIN" "$c" "$p" 1
+  rate=$(sed -n "s/^drain_c${c}_p${p}_per_s=//p" "$RESULTS")
+  if [ "$rate" -gt "$best_rate" ]; then best_rate=$rate; best=$cfg; fi
+done
+echo "drain_best_config=$best" >>"$RESULTS"
+BC=${best%%:*}; BP=${best##*:}
+drain drain2 "$N_DRAIN" "$BC" "$BP" 2
+
+# --- 4. Enqueue→start latency and delayed-job lateness (AirlockBench's worker: bench.stamp) -----
+say "latency: $N_LAT jobs one at a time, ~1 ms apart; lateness: $N_LATE delayed jobs over $LATE_SPREAD ms"
+"$BIN/AirlockBench" worker --queues bench-latency,bench-lateness --concurrency 16 --log-level warning \
+  >>"$work/worker.log" 2>&1 &
+lw=$!; PIDS+=("$lw")
+sleep 0.5
+bench lat latency --count "$N_LAT" --interval-us 1000 --queue bench-latency
+bench late lateness --count "$N_LATE" --spread-ms "$LATE_SPREAD" --lead-ms 1000 --queue bench-lateness
+stop_pid "$lw"
+
+# --- 5. Worker memory: idle, then after draining N_RSS jobs -------------------------------------
+say "RSS of one airlock-workerd (concurrency $BC, prefetch $BP): idle, then after $N_RSS jobs"
+"$BIN/airlock-workerd" run --queues rss --concurrency "$BC" --prefetch "$BP" --log-level warning >>"$work/worker.log" 2>&1 &
+rw=$!; PIDS+=("$rw")
+sleep 2
+echo "rss_idle_mb=$(rss_mb "$rw" VmRSS)" >>"$RESULTS"
+echo "rss_idle_anon_mb=$(rss_mb "$rw" RssAnon)" >>"$RESULTS"
+# Pause the queue while it fills (a paused queue is not fetched), so the drain is timed on its own.
+redis-cli -p "$port" set "$NS:{rss}:paused" 1 >/dev/null
+sleep 1
+"$BIN/AirlockBench" fill --queue rss --count "$N_RSS" 2>>"$work/bench.log" >&2
+rm -f "$work/ready"
+"$BIN/AirlockBench" watch --queue rss --count "$N_RSS" --ready-file "$work/ready" --timeout 900 --rss-pid "$rw" \
+  >"$work/watch.out" 2>>"$work/bench.log" &
+watcher=$!; PIDS+=("$watcher")
+for _ in $(seq 1 500); do [ -f "$work/ready" ] && break; sleep 0.01; done
+redis-cli -p "$port" del "$NS:{rss}:paused" >/dev/null
+await_watch "$watcher" "$rw" || { cat "$work/watch.out" >&2; exit 1; }
+forget "$watcher"
+{ grep -v '^result:' "$work/watch.out" || true; } | sed "s/^drain:/drain [rss]:/" >&2
+sed -n 's/^result: //p' "$work/watch.out" | tr ' ' '\n' | sed "s/^/rssdrain_/" >>"$RESULTS"
+sed -n 's/^rssdrain_rss_mid_mb=/rss_mid_mb=/p' "$RESULTS" >>"$RESULTS"
+sleep 1
+echo "rss_after_mb=$(rss_mb "$rw" VmRSS)" >>"$RESULTS"
+echo "rss_after_anon_mb=$(rss_mb "$rw" RssAnon)" >>"$RESULTS"
+echo "rss_peak_mb=$(rss_mb "$rw" VmHWM)" >>"$RESULTS"
+echo "rss_capacity=$((BC + BP))" >>"$RESULTS"
+echo "rss_jobs=$N_RSS" >>"$RESULTS"
+stop_pid "$rw"
+redis-cli -p "$port" --scan --pattern "$NS:{rss}:*" | xargs -r redis-cli -p "$port" del >/dev/null
+
+# --- 6. Peers on the same Redis (own db numbers) -----------------------------------------------
+# A peer that cannot be installed or run is reported as not measured; it does not fail the bench.
+if [ "$PEERS" = 1 ]; then
+  VENV=$ROOT/bench/.venv
+  if ! "$VENV/bin/python" -c 'import celery, dramatiq, rq, redis' 2>/dev/null; then
+    say "installing Celery, Dramatiq and RQ into bench/.venv (PyPI)"
+    { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --disable-pip-version-check "celery[redis]>=5,<6" "dramatiq[redis]" "rq"; } >&2 \
+      || say "could not install the peers (python3 -m venv / pip failed): peers not measured"
+  fi
+  if "$VENV/bin/python" -c 'import celery, dramatiq, rq, redis' 2>/dev/null; then
+    "$VENV/bin/python" -c 'import celery, dramatiq, rq; print("peer_versions=celery-%s,dramatiq-%s,rq-%s" % (celery.__version__, dramatiq.__version__, rq.__version__))' >>"$RESULTS"
+    db=1
+    for system in celery dramatiq rq; do
+      say "$system: $N_PEER no-op tasks (db $db)"
+      if out=$("$VENV/bin/python" "$ROOT/bench/peers/peer_bench.py" --system "$system" --url "redis://127.0.0.1:$port/$db" \
+        --count "$N_PEER" --pgid-file "$work/pgids" --log "$work/$system.log"); then
+        echo "$out" | grep -v '^result:' >&2 || true
+        echo "$out" | sed -n 's/^result: //p' | tr ' ' '\n' | sed "s/^/${system}_/" >>"$RESULTS"
+      else
+        say "$system failed; last lines of its worker log:"; tail -n 10 "$work/$system.log" >&2 || true
+      fi
+      db=$((db + 1))
+    done
+  fi
+fi
+
+echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/')" >>"$RESULTS"
+mkdir -p "$ROOT/bench/results"
+python3 "$ROOT/bench/report.py" "$RESULTS" "$ROOT/bench/results/latest.json"
