@@ -94,16 +94,27 @@ public struct RedisExecutor: Executor {
         keyArgs.reserveCapacity(intents.count * 3)
         argv.reserveCapacity(1 + intents.count * 6)
         var queues: [String] = []
+        // Key names repeat across a batch; each queue's are built once.
+        var queueKeys: [String: (ready: [UInt8], delayed: [UInt8], wake: [UInt8])] = [:]
         for intent in intents {
             let job = try prepare(intent, now: now, batch: intents)
-            keyArgs.append(Array(job.target.utf8))
-            keyArgs.append(Array((job.idempotencyKey ?? job.target).utf8))
-            keyArgs.append(Array(keys.wake(job.queue).utf8))
-            argv.append(contentsOf: [
-                Array(job.mode.utf8), Array(String(job.score).utf8), job.envelope,
-                job.idempotencyKey == nil ? [] : [UInt8(ascii: "1")], Array(job.id.utf8),
-            ])
-            if !queues.contains(job.queue) { queues.append(job.queue) }
+            let names: (ready: [UInt8], delayed: [UInt8], wake: [UInt8])
+            if let known = queueKeys[job.queue] {
+                names = known
+            } else {
+                names = (Array(keys.ready(job.queue).utf8), Array(keys.delayed(job.queue).utf8), Array(keys.wake(job.queue).utf8))
+                queueKeys[job.queue] = names
+                queues.append(job.queue)
+            }
+            let target = job.mode == .delayed ? names.delayed : names.ready
+            keyArgs.append(target)
+            keyArgs.append(job.idempotencyKey.map { Array($0.utf8) } ?? target)
+            keyArgs.append(names.wake)
+            argv.append(job.mode.argument)
+            argv.append(Array(String(job.score).utf8))
+            argv.append(job.envelope)
+            argv.append(job.idempotencyKey == nil ? [] : Self.yes)
+            argv.append(Array(job.id.utf8))
         }
         let reply: RedisReply
         do {
@@ -129,11 +140,24 @@ public struct RedisExecutor: Executor {
         }
     }
 
+    private static let yes: [UInt8] = [UInt8(ascii: "1")]
+
+    /// Where an intent goes: the back of the ready list, its consuming end (priority), or the delayed set.
+    private enum Placement {
+        case ready, front, delayed
+        var argument: [UInt8] {
+            switch self {
+            case .ready: [UInt8(ascii: "r")]
+            case .front: [UInt8(ascii: "f")]
+            case .delayed: [UInt8(ascii: "d")]
+            }
+        }
+    }
+
     private struct PreparedJob {
         var id: String
         var queue: String
-        var target: String
-        var mode: String
+        var mode: Placement
         var score: Int64
         var idempotencyKey: String?
         var envelope: [UInt8]
@@ -145,7 +169,7 @@ public struct RedisExecutor: Executor {
         let nowMS = epochMilliseconds(now)
         let due = options.dueDate(dispatchedAt: now).map { epochMilliseconds($0) }
         let envelope = Envelope(
-            id: intent.id.uuidString.lowercased(), task: intent.taskName, queue: queue, enqueuedAt: nowMS,
+            id: intent.id.jobID, task: intent.taskName, queue: queue, enqueuedAt: nowMS,
             eta: due, expires: options.expiryDate(dispatchedAt: now).map { epochMilliseconds($0) },
             maxRetries: options.maxRetries, origin: intent.origin ?? origin, priority: options.priority,
             idempotencyKey: options.idempotencyKey, extra: options.extra
@@ -185,8 +209,7 @@ public struct RedisExecutor: Executor {
         let delayed = due.map { $0 > nowMS } ?? false
         return PreparedJob(
             id: envelope.id, queue: queue,
-            target: delayed ? keys.delayed(queue) : keys.ready(queue),
-            mode: delayed ? "d" : ((options.priority ?? 0) > 0 ? "f" : "r"),
+            mode: delayed ? .delayed : ((options.priority ?? 0) > 0 ? .front : .ready),
             score: due ?? nowMS,
             idempotencyKey: options.idempotencyKey.map { keys.idempotency(queue, key: $0) },
             envelope: bytes

@@ -25,7 +25,7 @@ extension RedisAdmin {
         let due = options.dueDate(dispatchedAt: Date()).map { epochMilliseconds($0) }
         countRoundTrip()
         let outcomes = try await executor.enqueue([intent])
-        var result = EnqueueResult(id: intent.id.uuidString.lowercased(), queue: options.queue ?? executor.defaultQueue, dueAtMilliseconds: due)
+        var result = EnqueueResult(id: intent.id.jobID, queue: options.queue ?? executor.defaultQueue, dueAtMilliseconds: due)
         if case .duplicate(let existing)? = outcomes.first { result.duplicateOf = existing }
         return result
     }
@@ -41,7 +41,7 @@ extension RedisAdmin {
         countRoundTrip()
         try await executor.dispatch([intent])
         return EnqueueResult(
-            id: intent.id.uuidString.lowercased(), queue: options.queue ?? executor.defaultQueue,
+            id: intent.id.jobID, queue: options.queue ?? executor.defaultQueue,
             dueAtMilliseconds: options.dueDate(dispatchedAt: Date()).map { epochMilliseconds($0) })
     }
 

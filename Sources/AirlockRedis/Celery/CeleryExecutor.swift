@@ -55,7 +55,7 @@ public struct CeleryExecutor: Executor {
                 throw DispatchError(dispatched: [], notDispatched: intents, underlying: RedisExecutorError(.encodingFailed, "cannot encode the arguments of \(intent.name): \(error)"))
             }
             let message = CeleryMessage.make(
-                id: intent.id.uuidString.lowercased(), task: intent.taskName, args: arguments.args, kwargs: arguments.kwargs,
+                id: intent.id.jobID, task: intent.taskName, args: arguments.args, kwargs: arguments.kwargs,
                 queue: queue, eta: options.dueDate(dispatchedAt: now), expires: options.expiryDate(dispatchedAt: now),
                 priority: options.priority ?? 0, origin: intent.origin
             ).encoded()
