@@ -28,7 +28,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Tasks that run at the same time.")
     var concurrency: Int = 10
 
-    @Option(name: .long, help: "Jobs fetched ahead of free slots (held as this worker's in-flight jobs).")
+    @Option(name: .long, help: "Jobs fetched ahead of free slots (held as this worker's in-flight jobs). Default: --concurrency.")
     var prefetch: Int?
 
     @Option(name: .long, help: ArgumentHelp("Seconds running tasks get to finish after SIGTERM.", valueName: "seconds"))

@@ -17,9 +17,10 @@ struct Fetcher: Sendable {
     let buffer: WorkBuffer
     let connectionState: ConnectionState
     let fatal: @Sendable (RedisError) -> Void
+    let logger: Logger
 
     func run() async {
-        let client = RedisClient(configuration: configuration.redis, name: "airlock-fetch", logger: Logger(label: "airlock.redis"))
+        let client = RedisClient(configuration: configuration.redis, name: "airlock-fetch", logger: logger)
         await fetch(using: client)
         await client.close()
     }

@@ -14,6 +14,7 @@ struct Promoter: Sendable {
     let client: RedisClient
     let configuration: WorkerConfiguration
     let connectionState: ConnectionState
+    let logger: Logger
     static let batch = 500
     static let idleWait: Duration = .seconds(5)
 
@@ -55,7 +56,7 @@ struct Promoter: Sendable {
 
     /// Blocks on the wake list on a connection of its own and rings when a producer pushed to it.
     private func listen(_ doorbell: Doorbell) async {
-        let listener = RedisClient(configuration: configuration.redis, name: "airlock-wake", logger: Logger(label: "airlock.redis"))
+        let listener = RedisClient(configuration: configuration.redis, name: "airlock-wake", logger: logger)
         let wake = Array(keys.wake(queue).utf8)
         var failures = 0
         while !Task.isCancelled {

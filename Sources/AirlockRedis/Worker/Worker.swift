@@ -66,6 +66,7 @@ public final class Worker: Sendable {
     public func run() async throws {
         let configuration = self.configuration
         let id = self.id
+        let logger = self.logger
         let keys = configuration.keys
         let connectionState = ConnectionState(logger: logger)
         let control = RedisClient(configuration: configuration.redis, name: "airlock-worker", logger: logger)
@@ -112,7 +113,10 @@ public final class Worker: Sendable {
             background.addTask { await liveness.reap() }
             for route in routes {
                 background.addTask {
-                    await Promoter(route: route, keys: keys, client: control, configuration: configuration, connectionState: connectionState).run()
+                    await Promoter(
+                        route: route, keys: keys, client: control, configuration: configuration, connectionState: connectionState,
+                        logger: logger
+                    ).run()
                 }
             }
 
@@ -121,7 +125,7 @@ public final class Worker: Sendable {
                     work.addTask {
                         await Fetcher(
                             queueIndex: index, route: route, readyKey: readyKey, worker: id, keys: keys, configuration: configuration,
-                            buffer: buffer, connectionState: connectionState, fatal: fatal
+                            buffer: buffer, connectionState: connectionState, fatal: fatal, logger: logger
                         ).run()
                     }
                 }
