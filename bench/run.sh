@@ -27,12 +27,12 @@ for arg in "$@"; do
 done
 
 SWIFT=${SWIFT:-swift}
-build_args=(-c release)
+build_args=(-c release --static-swift-stdlib)   # as `make build-release` builds them
 if [ -n "${BENCH_SCRATCH:-}" ]; then build_args+=(--scratch-path "$BENCH_SCRATCH"); fi
 if [ "$BUILD" = 1 ]; then $SWIFT build "${build_args[@]}" >&2; fi
 BIN=$($SWIFT build "${build_args[@]}" --show-bin-path)
 for exe in AirlockBench airlock-workerd AirlockCoreBench; do
-  [ -x "$BIN/$exe" ] || { echo "bench: $BIN/$exe is missing; build with: swift build -c release" >&2; exit 1; }
+  [ -x "$BIN/$exe" ] || { echo "bench: $BIN/$exe is missing; build with: swift build -c release --static-swift-stdlib" >&2; exit 1; }
 done
 
 # ---------------------------------------------------------------------------------------------
