@@ -1,7 +1,37 @@
 #!/usr/bin/env bash
-# The fleet and failure suite: each scenario starts its own redis-server(s) and worker processes.
+# The fleet and failure suite: each scenario starts its own redis-server and airlock-workerd
+# processes (integration/Tests). `make test` runs it after the unit tests; the build below is then
+# a no-op. Prints per-scenario figures (lines starting "integration:") and the test summary; exits
+# non-zero when any scenario fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build --build-tests
-export AIRLOCK_WORKERD="$PWD/.build/debug/airlock-workerd"
-swift test --skip-build --filter AirlockIntegrationTests
+# The default build directory (what `make test` just built); AIRLOCK_INTEGRATION_SCRATCH overrides it.
+scratch="${AIRLOCK_INTEGRATION_SCRATCH:-.build}"
+swift build --build-tests --scratch-path "$scratch"
+export AIRLOCK_WORKERD="$PWD/$scratch/debug/airlock-workerd"
+
+# Worker processes the tests start are registered here, so that even if the test process crashes
+# none outlives the run (the tests kill their own processes on every normal path).
+piddir=$(mktemp -d "${TMPDIR:-/tmp}/airlock-integ-pids.XXXXXX")
+export AIRLOCK_INTEGRATION_PIDDIR="$piddir"
+cleanup() {
+    for file in "$piddir"/*; do
+        [ -e "$file" ] || continue
+        pid=$(basename "$file")
+        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q airlock-workerd; then
+            echo "integration: killing leftover worker process $pid" >&2
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+    done
+    rm -rf "$piddir"
+}
+trap cleanup EXIT
+
+started=$(date +%s)
+status=0
+swift test --skip-build --scratch-path "$scratch" --no-parallel --filter AirlockIntegrationTests || status=$?
+echo "integration: suite finished in $(( $(date +%s) - started )) s, exit status $status"
+if [ "$status" -ne 0 ]; then
+    echo "integration: FAILED (see the failing scenarios above)" >&2
+fi
+exit "$status"
