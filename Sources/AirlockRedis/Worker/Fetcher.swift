@@ -17,6 +17,7 @@ struct Fetcher: Sendable {
     let buffer: WorkBuffer
     let connectionState: ConnectionState
     let fatal: @Sendable (RedisError) -> Void
+    let reconciler: Reconciler
     let logger: Logger
 
     func run() async {
@@ -36,9 +37,15 @@ struct Fetcher: Sendable {
         // then competes for a slot, so the earlier queue keeps its priority.
         let onlySource = configuration.routes.flatMap(\.fetchKeys).count == 1
         var failures = 0
+        var uncertain = false
         var reserved = await buffer.reserve(queueIndex: queueIndex, maximum: configuration.fetchBatch)
         while reserved > 0 {
             do {
+                if uncertain {
+                    // The last fetch failed after it may have run: take back what it may have moved.
+                    try await reconciler.reconcile(route, using: client)
+                    uncertain = false
+                }
                 let reply = try await client.evalScript(Self.fetchScript, keys: [ready, inflight, paused], args: [Array(String(reserved).utf8)])
                 connectionState.recovered("fetch \(queue)")
                 failures = 0
@@ -66,6 +73,7 @@ struct Fetcher: Sendable {
             } catch {
                 buffer.deliver([], queueIndex: queueIndex, reserved: reserved)
                 reserved = 0
+                if error.mayHaveBeenApplied { uncertain = true }
                 if error.kind == .authenticationFailed {
                     fatal(error)
                     return

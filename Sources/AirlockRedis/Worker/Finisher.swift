@@ -47,8 +47,10 @@ final class Finisher: Sendable {
 
     private struct State {
         var pending: [Settlement] = []
-        var inFlight = 0
-        var drainWaiters: [CheckedContinuation<Void, Never>] = []
+        /// The batch being written now.
+        var sending: [Settlement] = []
+        var drainWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
     }
 
     private let keys: RedisKeys
@@ -80,15 +82,31 @@ final class Finisher: Sendable {
         doorbell.ring()
     }
 
-    /// Returns once everything submitted so far has reached Redis.
+    /// The jobs of `queue` whose settlement has not reached Redis yet: they still sit, legitimately,
+    /// in this worker's in-flight list.
+    func unsettledJobs(queue: String) -> [[UInt8]] {
+        state.withLock { state in
+            (state.sending + state.pending).filter { $0.job.queue == queue }.map(\.job.raw)
+        }
+    }
+
+    /// Returns once everything submitted so far has reached Redis, or when the task is cancelled.
     func drain() async {
-        await withCheckedContinuation { continuation in
-            let done = state.withLock { state -> Bool in
-                if state.pending.isEmpty && state.inFlight == 0 { return true }
-                state.drainWaiters.append(continuation)
-                return false
+        let id = state.withLock { state -> Int in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let done = state.withLock { state -> Bool in
+                    if (state.pending.isEmpty && state.sending.isEmpty) || Task.isCancelled { return true }
+                    state.drainWaiters[id] = continuation
+                    return false
+                }
+                if done { continuation.resume() }
             }
-            if done { continuation.resume() }
+        } onCancel: {
+            state.withLock { $0.drainWaiters.removeValue(forKey: id) }?.resume()
         }
     }
 
@@ -98,7 +116,7 @@ final class Finisher: Sendable {
         while !Task.isCancelled {
             let batch = state.withLock { state -> [Settlement] in
                 defer { state.pending.removeAll(keepingCapacity: true) }
-                state.inFlight = state.pending.count
+                state.sending = state.pending
                 return state.pending
             }
             if batch.isEmpty {
@@ -111,13 +129,13 @@ final class Finisher: Sendable {
                 written(batch.reduce(0) { $0 + ($1.holdsSlot ? 1 : 0) })
                 connectionState.recovered("acknowledge")
                 failures = 0
-                state.withLock { $0.inFlight = 0 }
+                state.withLock { $0.sending = [] }
             } catch {
                 // Keep the batch: settlements are idempotent, so it is resent until Redis takes it.
                 connectionState.failed("acknowledge", error)
                 state.withLock { state in
                     state.pending.insert(contentsOf: batch, at: 0)
-                    state.inFlight = 0
+                    state.sending = []
                 }
                 failures += 1
                 await ConnectionState.backoff(attempt: failures)
@@ -127,9 +145,9 @@ final class Finisher: Sendable {
 
     private func releaseDrainWaiters() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            guard state.pending.isEmpty && state.inFlight == 0 else { return [] }
+            guard state.pending.isEmpty && state.sending.isEmpty else { return [] }
             defer { state.drainWaiters.removeAll() }
-            return state.drainWaiters
+            return Array(state.drainWaiters.values)
         }
         for waiter in waiters { waiter.resume() }
     }

@@ -105,6 +105,13 @@ final class WorkBuffer: Sendable {
         for resume in resumes { resume() }
     }
 
+    /// The jobs of `queue` this worker holds (waiting or running).
+    func heldJobs(queue: String) -> [[UInt8]] {
+        state.withLock { state in
+            (state.waiting.flatMap { $0 } + state.running.values).filter { $0.queue == queue }.map(\.raw)
+        }
+    }
+
     /// Jobs that are running now.
     var runningJobs: [Job] { state.withLock { Array($0.running.values) } }
     /// Number of jobs held (running or waiting).

@@ -84,6 +84,7 @@ public final class Worker: Sendable {
             client: settleClient, keys: keys, worker: id, deadLetterCap: configuration.deadLetterCap, connectionState: connectionState,
             written: { buffer.release($0) })
         let followUps = RedisExecutor(client: producerClient, namespace: configuration.namespace, defaultQueue: configuration.queues.first ?? "default", origin: id)
+        let reconciler = Reconciler(keys: keys, worker: id, buffer: buffer, finisher: finisher, logger: logger)
         let runner = JobRunner(registry: registry, configuration: configuration, followUps: followUps, logger: logger, metrics: JobMetrics(queues: configuration.queues))
         let liveness = Liveness(
             worker: id, keys: keys, client: control, configuration: configuration,
@@ -125,7 +126,7 @@ public final class Worker: Sendable {
                     work.addTask {
                         await Fetcher(
                             queueIndex: index, route: route, readyKey: readyKey, worker: id, keys: keys, configuration: configuration,
-                            buffer: buffer, connectionState: connectionState, fatal: fatal, logger: logger
+                            buffer: buffer, connectionState: connectionState, fatal: fatal, reconciler: reconciler, logger: logger
                         ).run()
                     }
                 }
@@ -141,10 +142,33 @@ public final class Worker: Sendable {
                 await stop(buffer: buffer, finisher: finisher, slots: slots, work: &work)
             }
 
-            await finisher.drain()
+            // Settlements still owed reach Redis now; if Redis stays away, stop waiting after a
+            // while: what was not settled stays in the in-flight lists for a reaper.
+            let drained = await withTaskGroup(of: Bool.self) { race in
+                race.addTask { await finisher.drain(); return true }
+                race.addTask {
+                    try? await Task.sleep(for: max(configuration.shutdownTimeout, .seconds(5)))
+                    return false
+                }
+                let first = await race.next() ?? false
+                race.cancelAll()
+                return first
+            }
+            if !drained { logger.error("Redis did not take the last acknowledgements; a reaper will recover those jobs") }
             background.cancelAll()
         }
-        if buffer.heldCount == 0 {
+        // Everything this worker held is settled or returned; anything still in its in-flight
+        // lists came from a fetch whose reply was lost, and goes back now. Only a worker whose
+        // lists are verifiably empty unregisters; otherwise a reaper finishes the job later.
+        var swept = buffer.heldCount == 0
+        for route in routes where swept {
+            do {
+                try await reconciler.reconcile(route, using: control, everything: true)
+            } catch {
+                swept = false
+            }
+        }
+        if swept {
             await liveness.deregister()
         }
         if let fatal = lifecycle.withLock({ $0.fatal }) {
