@@ -24,7 +24,6 @@ test: deps
 	# The core suite changes the process-wide configuration, so it runs in a process of its own.
 	$(SWIFT) test --skip-build --filter AirlockTests
 	scripts/with-redis.sh $(SWIFT) test --skip-build --skip AirlockTests --skip AirlockIntegrationTests
-	scripts/celery-venv.sh >/dev/null
 	integration/run.sh
 	SWIFT=$(SWIFT) Integrations/AirlockHummingbird/scripts/test.sh
 
@@ -33,7 +32,6 @@ unit: deps
 	scripts/with-redis.sh $(SWIFT) test --skip AirlockTests --skip AirlockIntegrationTests
 
 integration: deps
-	scripts/celery-venv.sh >/dev/null
 	integration/run.sh
 
 ## Hummingbird + PostgreSQL integration only (real PostgreSQL, Redis and HTTP; its own package).

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 # The default build directory (what `make test` just built); AIRLOCK_INTEGRATION_SCRATCH overrides it.
 scratch="${AIRLOCK_INTEGRATION_SCRATCH:-.build}"
 swift build --build-tests --scratch-path "$scratch"
+# Real Celery from PyPI for the interop scenarios (created once, reused).
+export AIRLOCK_CELERY_VENV="${AIRLOCK_CELERY_VENV:-$(scripts/celery-venv.sh)}"
 export AIRLOCK_WORKERD="$PWD/$scratch/debug/airlock-workerd"
 
 # Worker processes the tests start are registered here, so that even if the test process crashes
