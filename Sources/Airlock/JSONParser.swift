@@ -68,7 +68,11 @@ public struct JSONParser {
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
-        default: throw error("unexpected character '\(Unicode.Scalar(bytes[index]))'")
+        default:
+            // Printable ASCII as itself; anything else as hex, so reasons and logs stay clean text.
+            let byte = bytes[index]
+            let shown = (0x21...0x7E).contains(byte) ? "'\(Unicode.Scalar(byte))'" : "byte 0x\(String(byte, radix: 16, uppercase: true))"
+            throw error("unexpected character \(shown)")
         }
     }
 
