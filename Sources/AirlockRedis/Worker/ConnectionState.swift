@@ -5,8 +5,12 @@ import Synchronization
 final class ConnectionState: Sendable {
     private let down = Mutex<Set<String>>([])
     private let logger: Logger
+    private let pacing: RedisConfiguration.Backoff
 
-    init(logger: Logger) { self.logger = logger }
+    init(logger: Logger, backoff: RedisConfiguration.Backoff) {
+        self.logger = logger
+        self.pacing = backoff
+    }
 
     /// Records a failure of `component`; logs only when it was healthy before.
     func failed(_ component: String, _ error: any Error) {
@@ -20,9 +24,9 @@ final class ConnectionState: Sendable {
         if wasDown { logger.notice("Redis reachable again", metadata: ["component": "\(component)"]) }
     }
 
-    /// Sleeps for the `attempt`-th backoff step (capped), unless cancelled.
-    static func backoff(attempt: Int) async {
-        let milliseconds = min(50 * (1 << min(attempt, 6)), 2_000)
-        try? await Task.sleep(for: .milliseconds(milliseconds))
+    /// Sleeps for the `attempt`-th step (1 after the first failure) of the connection's
+    /// reconnect backoff, unless cancelled.
+    func backoff(attempt: Int) async {
+        try? await Task.sleep(for: pacing.delay(attempt: max(attempt - 1, 0)))
     }
 }

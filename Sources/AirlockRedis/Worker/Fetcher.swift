@@ -80,7 +80,7 @@ struct Fetcher: Sendable {
                 }
                 connectionState.failed("fetch \(queue)", error)
                 failures += 1
-                await ConnectionState.backoff(attempt: failures)
+                await connectionState.backoff(attempt: failures)
             }
             reserved = await buffer.reserve(queueIndex: queueIndex, maximum: configuration.fetchBatch)
         }

@@ -138,7 +138,7 @@ final class Finisher: Sendable {
                     state.sending = []
                 }
                 failures += 1
-                await ConnectionState.backoff(attempt: failures)
+                await connectionState.backoff(attempt: failures)
             }
         }
     }

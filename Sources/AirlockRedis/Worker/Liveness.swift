@@ -32,7 +32,7 @@ struct Liveness: Sendable {
             } catch {
                 connectionState.failed("heartbeat", error)
                 failures += 1
-                await ConnectionState.backoff(attempt: failures)
+                await connectionState.backoff(attempt: failures)
             }
         }
     }

@@ -49,7 +49,7 @@ struct Promoter: Sendable {
             } catch {
                 connectionState.failed("promote \(queue)", error)
                 failures += 1
-                await ConnectionState.backoff(attempt: failures)
+                await connectionState.backoff(attempt: failures)
             }
         }
     }
@@ -66,7 +66,7 @@ struct Promoter: Sendable {
                 failures = 0
             } catch {
                 failures += 1
-                await ConnectionState.backoff(attempt: failures)
+                await connectionState.backoff(attempt: failures)
             }
         }
         await listener.close()

@@ -68,7 +68,7 @@ public final class Worker: Sendable {
         let id = self.id
         let logger = self.logger
         let keys = configuration.keys
-        let connectionState = ConnectionState(logger: logger)
+        let connectionState = ConnectionState(logger: logger, backoff: configuration.redis.reconnectBackoff)
         let control = RedisClient(configuration: configuration.redis, name: "airlock-worker", logger: logger)
         let settleClient = RedisClient(configuration: configuration.redis, name: "airlock-settle", logger: logger)
         defer {
@@ -191,7 +191,7 @@ public final class Worker: Sendable {
                 guard error.isConnectionProblem else { throw error }
                 connectionState.failed("start", error)
                 failures += 1
-                await ConnectionState.backoff(attempt: failures)
+                await connectionState.backoff(attempt: failures)
             }
         }
         return false
