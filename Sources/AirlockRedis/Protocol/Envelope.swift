@@ -59,10 +59,7 @@ public struct Envelope: Sendable, Hashable {
         self.extra = extra
     }
 
-    static let knownFields: Set<String> = [
-        "v", "id", "task", "args", "kwargs", "queue", "enqueued_at", "eta", "expires", "attempt", "max_retries",
-        "origin", "priority", "idempotency_key",
-    ]
+    static let knownFields = Set(FieldIndex.names)
 
     // MARK: Encoding
 

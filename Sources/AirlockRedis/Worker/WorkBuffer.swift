@@ -112,8 +112,6 @@ final class WorkBuffer: Sendable {
         }
     }
 
-    /// Jobs that are running now.
-    var runningJobs: [Job] { state.withLock { Array($0.running.values) } }
     /// Number of jobs held (running or waiting).
     var heldCount: Int { state.withLock { $0.running.count + $0.waiting.reduce(0) { $0 + $1.count } } }
 
