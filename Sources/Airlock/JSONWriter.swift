@@ -53,22 +53,58 @@ public enum JSONWriter {
         }
     }
 
-    /// Appends `s` as a quoted JSON string, escaping what JSON requires.
+    /// Appends `s` as a quoted JSON string, escaping what JSON requires and, beyond that, every
+    /// character a terminal or log viewer would act on (DEL, C1 controls, line and paragraph
+    /// separators, bidirectional overrides), so JSON output is safe to print as it is.
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
+        if let done = s.utf8.withContiguousStorageIfAvailable({ writeEscaped($0, into: &out) }) {
+            _ = done
+        } else {
+            Array(s.utf8).withUnsafeBufferPointer { writeEscaped($0, into: &out) }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    private static func writeEscaped(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        var index = 0
+        let count = bytes.count
+        while index < count {
+            let byte = bytes[index]
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
             case UInt8(ascii: "\\"): out.append(contentsOf: [92, 92])
             case 0x0A: out.append(contentsOf: [92, UInt8(ascii: "n")])
             case 0x0D: out.append(contentsOf: [92, UInt8(ascii: "r")])
             case 0x09: out.append(contentsOf: [92, UInt8(ascii: "t")])
-            case 0x00..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            case 0x00..<0x20, 0x7F: writeUnicodeEscape(UInt16(byte), into: &out)
+            case 0xC2 where index + 1 < count && (0x80...0x9F).contains(bytes[index + 1]):
+                // C1 controls (U+0080–U+009F), e.g. CSI U+009B.
+                writeUnicodeEscape(UInt16(bytes[index + 1]), into: &out)
+                index += 1
+            case 0xE2 where index + 2 < count:
+                let second = bytes[index + 1], third = bytes[index + 2]
+                let invisible = (second == 0x80 && ((0xA8...0xAE).contains(third) || third == 0x8E || third == 0x8F))
+                    || (second == 0x81 && (0xA6...0xA9).contains(third))
+                if invisible {
+                    // U+200E/F, U+2028–U+202E, U+2066–U+2069: line separators and bidi controls.
+                    writeUnicodeEscape(0x2000 | UInt16(second & 0x0F) << 6 | UInt16(third & 0x3F), into: &out)
+                    index += 2
+                } else {
+                    out.append(byte)
+                }
             default: out.append(byte)
             }
+            index += 1
         }
-        out.append(UInt8(ascii: "\""))
+    }
+
+    private static func writeUnicodeEscape(_ code: UInt16, into out: inout [UInt8]) {
+        out.append(contentsOf: [92, UInt8(ascii: "u")])
+        for shift in stride(from: 12, through: 0, by: -4) {
+            out.append(hexDigits[Int((code >> UInt16(shift)) & 0xF)])
+        }
     }
 }

@@ -76,7 +76,8 @@ extension AirlockCore {
             let log = EventLog()
             let executor = CountingExecutor()
             try await Airlock.scope(policy: AllowAll(), executor: executor, behavior: DefaultScopeBehavior()) {
-                try Airlock.policy(AssertNoEffects()) {  // would throw from onEnqueue if it were called
+                let refusing = ClosurePolicy(label: "Refusing", enqueue: { _ in throw Boom("onEnqueue must not be called") })
+                try Airlock.policy(refusing) {  // would throw from onEnqueue if it were called
                     try Airlock.policy(recordingPolicy("local", log: log)) {
                         try enqueue("a")
                     }

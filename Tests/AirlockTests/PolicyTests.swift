@@ -70,6 +70,35 @@ extension AirlockCore {
             #expect(executor.calls == 0)
         }
 
+        @Test func assertNoEffectsAllowsNothingAtFlush() throws {
+            #expect(try AssertNoEffects().allows(makeIntent("x")) == false)
+        }
+
+        @Test func aLocalAssertNoEffectsDropsItsIntents() async throws {
+            // A local policy's onEnqueue is never called, so the intent is buffered; its allows
+            // must still keep it from escaping.
+            let executor = CountingExecutor()
+            try await Airlock.scope(policy: AllowAll(), executor: executor, behavior: DefaultScopeBehavior()) {
+                try Airlock.policy(AssertNoEffects()) { try enqueue("inside") }
+                try enqueue("outside")
+            }
+            #expect(executor.names == ["outside"])
+        }
+
+        @Test func anOuterAssertNoEffectsScopeDropsWhatItCapturedFromAnInnerScope() async throws {
+            let outerExecutor = CountingExecutor()
+            let innerExecutor = CountingExecutor()
+            let outer = try makeScope(policy: AssertNoEffects(), executor: outerExecutor)
+            try await Airlock.scope(outer) {
+                try await Airlock.scope(policy: AllowAll(), executor: innerExecutor, behavior: DefaultScopeBehavior()) {
+                    try enqueue("captured")
+                }
+            }
+            #expect(outer.capturedIntents.map(\.name) == ["captured"])
+            #expect(outerExecutor.calls == 0)
+            #expect(innerExecutor.calls == 0)
+        }
+
         // MARK: BlockTasks
 
         @Test func blockTasksDropsBlockedTasksSilentlyAtFlush() async throws {

@@ -208,8 +208,3 @@ public struct EnvelopeError: Error, CustomStringConvertible, Sendable, Equatable
     public let description: String
     init(_ description: String) { self.description = description }
 }
-
-/// Milliseconds since the Unix epoch, the time unit of the wire protocol.
-public func epochMilliseconds(_ date: Date = Date()) -> Int64 {
-    Int64((date.timeIntervalSince1970 * 1000).rounded())
-}

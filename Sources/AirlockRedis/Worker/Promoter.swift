@@ -1,3 +1,4 @@
+import Airlock
 import Foundation
 import Logging
 
