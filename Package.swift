@@ -6,6 +6,12 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+#if os(Linux)
+let hiredisPkgConfig: String? = nil
+#else
+let hiredisPkgConfig: String? = "hiredis"
+#endif
+
 let package = Package(
     name: "airlock-swift",
     platforms: [.macOS(.v15)],
@@ -27,10 +33,13 @@ let package = Package(
             dependencies: [.product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        // hiredis from Debian's libhiredis-dev; used by one Swift file only.
+        // hiredis from the system (Debian's libhiredis-dev, Homebrew's hiredis); used by one Swift
+        // file only. Off Linux the headers live outside the default search path, so pkg-config
+        // finds them (on Linux Debian's hiredis.pc adds a -D flag SwiftPM refuses, with a warning).
         .systemLibrary(
             name: "CHiredis",
-            providers: [.apt(["libhiredis-dev"])]
+            pkgConfig: hiredisPkgConfig,
+            providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"]), .yum(["hiredis-devel"])]
         ),
         // Redis transport: connection, wire protocol, executor, worker engine, admin queries.
         .target(

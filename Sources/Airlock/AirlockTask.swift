@@ -55,9 +55,10 @@ public struct TaskContext: Sendable {
     public var logger: Logger {
         get {
             var logger = baseLogger
-            logger[metadataKey: "job"] = "\(jobID)"
-            logger[metadataKey: "task"] = "\(taskName)"
-            if let queue { logger[metadataKey: "queue"] = "\(queue)" }
+            // These come from the job's bytes: escaped, so a newline in a task name cannot forge a line.
+            logger[metadataKey: "job"] = "\(SafeText.escape(jobID))"
+            logger[metadataKey: "task"] = "\(SafeText.escape(taskName))"
+            if let queue { logger[metadataKey: "queue"] = "\(SafeText.escape(queue))" }
             return logger
         }
         set { baseLogger = newValue }

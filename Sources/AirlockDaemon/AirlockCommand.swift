@@ -23,10 +23,12 @@ public struct AirlockCommand: AsyncParsableCommand {
         abstract: "Run Airlock workers and operate their Redis queues.",
         discussion: """
             Producers dispatch jobs with Airlock's RedisExecutor; workers started with `run` execute them. \
-            Every subcommand takes --redis (or AIRLOCK_REDIS_URL) and --namespace (or AIRLOCK_NAMESPACE).
+            Every subcommand takes --redis (or AIRLOCK_REDIS_URL, else REDIS_URL: prefer the environment for a \
+            URL with a password, since arguments show in `ps`) and --namespace (or AIRLOCK_NAMESPACE).
 
             Exit status: 0 success; 1 failure, including unusable input (bad JSON, unknown queue or dead-letter \
-            id); 2 command-line usage error; 3 Redis unreachable, timed out, or refused the credentials.
+            id); 2 command-line usage error; 3 Redis unreachable, timed out, refused the credentials, or refused \
+            a command the user lacks permission for (ACL).
             """,
         version: AirlockVersion.current,
         subcommands: [

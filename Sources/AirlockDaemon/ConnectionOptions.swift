@@ -5,7 +5,7 @@ import Foundation
 /// `--redis` and `--namespace`, shared by every subcommand.
 struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "Redis URL: redis://[[user]:password@]host[:port][/db] or unix:///path?db=N. Default: $AIRLOCK_REDIS_URL, else redis://127.0.0.1:6379/0.",
+        "Redis URL: redis://[[user]:password@]host[:port][/db] or unix:///path?db=N. Default: $AIRLOCK_REDIS_URL, else $REDIS_URL, else redis://127.0.0.1:6379/0. A URL with a password belongs in the environment, not here: arguments are visible to every user in `ps`.",
         valueName: "url"))
     var redis: String?
 
@@ -14,12 +14,22 @@ struct ConnectionOptions: ParsableArguments {
 
     /// The parsed Redis configuration; a bad URL is a validation error with the reason.
     func redisConfiguration() throws -> RedisConfiguration {
-        let url = redis ?? ProcessInfo.processInfo.environment["AIRLOCK_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+        let url = redis ?? Self.environmentURL ?? "redis://127.0.0.1:6379/0"
         do {
             return try RedisConfiguration(url: url)
         } catch {
             throw ValidationError("\(error)")
         }
+    }
+
+    /// `AIRLOCK_REDIS_URL`, else `REDIS_URL` (the name Heroku-style platforms and most Redis
+    /// clients use), when set and not empty.
+    static var environmentURL: String? {
+        let environment = ProcessInfo.processInfo.environment
+        for name in ["AIRLOCK_REDIS_URL", "REDIS_URL"] {
+            if let value = environment[name], !value.isEmpty { return value }
+        }
+        return nil
     }
 
     /// Connect timeout for operator commands: an unreachable Redis fails within seconds.

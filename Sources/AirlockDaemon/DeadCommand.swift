@@ -31,6 +31,7 @@ struct DeadListCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard limit >= 0 else { throw ValidationError("--limit must not be negative") }
+        _ = try validatedQueueList(queues, option: "--queue")
     }
 
     func run() async throws {
@@ -103,6 +104,7 @@ struct DeadRetryCommand: AsyncParsableCommand {
         if all && !ids.isEmpty { throw ValidationError("give job ids or --all, not both") }
         if !all && ids.isEmpty { throw ValidationError("give the job ids to retry, or --all") }
         if !all && !queues.isEmpty { throw ValidationError("--queue applies to --all; ids already identify their queue") }
+        _ = try validatedQueueList(queues, option: "--queue")
     }
 
     func run() async throws {
@@ -115,10 +117,10 @@ struct DeadRetryCommand: AsyncParsableCommand {
                 switch result.outcome {
                 case .requeued:
                     moved += 1
-                    Console.out("requeued \(id) (\(result.task ?? "?")) on '\(result.queue)' with attempt 0")
+                    Console.out("requeued \(safe(id)) (\(safe(result.task ?? "?"))) on '\(safe(result.queue))' with attempt 0")
                 case .requeuedRaw:
                     moved += 1
-                    Console.out("requeued \(id) on '\(result.queue)': a malformed message, pushed back as its original raw bytes, unchanged")
+                    Console.out("requeued \(safe(id)) on '\(safe(result.queue))': a malformed message, pushed back as its original raw bytes, unchanged")
                 case .gone:
                     notMoved += 1
                     Console.note("\(id) left the dead letter of '\(result.queue)' before it could be moved (purged, trimmed or retried by someone else); nothing was pushed")
@@ -140,20 +142,26 @@ struct DeadRetryCommand: AsyncParsableCommand {
 struct DeadPurgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "purge",
-        abstract: "Delete dead letters: every one (of the --queue queues), or those with the given ids.",
-        discussion: "Prints how many were removed. Malformed entries (task null) are purged like any other."
+        abstract: "Delete dead letters: those with the given ids, or with --all every one (of the --queue queues).",
+        discussion: "Prints how many were removed. Malformed entries (task null) are purged like any other. Deleting everything needs --all, as `dead retry` does."
     )
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: "Job ids to delete; none deletes every dead letter of the selected queues.")
+    @Argument(help: "Job ids to delete (from `dead list`).")
     var ids: [String] = []
 
-    @Option(name: .customLong("queue"), help: ArgumentHelp("Only these queues (repeatable, or a comma-separated list).", valueName: "name"))
+    @Flag(help: "Delete every dead letter (of the --queue queues, else of every queue).")
+    var all = false
+
+    @Option(name: .customLong("queue"), help: ArgumentHelp("With --all: only these queues (repeatable, or a comma-separated list).", valueName: "name"))
     var queues: [String] = []
 
     func validate() throws {
-        if !ids.isEmpty && !queues.isEmpty { throw ValidationError("give job ids or --queue, not both") }
+        if all && !ids.isEmpty { throw ValidationError("give job ids or --all, not both") }
+        if !all && ids.isEmpty { throw ValidationError("give the job ids to delete, or --all to delete every dead letter") }
+        if !all && !queues.isEmpty { throw ValidationError("--queue applies to --all; ids already identify their queue") }
+        _ = try validatedQueueList(queues, option: "--queue")
     }
 
     func run() async throws {
@@ -167,9 +175,9 @@ struct DeadPurgeCommand: AsyncParsableCommand {
             let total = removed.values.reduce(0, +)
             var line = "removed \(Format.count(total, "dead letter"))"
             if removed.count > 1 {
-                line += " (" + removed.keys.sorted().map { "\($0): \(removed[$0]!)" }.joined(separator: ", ") + ")"
+                line += " (" + removed.keys.sorted().map { "\(safe($0)): \(removed[$0]!)" }.joined(separator: ", ") + ")"
             } else if let queue = removed.keys.first {
-                line += " from '\(queue)'"
+                line += " from '\(safe(queue))'"
             }
             Console.out(line)
         }

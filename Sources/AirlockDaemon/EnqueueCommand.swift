@@ -55,12 +55,22 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !task.isEmpty else { throw ValidationError("the task name must not be empty") }
-        if let queue, queue.isEmpty { throw ValidationError("--queue must not be empty") }
+        if let queue, let problem = QueueName.problem(with: queue) { throw ValidationError("--queue: \(problem)") }
         guard ["native", "celery"].contains(`protocol`) else { throw ValidationError("--protocol must be native or celery") }
         if countdown != nil && eta != nil { throw ValidationError("give --countdown or --eta, not both") }
-        if let countdown, countdown < 0 { throw ValidationError("--countdown must not be negative") }
-        if let expires, expires <= 0 { throw ValidationError("--expires must be a positive number of seconds") }
-        if let maxRetries, maxRetries < 0 { throw ValidationError("--max-retries must not be negative") }
+        let longest = Int(Duration.longestAccepted.timeInterval)
+        if let countdown, Duration(checkedSeconds: countdown) == nil {
+            throw ValidationError("--countdown must be a number of seconds from 0 to \(longest)")
+        }
+        if let expires, expires <= 0 || Duration(checkedSeconds: expires) == nil {
+            throw ValidationError("--expires must be a positive number of seconds, at most \(longest)")
+        }
+        if let maxRetries, !Envelope.Limits.attempts.contains(maxRetries) {
+            throw ValidationError("--max-retries must be between 0 and \(Envelope.Limits.attempts.upperBound)")
+        }
+        if let priority, !Envelope.Limits.priorities.contains(priority) {
+            throw ValidationError("--priority must be between \(Envelope.Limits.priorities.lowerBound) and \(Envelope.Limits.priorities.upperBound)")
+        }
     }
 
     func run() async throws {
@@ -71,9 +81,9 @@ struct EnqueueCommand: AsyncParsableCommand {
             arguments = TaskArguments(args: try Self.parseArgs(args), kwargs: try Self.parseKwargs(kwargs))
             options = DispatchOptions(
                 queue: queue ?? (`protocol` == "celery" ? "celery" : "default"),
-                countdown: countdown.map { .milliseconds(Int64($0 * 1000)) },
+                countdown: countdown.flatMap(Duration.init(checkedSeconds:)),
                 eta: try eta.map(Self.parseDate),
-                expires: expires.map { .after(.milliseconds(Int64($0 * 1000))) },
+                expires: expires.flatMap(Duration.init(checkedSeconds:)).map { .after($0) },
                 maxRetries: maxRetries, priority: priority, idempotencyKey: idempotencyKey)
         } catch {
             throw fail(error)
@@ -83,7 +93,7 @@ struct EnqueueCommand: AsyncParsableCommand {
                 ? try await admin.enqueueCelery(task: task, arguments: arguments, options: options, origin: "airlock-workerd enqueue")
                 : try await admin.enqueue(task: task, arguments: arguments, options: options, origin: "airlock-workerd enqueue")
             if let existing = result.duplicateOf {
-                Console.out("duplicate of \(existing)")
+                Console.out("duplicate of \(safe(existing))")
                 Console.note("idempotency key '\(idempotencyKey ?? "")' was already used on queue '\(result.queue)' by job \(existing); nothing was enqueued")
                 return
             }

@@ -52,16 +52,14 @@ struct CommandFailure: Error, CustomStringConvertible {
     }
 
     private static func status(for error: RedisError) -> Int32 {
-        error.isConnectionProblem || error.kind == .authenticationFailed || error.kind == .protocolError ? ExitStatus.redis : ExitStatus.failure
+        error.isConnectionProblem || error.isConfigurationProblem || error.kind == .protocolError ? ExitStatus.redis : ExitStatus.failure
     }
 }
 
-/// Logs to stderr at `level`, once per process.
-func bootstrapLogging(level: Logger.Level) {
+/// Logs to stderr at `level` in `format`, once per process.
+func bootstrapLogging(level: Logger.Level, format: LogFormat = .human) {
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
+        DaemonLogHandler(label: label, format: format, level: level)
     }
 }
 
@@ -79,14 +77,15 @@ enum Console {
         FileHandle.standardOutput.write(Data(text.utf8))
     }
 
-    /// `airlock-workerd: error: …` on stderr, on one line.
+    /// `airlock-workerd: error: …` on stderr, on one line, control characters escaped (an error
+    /// may quote a job's task name or a reply from Redis).
     static func error(_ message: String) {
-        FileHandle.standardError.write(Data("\(program): error: \(oneLine(message))\n".utf8))
+        FileHandle.standardError.write(Data("\(program): error: \(SafeText.escape(oneLine(message)))\n".utf8))
     }
 
-    /// `airlock-workerd: note: …` on stderr, on one line.
+    /// `airlock-workerd: note: …` on stderr, on one line, control characters escaped.
     static func note(_ message: String) {
-        FileHandle.standardError.write(Data("\(program): note: \(oneLine(message))\n".utf8))
+        FileHandle.standardError.write(Data("\(program): note: \(SafeText.escape(oneLine(message)))\n".utf8))
     }
 
     /// Whether stdout is a terminal (refresh in place) rather than a pipe or file.
@@ -130,10 +129,24 @@ func fail(_ error: any Error) -> ExitCode {
 /// A logger that discards everything, so library logs never mix with command output.
 let quietLogger = Logger(label: "airlock.admin", factory: { _ in SwiftLogNoOpLogHandler() })
 
-/// `--queue a --queue b,c` → `["a", "b", "c"]`.
+/// `--queue a --queue "b, c"` → `["a", "b", "c"]`: spaces around the commas are list syntax, never part
+/// of a name (``QueueName`` forbids them), so an empty item stays empty and is refused.
 func queueList(_ values: [String]) -> [String] {
-    values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    values.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }.map { $0.trimmingCharacters(in: .whitespaces) }
 }
+
+/// The queue names of `values` (see ``queueList(_:)``), each checked against ``QueueName``'s rule:
+/// a name no worker could consume is a usage error here, not a surprise later.
+func validatedQueueList(_ values: [String], option: String) throws -> [String] {
+    let names = queueList(values)
+    for name in names {
+        if let problem = QueueName.problem(with: name) { throw ValidationError("\(option): \(problem)") }
+    }
+    return names
+}
+
+/// `text` for a line of human output: ``SafeText/escape(_:)``.
+func safe(_ text: String) -> String { SafeText.escape(text) }
 
 // MARK: Formatting
 
@@ -144,7 +157,10 @@ struct TextTable {
     var rightAligned: Set<Int> = []
     var rows: [[String]] = []
 
+    /// The table as text; every cell goes through ``SafeText`` first, since cells show what jobs
+    /// carry (task names, ids, errors, queue names) and must not reach the terminal raw.
     var rendered: String {
+        let rows = self.rows.map { $0.map { SafeText.escape($0) } }
         var widths = headers.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }
@@ -175,10 +191,11 @@ enum Format {
         return String(format: "%dd%02dh", seconds / 86400, (seconds % 86400) / 3600)
     }
 
-    /// `2025-05-01T12:00:00Z` (UTC).
+    /// `2025-05-01T12:00:00Z` (UTC); `-` for none, `?` for a timestamp outside years 1970–9999.
     static func date(milliseconds: Int64?) -> String {
         guard let ms = milliseconds else { return "-" }
-        return Date(timeIntervalSince1970: Double(ms.quotientAndRemainder(dividingBy: 1000).quotient - (ms < 0 && ms % 1000 != 0 ? 1 : 0))).formatted(Date.ISO8601FormatStyle())
+        guard acceptedEpochMilliseconds.contains(ms) else { return "?" }
+        return Date(timeIntervalSince1970: Double(ms / 1000)).formatted(Date.ISO8601FormatStyle())
     }
 
     /// `12.5`, one decimal.
@@ -191,9 +208,9 @@ enum Format {
         value == value.rounded() ? "\(Int(value))s" : String(format: "%.1fs", value)
     }
 
-    /// `text`, cut to `limit` characters with `…`.
+    /// `text` on one line with its control characters escaped, cut to `limit` characters with `…`.
     static func truncate(_ text: String, _ limit: Int) -> String {
-        let flat = Console.oneLine(text)
+        let flat = SafeText.escape(Console.oneLine(text))
         return flat.count <= limit ? flat : String(flat.prefix(limit - 1)) + "…"
     }
 

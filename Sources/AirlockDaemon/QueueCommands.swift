@@ -18,6 +18,10 @@ struct PauseCommand: AsyncParsableCommand {
     @Flag(help: "Pause a queue that is not known yet (workers that later consume it start paused).")
     var create = false
 
+    func validate() throws {
+        if let problem = QueueName.problem(with: queue) { throw ValidationError(problem) }
+    }
+
     func run() async throws {
         try await withAdmin(connection) { admin in
             let already = try await admin.pause(queue, create: create)
@@ -40,6 +44,10 @@ struct ResumeCommand: AsyncParsableCommand {
 
     @Argument(help: "The queue.")
     var queue: String
+
+    func validate() throws {
+        if let problem = QueueName.problem(with: queue) { throw ValidationError(problem) }
+    }
 
     func run() async throws {
         try await withAdmin(connection) { admin in
@@ -67,7 +75,7 @@ struct QueuesCommand: AsyncParsableCommand {
             if json {
                 Console.out("[" + names.map(jsonString).joined(separator: ",") + "]")
             } else if !names.isEmpty {
-                Console.out(names.joined(separator: "\n"))
+                Console.out(names.map(safe).joined(separator: "\n"))
             }
         }
     }

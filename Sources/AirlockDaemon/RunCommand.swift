@@ -37,6 +37,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
+    @Option(name: .long, help: ArgumentHelp("human (one readable line per event) or json (one JSON object per line).", valueName: "human|json"))
+    var logFormat: String = "human"
+
     @Option(name: .long, help: "Worker name shown by `airlock-workerd workers` (host name by default).")
     var name: String?
 
@@ -49,38 +52,52 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Dead letters kept per queue.")
     var deadLetterCap: Int = 10_000
 
+    @Option(name: .long, help: ArgumentHelp("Largest message read, in bytes; larger ones are dead-lettered unread.", valueName: "bytes"))
+    var maxMessageBytes: Int = 512 * 1024
+
     @Option(name: .long, help: ArgumentHelp(
         "Message format: native (Airlock envelopes on <ns>:{Q}:ready) or celery (Celery protocol v2 on kombu's queue keys, results in Celery's Redis result backend).",
         valueName: "native|celery"))
     var `protocol`: String = "native"
 
     func validate() throws {
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
-        if let prefetch, prefetch < 0 { throw ValidationError("--prefetch must not be negative") }
-        guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must not be negative") }
+        guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 10000") }
+        if let prefetch, !(0...100_000).contains(prefetch) { throw ValidationError("--prefetch must be between 0 and 100000") }
+        guard Duration(checkedSeconds: shutdownTimeout) != nil else {
+            throw ValidationError("--shutdown-timeout must be a number of seconds from 0 to \(Int(Duration.longestAccepted.timeInterval))")
+        }
+        if let taskTimeout, taskTimeout == 0 || Duration(checkedSeconds: taskTimeout) == nil {
+            throw ValidationError("--task-timeout must be a positive number of seconds, at most \(Int(Duration.longestAccepted.timeInterval))")
+        }
+        guard Envelope.Limits.attempts.contains(maxRetries) else {
+            throw ValidationError("--max-retries must be between 0 and \(Envelope.Limits.attempts.upperBound)")
+        }
+        guard deadLetterCap >= 1 else { throw ValidationError("--dead-letter-cap must be at least 1") }
+        guard maxMessageBytes >= 1 else { throw ValidationError("--max-message-bytes must be at least 1") }
         guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         guard !queueList.isEmpty else { throw ValidationError("--queues needs at least one queue name") }
+        _ = try validatedQueueList([queues], option: "--queues")
+        guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be human or json") }
         guard WireProtocol(rawValue: `protocol`) != nil else { throw ValidationError("--protocol must be native or celery") }
     }
 
-    var queueList: [String] {
-        queues.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
+    var queueList: [String] { AirlockDaemon.queueList([queues]) }
 
     func run() async throws {
-        bootstrapLogging(level: Logger.Level(rawValue: logLevel.lowercased()) ?? .info)
+        bootstrapLogging(level: Logger.Level(rawValue: logLevel.lowercased()) ?? .info, format: LogFormat(rawValue: logFormat) ?? .human)
         var configuration = WorkerConfiguration(redis: try connection.redisConfiguration())
         configuration.namespace = connection.namespace
         configuration.queues = queueList
         configuration.concurrency = concurrency
         configuration.prefetch = prefetch ?? concurrency
-        configuration.shutdownTimeout = .milliseconds(Int64(shutdownTimeout * 1000))
+        configuration.shutdownTimeout = Duration(checkedSeconds: shutdownTimeout) ?? .seconds(30)
         configuration.name = name
         configuration.defaultMaxRetries = maxRetries
-        configuration.defaultTimeout = taskTimeout.map { .milliseconds(Int64($0 * 1000)) }
+        configuration.defaultTimeout = taskTimeout.flatMap(Duration.init(checkedSeconds:))
         configuration.deadLetterCap = deadLetterCap
+        configuration.maxMessageBytes = maxMessageBytes
         configuration.wireProtocol = WireProtocol(rawValue: `protocol`) ?? .native
 
         let worker = Worker(configuration: configuration, registry: AirlockCommand.registeredTasks.withLock { $0 })

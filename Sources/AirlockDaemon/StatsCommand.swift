@@ -39,8 +39,13 @@ struct StatsCommand: AsyncParsableCommand {
     var count: Int?
 
     func validate() throws {
-        guard interval >= 0 else { throw ValidationError("--interval must not be negative") }
-        if let watch, watch <= 0 { throw ValidationError("--watch needs a positive number of seconds") }
+        guard interval <= 3600, Duration(checkedSeconds: interval) != nil else {
+            throw ValidationError("--interval must be a number of seconds from 0 to 3600")
+        }
+        if let watch, watch <= 0 || watch > 86_400 || Duration(checkedSeconds: watch) == nil {
+            throw ValidationError("--watch needs a positive number of seconds, at most 86400")
+        }
+        _ = try validatedQueueList(queues, option: "--queue")
         if let count {
             guard count >= 1 else { throw ValidationError("--count must be at least 1") }
             guard watch != nil else { throw ValidationError("--count only applies with --watch") }
@@ -48,7 +53,7 @@ struct StatsCommand: AsyncParsableCommand {
     }
 
     private var rateInterval: Duration? {
-        noRate || interval == 0 ? nil : .milliseconds(Int64(interval * 1000))
+        noRate || interval == 0 ? nil : Duration(checkedSeconds: interval)
     }
 
     func run() async throws {
@@ -65,7 +70,7 @@ struct StatsCommand: AsyncParsableCommand {
             while count.map({ printed < $0 }) ?? true {
                 let report: StatsReport
                 if let previous {
-                    try await Task.sleep(for: .milliseconds(Int64(watch * 1000)))
+                    try await Task.sleep(for: Duration(checkedSeconds: watch) ?? .seconds(2))
                     let sample = try await admin.statsSample(queues: selection)
                     report = rateInterval == nil ? sample : sample.withRates(since: previous)
                 } else {
@@ -107,14 +112,14 @@ struct StatsCommand: AsyncParsableCommand {
         ])
         var lines: [String] = []
         if report.queues.isEmpty {
-            lines.append("no queues in namespace '\(report.namespace)' yet (a queue appears once a job is enqueued or a worker consumes it)")
+            lines.append("no queues in namespace '\(safe(report.namespace))' yet (a queue appears once a job is enqueued or a worker consumes it)")
         } else {
             lines.append(table.rendered)
         }
         let w = report.workers
         var footer = "workers: \(w.alive) alive"
         if w.dead > 0 { footer += ", \(w.dead) dead (awaiting recovery)" }
-        footer += " · namespace \(report.namespace) · \(Format.date(milliseconds: report.sampledAtMilliseconds))"
+        footer += " · namespace \(safe(report.namespace)) · \(Format.date(milliseconds: report.sampledAtMilliseconds))"
         if let seconds = report.rateIntervalSeconds { footer += String(format: " · rate over %.1fs", seconds) }
         lines.append("")
         lines.append(footer)

@@ -26,7 +26,7 @@ struct WorkersCommand: AsyncParsableCommand {
     }
 
     func render(_ report: WorkerReport) -> String {
-        guard !report.workers.isEmpty else { return "no workers registered in namespace '\(report.namespace)'" }
+        guard !report.workers.isEmpty else { return "no workers registered in namespace '\(safe(report.namespace))'" }
         var table = TextTable(
             headers: ["ID", "STATUS", "HOST", "PID", "QUEUES", "CONCURRENCY", "IN FLIGHT", "HEARTBEAT", "STARTED", "VERSION"],
             rightAligned: [3, 5, 6])

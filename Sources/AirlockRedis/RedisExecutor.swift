@@ -80,7 +80,7 @@ public struct RedisExecutor: Executor {
         for (intent, outcome) in zip(intents, outcomes) {
             if case .duplicate(let existing) = outcome {
                 logger.debug("idempotency key already used; not queued again",
-                             metadata: ["task": "\(intent.taskName)", "intent": "\(intent.id)", "existing": "\(existing)"])
+                             metadata: ["task": "\(SafeText.escape(intent.taskName))", "intent": "\(intent.id)", "existing": "\(SafeText.escape(existing))"])
             }
         }
     }
@@ -168,9 +168,14 @@ public struct RedisExecutor: Executor {
         let queue = options.queue ?? defaultQueue
         let nowMS = epochMilliseconds(now)
         let due = options.dueDate(dispatchedAt: now).map { epochMilliseconds($0) }
+        let expires = options.expiryDate(dispatchedAt: now).map { epochMilliseconds($0) }
+        if let problem = Self.problem(queue: queue, due: due, expires: expires, options: options) {
+            throw DispatchError(dispatched: [], notDispatched: batch, underlying: RedisExecutorError(
+                .invalidIntent, "cannot dispatch \(SafeText.escape(intent.name)) (\(intent.id)): \(problem); nothing was enqueued"))
+        }
         let envelope = Envelope(
             id: intent.id.jobID, task: intent.taskName, queue: queue, enqueuedAt: nowMS,
-            eta: due, expires: options.expiryDate(dispatchedAt: now).map { epochMilliseconds($0) },
+            eta: due, expires: expires,
             maxRetries: options.maxRetries, origin: intent.origin ?? origin, priority: options.priority,
             idempotencyKey: options.idempotencyKey, extra: options.extra
         )
@@ -214,6 +219,23 @@ public struct RedisExecutor: Executor {
             idempotencyKey: options.idempotencyKey.map { keys.idempotency(queue, key: $0) },
             envelope: bytes
         )
+    }
+
+    /// What would make a worker refuse the job, found before anything is sent.
+    static func problem(queue: String, due: Int64?, expires: Int64?, options: DispatchOptions) -> String? {
+        if let problem = QueueName.problem(with: queue) { return problem }
+        for (name, value) in [("eta/countdown", due), ("expires", expires)] {
+            if let value, !acceptedEpochMilliseconds.contains(value) {
+                return "its \(name) lies outside the years 1970 to 9999"
+            }
+        }
+        if let retries = options.maxRetries, !Envelope.Limits.attempts.contains(retries) {
+            return "maxRetries \(retries) is not in \(Envelope.Limits.attempts.lowerBound)...\(Envelope.Limits.attempts.upperBound)"
+        }
+        if let priority = options.priority, !Envelope.Limits.priorities.contains(priority) {
+            return "priority \(priority) is not in \(Envelope.Limits.priorities.lowerBound)...\(Envelope.Limits.priorities.upperBound)"
+        }
+        return nil
     }
 
     /// Checks every key's type before writing anything, so a batch is never half applied.
@@ -295,6 +317,9 @@ public struct RedisExecutorError: Error, CustomStringConvertible, Sendable {
         public static let outcomeUnknown = Kind(code: 4)
         /// Redis answered something this code does not understand.
         public static let protocolViolation = Kind(code: 5)
+        /// An intent cannot become a valid job (a queue name outside the rule, a due time past
+        /// year 9999, a retry count out of range); nothing was sent.
+        public static let invalidIntent = Kind(code: 6)
     }
 
     /// The kind of failure.

@@ -225,10 +225,14 @@ struct CLICommandTests {
         #expect(try await f.list(f.keys.ready("mail")).first == Array("garbage".utf8))
 
         try await f.pushDead("mail", (0..<3).map { Kit.deadEntry(id: "p\($0)", queue: "mail") })
-        let purge = try await CLI.run(["dead", "purge", "--queue", "mail"], on: f)
+        let refused = try await CLI.run(["dead", "purge", "--queue", "mail"], on: f)
+        #expect(refused.status == 2, "deleting everything needs --all: \(refused)")
+        #expect(refused.stderr.contains("--all"))
+        #expect(try await f.list(f.keys.dead("mail")).count == 3, "nothing was deleted")
+        let purge = try await CLI.run(["dead", "purge", "--all", "--queue", "mail"], on: f)
         expectSuccess(purge)
         #expect(purge.stdout.hasPrefix("removed 3 dead letters"), "\(purge)")
-        let again = try await CLI.run(["dead", "purge"], on: f)
+        let again = try await CLI.run(["dead", "purge", "--all"], on: f)
         #expect(again.stdout.hasPrefix("removed 0 dead letters"), "\(again)")
         #expect(try await CLI.run(["dead", "list"], on: f).stdout == "no dead letters\n")
     }

@@ -19,8 +19,7 @@ struct CLIErrorTests {
     func unreachableRedisFailsFastWithStatus3(_ command: [String]) async throws {
         let port = try RedisServer.freePort()
         let result = try await CLI.run(command + ["--redis", "redis://127.0.0.1:\(port)/0"])
-        expectOneErrorLine(result, status: 3, mentioning: ["127.0.0.1:\(port)"])
-        #expect(result.elapsed < .seconds(10))
+        expectOneErrorLine(result, status: 3, mentioning: ["127.0.0.1:\(port)", "refused"])
     }
 
     @Test func wrongPasswordIsStatus3() async throws {
@@ -58,7 +57,7 @@ struct CLIErrorTests {
     @Test func unknownQueueIsStatus1() async throws {
         let f = try await AdminFixture.make("cli-unknown-queue")
         try await f.addQueues("real")
-        for command in [["pause", "typo"], ["resume", "typo"], ["stats", "--queue", "typo"], ["dead", "list", "--queue", "typo"], ["dead", "purge", "--queue", "typo"]] {
+        for command in [["pause", "typo"], ["resume", "typo"], ["stats", "--queue", "typo"], ["dead", "list", "--queue", "typo"], ["dead", "purge", "--all", "--queue", "typo"]] {
             let result = try await CLI.run(command, on: f)
             expectOneErrorLine(result, status: 1, mentioning: ["'typo'", "real"])
         }

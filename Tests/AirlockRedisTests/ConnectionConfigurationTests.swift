@@ -104,7 +104,22 @@ struct ConnectionConfigurationTests {
         #expect(error?.kind == .invalidURL)
         #expect(error?.isConnectionProblem == false)
         #expect(error?.description.contains(complaint) == true, "\(String(describing: error))")
-        #expect(error?.description.contains(url) == true)
+        #expect(error?.description.contains(RedisURLParser.redacted(url)) == true)
+    }
+
+    @Test(arguments: [
+        ("redis://alice:s3cret@localhost:99999", "redis://alice:***@localhost:99999"),
+        ("redis://:s3cret@[::1", "redis://:***@[::1"),
+        ("unix:///tmp/r.sock?password=s3cret&db=x", "unix:///tmp/r.sock?password=***&db=x"),
+        ("rediss://u:s3cret@host/0", "rediss://u:***@host/0"),
+        ("s3cret@host", "***@host"),
+        ("http://a:s3cret@b:c@host/", "http://a:***@host/"),
+    ])
+    func invalidURLErrorsNeverShowThePassword(url: String, redacted: String) {
+        #expect(RedisURLParser.redacted(url) == redacted)
+        let error = RedisError.invalidURL(url, "a test")
+        #expect(!error.description.contains("s3cret"), "\(error)")
+        #expect(error.description.contains(redacted))
     }
 
     @Test func backoffGrowsAndIsCapped() {

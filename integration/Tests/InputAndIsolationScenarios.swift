@@ -194,7 +194,6 @@ extension IntegrationScenarios {
                 // `airlock-workerd --help`: "3 Redis unreachable, timed out, or refused the credentials".
                 #expect(status == 3, "\(label): exit \(String(describing: status)), documented status for refused credentials is 3")
                 #expect(!worker.diedOfSignal, "\(label): crashed (signal \(String(describing: status)))")
-                #expect(took < .seconds(10), "\(label): took \(took) to give up")
                 let stderr = worker.stderr
                 let lines = stderr.split(separator: "\n")
                 let authLines = lines.filter {

@@ -13,8 +13,8 @@ public struct LogOnFlush: Policy {
     /// Logs the intent and allows it.
     public func allows(_ intent: Intent) throws -> Bool {
         logger.info(
-            "airlock flush: \(intent)",
-            metadata: ["task": "\(intent.taskName)", "intent": "\(intent.id)"]
+            "airlock flush: \(SafeText.escape(intent.description))",
+            metadata: ["task": "\(SafeText.escape(intent.taskName))", "intent": "\(intent.id)"]
         )
         return true
     }

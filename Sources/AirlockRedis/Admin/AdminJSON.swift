@@ -84,9 +84,10 @@ enum AdminJSON {
         }
     }
 
-    /// `2025-05-01T12:00:00.123Z` for a millisecond timestamp.
+    /// `2025-05-01T12:00:00.123Z` for a millisecond timestamp; `null` for none, or for one outside
+    /// the wire range (years 1970–9999), which no date can show.
     static func isoDate(milliseconds: Int64?) -> AdminJSON {
-        guard let milliseconds else { return .value(.null) }
+        guard let milliseconds, acceptedEpochMilliseconds.contains(milliseconds) else { return .value(.null) }
         return .string(isoText(milliseconds: milliseconds))
     }
 

@@ -256,7 +256,16 @@ extension RedisAdmin {
     /// Entries whose `id` is one of `ids`, per id, newest first, with their list positions.
     func findDeadLetters(ids: [String], queues requested: [String]?) async throws -> [String: [(index: Int, letter: DeadLetter)]] {
         let queues = try resolveQueues(requested, known: try await queueNames())
-        let needles = ids.map { Array($0.utf8) }
+        // Entries are JSON: an id with a quote, a backslash or a control character is stored
+        // escaped, so each id is searched for as written by the JSON writer too.
+        var needles: [[UInt8]] = []
+        for id in ids {
+            var escaped: [UInt8] = []
+            JSONWriter.writeString(id, into: &escaped)
+            let inner = Array(escaped.dropFirst().dropLast())
+            needles.append(Array(id.utf8))
+            if inner != Array(id.utf8) { needles.append(inner) }
+        }
         let replies = try await evalPipelined(Self.findScript, queues.map { ([Array(keys.dead($0).utf8)], needles) })
         let wanted = Set(ids)
         var found: [String: [(index: Int, letter: DeadLetter)]] = [:]

@@ -93,7 +93,7 @@ extension RedisAdmin {
     func countRoundTrip() { _ = incrementRoundTrips() }
 
     private func checkName(_ queue: String) throws(AdminError) {
-        guard !queue.isEmpty else { throw AdminError(.invalidInput, "the queue name must not be empty") }
+        if let problem = QueueName.problem(with: queue) { throw AdminError(.invalidInput, problem) }
     }
 }
 

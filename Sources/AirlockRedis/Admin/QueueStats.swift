@@ -269,7 +269,7 @@ extension RedisAdmin {
                 inFlight: inFlight,
                 dead: replies[base + 2].int ?? 0,
                 paused: (replies[base + 3].int ?? 0) > 0,
-                oldestReadyAgeMilliseconds: replies[base + 4].bytes.flatMap { Self.waitingSince($0) }.map { max(0, now - $0) },
+                oldestReadyAgeMilliseconds: replies[base + 4].bytes.flatMap { Self.waitingSince($0) }.map { max(0, now.subtractingSaturated($0)) },
                 counters: QueueCounters(hash: replies[base + 5])))
         }
         let alive = (0..<workers.count).filter { (replies[queues.count * perQueue + $0].int ?? 0) > 0 }.count
@@ -290,8 +290,9 @@ extension RedisAdmin {
     /// delayed job), else `enqueued_at`. `nil` when the message is not an object with a timestamp.
     static func waitingSince(_ message: [UInt8]) -> Int64? {
         guard let value = try? JSONParser.parse(message), case .object(let fields) = value else { return nil }
-        let enqueued = fields["enqueued_at"]?.intValue.map(Int64.init)
-        let eta = fields["eta"]?.intValue.map(Int64.init)
+        // Anyone can LPUSH anything: a timestamp outside the wire range (−2⁶³, say) is no timestamp.
+        let enqueued = fields["enqueued_at"]?.intValue.map(Int64.init).flatMap { acceptedEpochMilliseconds.contains($0) ? $0 : nil }
+        let eta = fields["eta"]?.intValue.map(Int64.init).flatMap { acceptedEpochMilliseconds.contains($0) ? $0 : nil }
         switch (enqueued, eta) {
         case (let e?, let d?): return max(e, d)
         case (let e?, nil): return e

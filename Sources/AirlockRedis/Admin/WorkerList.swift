@@ -112,7 +112,7 @@ extension RedisAdmin {
                 concurrency: info["concurrency"].flatMap { Int($0) },
                 inFlight: (0..<queues.count).reduce(0) { $0 + (replies[base + 2 + $1].int ?? 0) },
                 heartbeatAtMilliseconds: heartbeat,
-                heartbeatAgeMilliseconds: heartbeat.map { max(0, now - $0) },
+                heartbeatAgeMilliseconds: heartbeat.map { max(0, now.subtractingSaturated($0)) },
                 startedAtMilliseconds: info["started_at"].flatMap { Int64($0) },
                 version: info["version"])
         }

@@ -48,6 +48,10 @@ public struct CeleryExecutor: Executor {
         for intent in intents {
             let options = intent.options
             let queue = options.queue ?? defaultQueue
+            if let problem = QueueName.problem(with: queue) {
+                throw DispatchError(dispatched: [], notDispatched: intents, underlying: RedisExecutorError(
+                    .invalidIntent, "cannot dispatch \(SafeText.escape(intent.name)) (\(intent.id)): \(problem); nothing was sent"))
+            }
             let arguments: TaskArguments
             do {
                 arguments = try intent.arguments()

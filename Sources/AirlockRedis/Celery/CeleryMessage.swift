@@ -66,8 +66,15 @@ public struct CeleryMessage: Sendable {
         guard case .array(let parts) = body, parts.count >= 2,
             case .array(let args) = parts[0], case .object(let kwargs) = parts[1]
         else { throw EnvelopeError("body must be [args array, kwargs object, embed]") }
-        if let eta = headers["eta"], !eta.isNull, eta.stringValue.flatMap(CeleryTime.parse) == nil {
-            throw EnvelopeError("header 'eta' is not an ISO-8601 time: \(eta)")
+        for name in ["eta", "expires"] {
+            if let time = headers[name], !time.isNull, time.stringValue.flatMap(CeleryTime.parse) == nil {
+                throw EnvelopeError("header '\(name)' is not an ISO-8601 time: \(time)")
+            }
+        }
+        if let retries = headers["retries"], !retries.isNull {
+            guard let count = retries.intValue, Envelope.Limits.attempts.contains(count) else {
+                throw EnvelopeError("header 'retries' must be an integer in \(Envelope.Limits.attempts.lowerBound)...\(Envelope.Limits.attempts.upperBound), got \(retries)")
+            }
         }
         return CeleryMessage(fields: fields, args: args, kwargs: kwargs, embed: parts.count > 2 ? parts[2] : .null)
     }

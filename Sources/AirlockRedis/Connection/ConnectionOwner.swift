@@ -1,3 +1,4 @@
+import Airlock
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -24,6 +25,10 @@ final class ConnectionOwner {
     private var lastAttempt: ContinuousClock.Instant?
     private var link: Link = .neverConnected
     private var everConnected = false
+    /// The server-side id of the connection that failed after a request was written to it. The
+    /// next connection kills it (`CLIENT KILL ID`) before anything else, so a request still in
+    /// transit on it (a partition, the kernel retransmitting) can never run after we moved on.
+    private var lostClientID: Int?
 
     /// What the log last said, so state changes are logged once, not per attempt.
     private enum Link: Equatable {
@@ -71,7 +76,7 @@ final class ConnectionOwner {
             // The error is thrown to the caller, who reports it; logging it loudly here
             // too would print every misconfiguration twice.
             if link != .down(error.kind) {
-                logger.debug("Cannot connect to Redis: \(error)")
+                logger.debug("Cannot connect to Redis: \(SafeText.escape(error.description))")
                 link = .down(error.kind)
             }
             throw error
@@ -98,6 +103,7 @@ final class ConnectionOwner {
             return try connection.pipeline(commands)
         } catch {
             guard connection.isBroken else { throw error } // rejected before writing
+            lostClientID = connection.clientID ?? lostClientID
             dropConnection(because: error)
             throw error.afterSending()
         }
@@ -124,13 +130,14 @@ final class ConnectionOwner {
         connection = nil
         failedAttempts = 0
         if link == .up {
-            logger.warning("Lost connection to Redis: \(error)")
+            logger.warning("Lost connection to Redis: \(SafeText.escape(error.description))")
             link = .down(error.kind)
         }
     }
 
-    /// AUTH, SELECT and CLIENT SETNAME in one round trip; a bare PING when none apply,
-    /// so `connect()` always proves the server answers (and surfaces NOAUTH early).
+    /// AUTH, SELECT, CLIENT SETNAME and CLIENT ID in one round trip — plus CLIENT KILL of the
+    /// previous connection when it failed mid-request — so `connect()` always proves the server
+    /// answers (and surfaces NOAUTH early).
     private func handshake(_ connection: HiredisConnection) throws(RedisError) {
         var commands: [[[UInt8]]] = []
         if let password = configuration.password {
@@ -145,16 +152,35 @@ final class ConnectionOwner {
         if let clientName, !clientName.isEmpty {
             commands.append([Array("CLIENT".utf8), Array("SETNAME".utf8), Array(clientName.utf8)])
         }
-        if commands.isEmpty { commands.append([Array("PING".utf8)]) }
+        let required = commands.count
+        // Optional steps: an ACL may forbid them, which costs only the late-request protection.
+        commands.append([Array("CLIENT".utf8), Array("ID".utf8)])
+        if let lostClientID {
+            commands.append([Array("CLIENT".utf8), Array("KILL".utf8), Array("ID".utf8), Array(String(lostClientID).utf8)])
+        }
 
         let replies = try connection.pipeline(commands)
-        for (index, reply) in replies.enumerated() {
+        for (index, reply) in replies.prefix(required).enumerated() {
             guard case .error(let message) = reply else { continue }
             let isAuthReply = index == 0 && configuration.password != nil
             if isAuthReply || message.hasPrefix("WRONGPASS") || message.hasPrefix("NOAUTH") {
                 throw .authenticationFailed(user: configuration.username, serverMessage: message)
             }
             throw .server(message)
+        }
+        if case .error(let message) = replies[required], message.hasPrefix("NOAUTH") {
+            throw .authenticationFailed(user: configuration.username, serverMessage: message)
+        }
+        connection.clientID = replies[required].int
+        if let lostClientID {
+            let killed = replies[required + 1]
+            if let message = killed.errorMessage {
+                logger.debug("Could not kill the connection that failed mid-request (a late request on it may still run; the orphan sweep returns what it strands)",
+                             metadata: ["client_id": "\(lostClientID)", "error": "\(SafeText.escape(message))"])
+            } else if killed.int == 1 {
+                logger.debug("Killed the connection that failed mid-request", metadata: ["client_id": "\(lostClientID)"])
+            }
+            self.lostClientID = nil
         }
     }
 

@@ -24,6 +24,8 @@ final class HiredisConnection {
     /// The socket read/write timeout currently installed (nil = none), so we only
     /// call setsockopt when a call needs a different one.
     private(set) var readTimeout: Duration?
+    /// The server's id for this connection (`CLIENT ID`), learnt in the handshake.
+    var clientID: Int?
     /// False until we installed a timeout ourselves: hiredis may leave the connect
     /// timeout on the socket, so "nil" is not known to be in force yet.
     private var readTimeoutInstalled = false

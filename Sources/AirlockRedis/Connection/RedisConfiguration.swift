@@ -227,6 +227,41 @@ struct RedisURLParser {
         }
     }
 
+    /// `url` with any password replaced by `***` — in the user info (`redis://user:***@host`) and in
+    /// a `password=` query parameter — however malformed the rest is, so an error message that
+    /// quotes a URL never leaks the secret.
+    static func redacted(_ url: String) -> String {
+        var text = Substring(url)
+        var prefix = ""
+        if let scheme = text.range(of: "://") {
+            prefix = String(text[..<scheme.upperBound])
+            text = text[scheme.upperBound...]
+        }
+        var query: Substring?
+        if let q = text.firstIndex(of: "?") {
+            query = text[text.index(after: q)...]
+            text = text[..<q]
+        }
+        let authorityEnd = text.firstIndex(of: "/") ?? text.endIndex
+        var authority = text[..<authorityEnd]
+        let path = text[authorityEnd...]
+        if let at = authority.lastIndex(of: "@") {
+            let userInfo = authority[..<at]
+            let host = authority[authority.index(after: at)...]
+            let user = userInfo.firstIndex(of: ":").map { userInfo[..<$0] + ":***" } ?? (prefix.isEmpty ? "***" : userInfo)
+            authority = Substring(user + "@" + host)
+        }
+        var result = prefix + authority + path
+        if let query {
+            let items = query.split(separator: "&", omittingEmptySubsequences: false).map { item -> String in
+                let key = item.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+                return key.lowercased() == "password" ? key + "=***" : String(item)
+            }
+            result += "?" + items.joined(separator: "&")
+        }
+        return result
+    }
+
     /// Escapes everything but unreserved characters, so a redacted URL parses back.
     static func percentEncode(_ text: String) -> String {
         var out = ""

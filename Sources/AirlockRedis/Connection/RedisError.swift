@@ -1,3 +1,4 @@
+import Airlock
 /// Everything that can go wrong talking to Redis, as one concrete type so that
 /// `throws(RedisError)` APIs stay exhaustive and callers can decide between
 /// "retry later" (``isConnectionProblem``) and "tell a human" (everything else).
@@ -78,6 +79,24 @@ public struct RedisError: Error, CustomStringConvertible, Sendable, Equatable {
         }
     }
 
+    /// True when Redis refuses us because of how it is configured for this client — wrong or
+    /// missing credentials (`WRONGPASS`, `NOAUTH`), or an ACL without a command or key the caller
+    /// needs (`NOPERM`, or a script's "can't run this command"). Retrying cannot help: a worker
+    /// stops with this error, as it does for a wrong password.
+    public var isConfigurationProblem: Bool {
+        if kind == .authenticationFailed { return true }
+        guard kind == .server, let code = serverErrorCode else { return false }
+        return code == "NOPERM" || code == "NOAUTH" || code == "WRONGPASS"
+            || message.contains("can't run this command") || message.contains("no permissions to")
+    }
+
+    /// True when Redis is at its `maxmemory` limit and refuses commands that could grow memory
+    /// (`OOM command not allowed …`): it answers, so this is not an outage, and it may pass once
+    /// workers drain the queues.
+    public var isOutOfMemory: Bool {
+        kind == .server && serverErrorCode == "OOM"
+    }
+
     /// The leading word of a server error (`ERR`, `WRONGTYPE`, `NOSCRIPT`, `BUSYGROUP`...),
     /// which is how Redis identifies error classes; nil for non-server errors.
     public var serverErrorCode: String? {
@@ -131,9 +150,10 @@ public struct RedisError: Error, CustomStringConvertible, Sendable, Equatable {
         RedisError(.connectionClosed, "Lost the connection to Redis at \(endpoint): \(detail) (was the server restarted or the client killed?)")
     }
 
-    /// The Redis URL is malformed; `detail` names the offending part.
+    /// The Redis URL is malformed; `detail` names the offending part. The URL is shown with its
+    /// password replaced by `***` (``RedisURLParser/redacted(_:)``): error messages end up in logs.
     public static func invalidURL(_ url: String, _ detail: String) -> RedisError {
-        RedisError(.invalidURL, "Invalid Redis URL '\(url)': \(detail) (expected redis://[[user]:password@]host[:port][/db] or unix:///path/to/socket[?db=N])")
+        RedisError(.invalidURL, "Invalid Redis URL '\(SafeText.escape(RedisURLParser.redacted(url)))': \(detail) (expected redis://[[user]:password@]host[:port][/db] or unix:///path/to/socket[?db=N])")
     }
 
     /// The client has been closed, so nothing was sent.

@@ -1,5 +1,5 @@
 public import Airlock
-public import Foundation
+import Foundation
 
 /// One job on the wire: a JSON object, UTF-8, version 1. See `docs/PROTOCOL.md`.
 ///
@@ -170,25 +170,38 @@ public struct Envelope: Sendable, Hashable {
         guard let queue = fields("queue")?.stringValue else { throw EnvelopeError("missing or non-string field 'queue'") }
         var envelope = Envelope(
             id: id, task: task, args: args, kwargs: kwargs, queue: queue,
-            enqueuedAt: Int64(try integer(fields, "enqueued_at") ?? 0),
-            eta: try integer(fields, "eta").map(Int64.init),
-            expires: try integer(fields, "expires").map(Int64.init),
-            attempt: try integer(fields, "attempt") ?? 0,
-            maxRetries: try integer(fields, "max_retries"),
+            enqueuedAt: Int64(try integer(fields, "enqueued_at", in: Limits.timestamps) ?? 0),
+            eta: try integer(fields, "eta", in: Limits.timestamps).map(Int64.init),
+            expires: try integer(fields, "expires", in: Limits.timestamps).map(Int64.init),
+            attempt: try integer(fields, "attempt", in: Limits.attempts) ?? 0,
+            maxRetries: try integer(fields, "max_retries", in: Limits.attempts),
             origin: try string(fields, "origin"),
-            priority: try integer(fields, "priority"),
+            priority: try integer(fields, "priority", in: Limits.priorities),
             idempotencyKey: try string(fields, "idempotency_key")
         )
-        guard envelope.attempt >= 0 else { throw EnvelopeError("field 'attempt' must not be negative") }
         envelope.extra = extra
         return envelope
     }
 
-    private static func integer(_ fields: (String) -> JSONValue?, _ name: String) throws(EnvelopeError) -> Int? {
+    /// The ranges a valid envelope's numbers lie in. A number outside them makes the message
+    /// malformed (dead-lettered with the reason), so no arithmetic on it can ever overflow.
+    public enum Limits {
+        /// `enqueued_at`, `eta`, `expires`: milliseconds from the epoch to the end of year 9999.
+        public static let timestamps: ClosedRange<Int> = Int(acceptedEpochMilliseconds.lowerBound)...Int(acceptedEpochMilliseconds.upperBound)
+        /// `attempt` and `max_retries`.
+        public static let attempts: ClosedRange<Int> = 0...1_000_000
+        /// `priority`.
+        public static let priorities: ClosedRange<Int> = -1_000_000...1_000_000
+    }
+
+    private static func integer(_ fields: (String) -> JSONValue?, _ name: String, in range: ClosedRange<Int>) throws(EnvelopeError) -> Int? {
         switch fields(name) {
         case nil, .null?: return nil
         case let value?:
             guard let int = value.intValue else { throw EnvelopeError("field '\(name)' must be an integer, got \(value)") }
+            guard range.contains(int) else {
+                throw EnvelopeError("field '\(name)' is out of range: \(int) is not in \(range.lowerBound)...\(range.upperBound)")
+            }
             return int
         }
     }

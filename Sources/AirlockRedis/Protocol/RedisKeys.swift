@@ -37,4 +37,7 @@ public struct RedisKeys: Sendable, Hashable {
     public func heartbeat(_ worker: String) -> String { "\(namespace):worker:\(worker):alive" }
     /// Hash describing a worker (host, pid, queues, concurrency, started, version, in flight).
     public func workerInfo(_ worker: String) -> String { "\(namespace):worker:\(worker):info" }
+    /// Set (for an hour) by the reaper that recovered a worker's jobs, so the worker — if it was
+    /// only stalled, not dead — learns at its next heartbeat that the jobs it holds were given away.
+    public func reaped(_ worker: String) -> String { "\(namespace):worker:\(worker):reaped" }
 }

@@ -17,15 +17,18 @@ extension TaskRegistry {
         add("airlock.ping") { _, _ in }
         if self["airlock.echo"] == nil {
             registerFunction("airlock.echo") { arguments, context in
-                context.logger.notice("airlock.echo", metadata: ["args": "\(JSONValue.array(arguments.args))", "kwargs": "\(JSONValue.object(arguments.kwargs))"])
+                context.logger.notice("airlock.echo", metadata: [
+                    "args": "\(SafeText.escape(JSONValue.array(arguments.args).description))",
+                    "kwargs": "\(SafeText.escape(JSONValue.object(arguments.kwargs).description))",
+                ])
                 return ["args": .array(arguments.args), "kwargs": .object(arguments.kwargs)]
             }
         }
         add("airlock.sleep") { arguments, _ in
-            guard let seconds = arguments.kwargs["seconds"]?.doubleValue, seconds >= 0 else {
-                throw PermanentFailure("airlock.sleep needs kwargs {\"seconds\": number ≥ 0}")
+            guard let seconds = arguments.kwargs["seconds"]?.doubleValue, let duration = Duration(checkedSeconds: seconds) else {
+                throw PermanentFailure("airlock.sleep needs kwargs {\"seconds\": a number from 0 to \(Int(Duration.longestAccepted.timeInterval))}")
             }
-            try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+            try await Task.sleep(for: duration)
         }
         add("airlock.fail") { arguments, _ in
             throw DiagnosticFailure(message: arguments.kwargs["message"]?.stringValue ?? "airlock.fail was asked to fail")

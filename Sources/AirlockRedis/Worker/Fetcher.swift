@@ -1,3 +1,4 @@
+import Airlock
 import Foundation
 import Logging
 
@@ -16,7 +17,6 @@ struct Fetcher: Sendable {
     let configuration: WorkerConfiguration
     let buffer: WorkBuffer
     let connectionState: ConnectionState
-    let fatal: @Sendable (RedisError) -> Void
     let reconciler: Reconciler
     let logger: Logger
 
@@ -38,8 +38,13 @@ struct Fetcher: Sendable {
         let onlySource = configuration.routes.flatMap(\.fetchKeys).count == 1
         var failures = 0
         var uncertain = false
+        // Redis at maxmemory refuses BLMOVE (it may grow memory) but still runs the allow-oom
+        // fetch script: until it takes BLMOVE again, an idle fetcher polls instead of blocking.
+        var blockingRefusedUntil: ContinuousClock.Instant?
+        var blockingRefusals = 0
         var reserved = await buffer.reserve(queueIndex: queueIndex, maximum: configuration.fetchBatch)
         while reserved > 0 {
+            var blocking = false
             do {
                 if uncertain {
                     // The last fetch failed after it may have run: take back what it may have moved.
@@ -58,32 +63,56 @@ struct Fetcher: Sendable {
                 } else if !jobs.isEmpty {
                     reserved = await buffer.deliverAndReserve(jobs, queueIndex: queueIndex, reserved: reserved, maximum: configuration.fetchBatch)
                     continue
+                } else if let until = blockingRefusedUntil, ContinuousClock.now < until {
+                    buffer.deliver([], queueIndex: queueIndex, reserved: reserved)
+                    reserved = 0
+                    try? await Task.sleep(for: Self.refusedPollInterval)
                 } else if onlySource {
                     buffer.deliver([], queueIndex: queueIndex, reserved: reserved - 1)
                     reserved = 1
+                    blocking = true
                     let taken = try await client.send([Array("BLMOVE".utf8), ready, inflight, Array("RIGHT".utf8), Array("LEFT".utf8), block])
+                    leaveRefusedState(&blockingRefusedUntil, &blockingRefusals)
                     let jobs = taken.bytes.map { [Job(queueIndex: queueIndex, queue: queue, home: route.homeKey, raw: $0)] } ?? []
                     reserved = await buffer.deliverAndReserve(jobs, queueIndex: queueIndex, reserved: 1, maximum: configuration.fetchBatch)
                     continue
                 } else {
                     buffer.deliver([], queueIndex: queueIndex, reserved: reserved)
                     reserved = 0
+                    blocking = true
                     _ = try await client.send([Array("BLMOVE".utf8), ready, ready, Array("RIGHT".utf8), Array("RIGHT".utf8), block])
+                    leaveRefusedState(&blockingRefusedUntil, &blockingRefusals)
                 }
             } catch {
                 buffer.deliver([], queueIndex: queueIndex, reserved: reserved)
                 reserved = 0
                 if error.mayHaveBeenApplied { uncertain = true }
-                if error.kind == .authenticationFailed {
-                    fatal(error)
-                    return
+                if blocking && error.isOutOfMemory {
+                    // Not an outage: Redis answers, and the fetch script still drains the queue.
+                    blockingRefusals += 1
+                    if blockingRefusedUntil == nil {
+                        logger.warning("Redis is at maxmemory and refuses BLMOVE; polling the queue instead of blocking until it accepts writes again",
+                                       metadata: ["queue": "\(SafeText.escape(queue))", "error": "\(SafeText.escape(error.description))"])
+                    }
+                    blockingRefusedUntil = .now + configuration.redis.reconnectBackoff.delay(attempt: blockingRefusals + 4)
+                } else {
+                    if connectionState.failed("fetch \(queue)", error) { return }
+                    failures += 1
+                    await connectionState.backoff(attempt: failures)
                 }
-                connectionState.failed("fetch \(queue)", error)
-                failures += 1
-                await connectionState.backoff(attempt: failures)
             }
             reserved = await buffer.reserve(queueIndex: queueIndex, maximum: configuration.fetchBatch)
         }
+    }
+
+    /// How often an idle fetcher looks at its queue while Redis refuses BLMOVE.
+    static let refusedPollInterval: Duration = .milliseconds(100)
+
+    private func leaveRefusedState(_ until: inout ContinuousClock.Instant?, _ refusals: inout Int) {
+        guard until != nil else { return }
+        until = nil
+        refusals = 0
+        logger.notice("Redis accepts BLMOVE again; idle fetching blocks again", metadata: ["queue": "\(SafeText.escape(route.queue))"])
     }
 
     /// KEYS: ready, in-flight, paused flag. ARGV: most jobs to move. Returns nil when paused.

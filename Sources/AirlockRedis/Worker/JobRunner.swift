@@ -17,6 +17,9 @@ struct JobRunner: Sendable {
     let metrics: JobMetrics
 
     func run(_ job: Job) async -> Finisher.Settlement {
+        guard job.raw.count <= configuration.maxMessageBytes else {
+            return malformed(job, reason: "the message is \(job.raw.count) bytes, over this worker's limit of \(configuration.maxMessageBytes) (maxMessageBytes, --max-message-bytes); it was not read")
+        }
         let envelope: Envelope
         var celery: CeleryMessage?
         do {
@@ -79,7 +82,10 @@ struct JobRunner: Sendable {
             let failures = envelope.attempt + 1
             if !(error is PermanentFailure), envelope.attempt < maxRetries {
                 let strategy = entry.retry ?? configuration.retryStrategy
-                let due = epochMilliseconds() + Int64(strategy.delay(afterFailures: failures).timeInterval * 1000)
+                // A strategy may answer anything; the due time stays a valid wire timestamp.
+                let due = min(
+                    epochMilliseconds().addingSaturated(strategy.delay(afterFailures: failures).wholeMilliseconds),
+                    acceptedEpochMilliseconds.upperBound)
                 let next: [UInt8]
                 if let celery {
                     next = celery.retried(eta: Date(timeIntervalSince1970: Double(due) / 1000)).encoded()
@@ -127,7 +133,7 @@ struct JobRunner: Sendable {
 
     /// A message that is not an envelope keeps its bytes: as a string when they are UTF-8, else base64.
     private func malformed(_ job: Job, reason: String) -> Finisher.Settlement {
-        logger.error("malformed job; dead-lettered", metadata: ["queue": "\(job.queue)", "error": "\(reason)"])
+        logger.error("malformed job; dead-lettered", metadata: ["queue": "\(SafeText.escape(job.queue))", "error": "\(SafeText.escape(reason))"])
         var fields: [String: JSONValue] = [
             "v": 1, "id": .string(UUID().uuidString.lowercased()), "task": .null, "queue": .string(job.queue),
             "error": .string("malformed message: \(reason)"), "failed_at": .int(Int(epochMilliseconds())), "attempts": 0,
@@ -152,11 +158,13 @@ struct JobLogger {
     let task: String
     let queue: String
 
+    /// Every value may carry a job's bytes (its id, its task name, the error its task threw), so
+    /// each goes through ``SafeText``: a newline in a task name must not forge a log line.
     private func metadata(_ extra: Logger.Metadata) -> Logger.Metadata {
-        var metadata = extra
-        metadata["job"] = "\(job)"
-        metadata["task"] = "\(task)"
-        metadata["queue"] = "\(queue)"
+        var metadata = extra.mapValues { Logger.MetadataValue.string(SafeText.escape("\($0)")) }
+        metadata["job"] = .string(SafeText.escape(job))
+        metadata["task"] = .string(SafeText.escape(task))
+        metadata["queue"] = .string(SafeText.escape(queue))
         return metadata
     }
 

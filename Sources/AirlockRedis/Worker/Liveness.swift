@@ -14,6 +14,8 @@ struct Liveness: Sendable {
     let configuration: WorkerConfiguration
     let info: [String: String]
     let held: @Sendable () -> Int
+    /// Called when a heartbeat learns that a reaper recovered this worker's jobs while it was stalled.
+    let reaped: @Sendable () -> Void
     let connectionState: ConnectionState
     let logger: Logger
 
@@ -25,7 +27,12 @@ struct Liveness: Sendable {
             do {
                 // The static description and queue registrations are refreshed every tenth beat
                 // (they only matter again if Redis lost them); liveness and load every beat.
-                try await beat(full: beats % 10 == 0)
+                if try await beat(full: beats % 10 == 0) {
+                    logger.error("this worker stalled past its heartbeat TTL and a reaper returned its jobs to their queues; dropping the unstarted jobs it still held instead of running them twice")
+                    reaped()
+                    beats = 0 // the reaper deleted the description: the next beat restores it
+                    continue
+                }
                 beats += 1
                 connectionState.recovered("heartbeat")
                 failures = 0
@@ -38,7 +45,9 @@ struct Liveness: Sendable {
         }
     }
 
-    func beat(full: Bool = true) async throws(RedisError) {
+    /// Refreshes the heartbeat; returns true when a reaper had recovered this worker's jobs.
+    @discardableResult
+    func beat(full: Bool = true) async throws(RedisError) -> Bool {
         let ttl = String(Int(configuration.heartbeatTTL.timeInterval * 1000))
         let queues = full ? configuration.queues : []
         var args: [[UInt8]] = [Array(ttl.utf8), Array(worker.utf8), Array(String(queues.count).utf8)]
@@ -48,17 +57,24 @@ struct Liveness: Sendable {
             args.append(Array(field.utf8))
             args.append(Array(value.utf8))
         }
-        _ = try await client.evalScript(
+        let reply = try await client.evalScript(
             Self.heartbeatScript,
-            keys: [Array(keys.heartbeat(worker).utf8), Array(keys.workerInfo(worker).utf8), Array(keys.workers.utf8), Array(keys.queues.utf8)],
+            keys: [
+                Array(keys.heartbeat(worker).utf8), Array(keys.workerInfo(worker).utf8), Array(keys.workers.utf8), Array(keys.queues.utf8),
+                Array(keys.reaped(worker).utf8),
+            ],
             args: args)
+        return reply.int == 1
     }
 
-    /// KEYS: heartbeat key, info hash, workers set, queues set. ARGV: ttl ms, worker id, queue count,
-    /// the queues, then info field/value pairs. A script flagged allow-oom, so a Redis at its memory
-    /// limit still hears that this worker is alive (and does not reap its jobs while it drains them).
+    /// KEYS: heartbeat key, info hash, workers set, queues set, reaped tombstone. ARGV: ttl ms,
+    /// worker id, queue count, the queues, then info field/value pairs. Returns 1 when the
+    /// tombstone was there (a reaper recovered this worker's jobs), else 0. A script flagged
+    /// allow-oom, so a Redis at its memory limit still hears that this worker is alive (and does
+    /// not reap its jobs while it drains them).
     static let heartbeatScript = RedisScript("""
         #!lua flags=allow-oom
+        local reaped = redis.call('DEL', KEYS[5])
         redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
         redis.call('SADD', KEYS[3], ARGV[2])
         local queues = tonumber(ARGV[3])
@@ -67,7 +83,7 @@ struct Liveness: Sendable {
         if #ARGV >= first then
           redis.call('HSET', KEYS[2], unpack(ARGV, first))
         end
-        return 1
+        return reaped
         """)
 
     /// Looks for dead workers every ``WorkerConfiguration/reaperInterval`` until cancelled.
@@ -109,9 +125,10 @@ struct Liveness: Sendable {
             _ = try await client.pipeline([
                 [Array("SREM".utf8), Array(keys.workers.utf8), Array(deadWorker.utf8)],
                 [Array("DEL".utf8), Array(keys.workerInfo(deadWorker).utf8)],
+                [Array("SET".utf8), Array(keys.reaped(deadWorker).utf8), Array("1".utf8), Array("EX".utf8), Array("3600".utf8)],
             ])
             if fromWorker > 0 {
-                logger.warning("recovered jobs of a dead worker", metadata: ["dead_worker": "\(deadWorker)", "jobs": "\(fromWorker)"])
+                logger.warning("recovered jobs of a dead worker", metadata: ["dead_worker": "\(SafeText.escape(deadWorker))", "jobs": "\(fromWorker)"])
             }
             recovered += fromWorker
         }

@@ -38,14 +38,16 @@ struct Promoter: Sendable {
             let now = epochMilliseconds()
             do {
                 let reply = try await client.evalScript(
-                    Self.promoteScript, keys: [delayed, ready], args: [Array(String(now).utf8), Array(String(Self.batch).utf8)])
+                    Self.promoteScript, keys: [delayed, ready],
+                    args: [Array(String(now).utf8), Array(String(Self.batch).utf8), Self.horizon])
                 connectionState.recovered("promote \(queue)")
                 failures = 0
                 let parts = reply.array ?? []
                 let moved = parts.first?.int ?? 0
                 if moved >= Self.batch { continue }
-                let next = parts.count > 1 ? parts[1].string.flatMap(Double.init) : nil
-                let wait = next.map { Duration.milliseconds(max(0, Int64($0) - epochMilliseconds())) } ?? Self.idleWait
+                // A score is whatever someone ZADDed: +inf, 1e300 or Int64.max must not trap.
+                let next = parts.count > 1 ? parts[1].string.flatMap(Double.init).flatMap(Int64.init(saturating:)) : nil
+                let wait = next.map { Duration.milliseconds(max(0, $0.subtractingSaturated(epochMilliseconds()))) } ?? Self.idleWait
                 await doorbell.wait(until: .now + min(wait, Self.idleWait))
             } catch {
                 connectionState.failed("promote \(queue)", error)
@@ -64,8 +66,12 @@ struct Promoter: Sendable {
             do {
                 let reply = try await listener.send([Array("BLPOP".utf8), wake, Array("0.5".utf8)])
                 if !reply.isNull { doorbell.ring() }
+                connectionState.recovered("wake \(queue)")
                 failures = 0
             } catch {
+                // Without the listener the promoter still wakes by itself at the next due time
+                // (at most idleWait later), so a failure here is logged and retried, never fatal.
+                if connectionState.failed("wake \(queue)", error) { break }
                 failures += 1
                 await connectionState.backoff(attempt: failures)
             }
@@ -73,10 +79,20 @@ struct Promoter: Sendable {
         await listener.close()
     }
 
-    /// KEYS: delayed, ready. ARGV: now ms, batch. Returns {moved, next due score or false}.
+    /// The latest score the wire protocol knows (end of year 9999, in ms).
+    static let horizon = Array(String(acceptedEpochMilliseconds.upperBound).utf8)
+
+    /// KEYS: delayed, ready. ARGV: now ms, batch, horizon ms. Returns {moved, next due score or false}.
+    /// Entries scored beyond the horizon (`+inf`, `1e300`: never due) are promoted too, so the
+    /// worker reads them and dead-letters them with a reason instead of keeping them forever.
     static let promoteScript = RedisScript("""
         #!lua flags=allow-oom
-        local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+        local limit = tonumber(ARGV[2])
+        local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, limit)
+        if #due < limit then
+          local absurd = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[3], '+inf', 'LIMIT', 0, limit - #due)
+          for _, job in ipairs(absurd) do due[#due + 1] = job end
+        end
         for _, job in ipairs(due) do
           redis.call('ZREM', KEYS[1], job)
           redis.call('LPUSH', KEYS[2], job)

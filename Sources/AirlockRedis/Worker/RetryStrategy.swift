@@ -29,7 +29,7 @@ public struct ExponentialJitterRetry: RetryStrategy {
         let exponent = Double(min(max(failures - 1, 0), 40))
         let raw = min(base.timeInterval * pow2(exponent), maximum.timeInterval)
         let spread = raw * jitter * Double.random(in: -1...1)
-        return .milliseconds(Int64(max(0, raw + spread) * 1000))
+        return Duration(checkedSeconds: max(0, raw + spread)) ?? .longestAccepted
     }
 
     private func pow2(_ x: Double) -> Double { Double(sign: .plus, exponent: Int(x), significand: 1) }

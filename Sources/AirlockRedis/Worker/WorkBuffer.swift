@@ -125,6 +125,16 @@ final class WorkBuffer: Sendable {
         for waiter in waiters { waiter.continuation.resume(returning: 0) }
     }
 
+    /// Takes the jobs that have not started, leaving the buffer open (a reaped worker gives them up).
+    func takeUnstarted() -> [Job] {
+        state.withLock { state in
+            let jobs = state.waiting.flatMap { $0 }
+            state.used -= jobs.count
+            for index in state.waiting.indices { state.waiting[index].removeAll() }
+            return jobs
+        }
+    }
+
     /// Closes the buffer and returns the jobs that never started; task slots then see `nil`.
     func closeAndTakeUnstarted() -> [Job] {
         let (jobs, waiters) = state.withLock { state -> ([Job], [CheckedContinuation<(Int, Job)?, Never>]) in

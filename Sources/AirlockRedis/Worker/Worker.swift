@@ -61,14 +61,20 @@ public final class Worker: Sendable {
     }
 
     /// Connects, then processes jobs until ``shutdown()`` (or cancellation of the calling task).
-    /// - Throws: ``RedisError`` when Redis refuses the credentials (at start or later) — a fatal
-    ///   configuration error, never retried in a loop. An unreachable Redis at start is waited for.
+    /// - Throws: ``WorkerConfigurationError`` for settings that cannot work; ``RedisError`` when
+    ///   Redis refuses the credentials or a command the worker needs (`NOPERM`), at start or later —
+    ///   fatal configuration errors, never retried in a loop. An unreachable Redis is waited for.
     public func run() async throws {
+        try configuration.validate()
         let configuration = self.configuration
         let id = self.id
         let logger = self.logger
         let keys = configuration.keys
-        let connectionState = ConnectionState(logger: logger, backoff: configuration.redis.reconnectBackoff)
+        let fatal: @Sendable (RedisError) -> Void = { [self] error in
+            lifecycle.withLock { $0.fatal = $0.fatal ?? error }
+            shutdown()
+        }
+        let connectionState = ConnectionState(logger: logger, backoff: configuration.redis.reconnectBackoff, onFatal: fatal)
         let control = RedisClient(configuration: configuration.redis, name: "airlock-worker", logger: logger)
         let settleClient = RedisClient(configuration: configuration.redis, name: "airlock-settle", logger: logger)
         defer {
@@ -76,6 +82,7 @@ public final class Worker: Sendable {
             Task { for client in clients { await client.close() } }
         }
         guard try await connect(control, connectionState: connectionState) else { return }
+        await warnWithoutAppendOnlyFile(control)
 
         let routes = configuration.routes
         let sources = routes.flatMap { route in route.fetchKeys.map { (route, $0) } }
@@ -94,7 +101,15 @@ public final class Worker: Sendable {
                 "started_at": String(epochMilliseconds()), "version": AirlockVersion.current,
                 "protocol": configuration.wireProtocol.rawValue,
             ],
-            held: { buffer.heldCount }, connectionState: connectionState, logger: logger)
+            held: { buffer.heldCount },
+            reaped: {
+                // Each requeue removes the job from the in-flight list and pushes it back only if it
+                // is still there: jobs the reaper returned are skipped, jobs fetched since go back.
+                let unstarted = buffer.takeUnstarted()
+                for job in unstarted.reversed() { finisher.submit(.init(job: job, outcome: .requeue)) }
+                logger.warning("gave up unstarted jobs after being reaped", metadata: ["jobs": "\(unstarted.count)"])
+            },
+            connectionState: connectionState, logger: logger)
         try await liveness.beat()
         // Recover what crashed workers left behind before taking new work.
         try await liveness.reapOnce()
@@ -103,15 +118,11 @@ public final class Worker: Sendable {
             "prefetch": "\(configuration.prefetch)", "redis": "\(configuration.redis.redactedURL)",
         ])
 
-        let fatal: @Sendable (RedisError) -> Void = { [self] error in
-            lifecycle.withLock { $0.fatal = $0.fatal ?? error }
-            shutdown()
-        }
-
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await finisher.run() }
             background.addTask { await liveness.heartbeat() }
             background.addTask { await liveness.reap() }
+            background.addTask { await reconciler.sweepUntilCancelled(routes, using: control, every: configuration.orphanSweepInterval, connectionState: connectionState) }
             for route in routes {
                 background.addTask {
                     await Promoter(
@@ -126,7 +137,7 @@ public final class Worker: Sendable {
                     work.addTask {
                         await Fetcher(
                             queueIndex: index, route: route, readyKey: readyKey, worker: id, keys: keys, configuration: configuration,
-                            buffer: buffer, connectionState: connectionState, fatal: fatal, reconciler: reconciler, logger: logger
+                            buffer: buffer, connectionState: connectionState, reconciler: reconciler, logger: logger
                         ).run()
                     }
                 }
@@ -172,7 +183,7 @@ public final class Worker: Sendable {
             await liveness.deregister()
         }
         if let fatal = lifecycle.withLock({ $0.fatal }) {
-            logger.critical("worker stopped: \(fatal)")
+            logger.critical("worker stopped: \(SafeText.escape(fatal.description))")
             throw fatal
         }
         logger.notice("worker stopped cleanly")
@@ -188,13 +199,29 @@ public final class Worker: Sendable {
                 connectionState.recovered("start")
                 return true
             } catch {
-                guard error.isConnectionProblem else { throw error }
+                guard error.isConnectionProblem, !error.isConfigurationProblem else { throw error }
                 connectionState.failed("start", error)
                 failures += 1
                 await connectionState.backoff(attempt: failures)
             }
         }
         return false
+    }
+
+    /// With Redis's stock RDB-only persistence a crash of Redis loses every job acknowledged since
+    /// the last snapshot (docs/OPERATIONS.md, "Persistence"); say so once at start when Redis shows
+    /// it. An ACL without INFO, or a managed Redis that hides it, gets no warning.
+    private func warnWithoutAppendOnlyFile(_ client: RedisClient) async {
+        guard let info = try? await client.send([Array("INFO".utf8), Array("persistence".utf8)]).string else { return }
+        if Self.appendOnlyDisabled(info: info) {
+            logger.warning("Redis has no append-only file (appendonly no): if Redis crashes, jobs acknowledged since its last snapshot are lost; use appendonly yes (see docs/OPERATIONS.md, Persistence)",
+                           metadata: ["redis": "\(configuration.redis.redactedURL)"])
+        }
+    }
+
+    /// Whether an `INFO persistence` reply says the AOF is off.
+    static func appendOnlyDisabled(info: String) -> Bool {
+        info.split(whereSeparator: \.isNewline).contains { $0.trimmingCharacters(in: .whitespaces) == "aof_enabled:0" }
     }
 
     private func waitForShutdownRequest() async {

@@ -1,3 +1,5 @@
+import Airlock
+
 /// Everything a ``Worker`` needs to know, with production defaults.
 public struct WorkerConfiguration: Sendable {
     /// Where Redis is.
@@ -23,6 +25,10 @@ public struct WorkerConfiguration: Sendable {
     public var heartbeatInterval: Duration = .seconds(1)
     /// How long a heartbeat lasts; a worker silent this long is dead and its jobs are recovered.
     public var heartbeatTTL: Duration = .seconds(5)
+    /// How often the worker compares its in-flight lists with the jobs it holds. A job found there
+    /// unheld at two consecutive sweeps is stranded (a fetch that ran on Redis after its connection
+    /// had failed) and goes back to its queue. Keep it well above ``RedisConfiguration/commandTimeout``.
+    public var orphanSweepInterval: Duration = .seconds(30)
     /// How often each worker looks for dead workers.
     public var reaperInterval: Duration = .seconds(2)
     /// Entries kept in each queue's dead-letter list.
@@ -37,6 +43,9 @@ public struct WorkerConfiguration: Sendable {
     public var wireProtocol: WireProtocol = .native
     /// How long a stored result (Celery protocol) is kept.
     public var resultExpiry: Duration = .seconds(24 * 3600)
+    /// Largest message the worker reads, in bytes; a larger one is dead-lettered unread (its bytes
+    /// kept) with the reason. The producer's default limit is the same 512 KiB.
+    public var maxMessageBytes: Int = 512 * 1024
     /// Longest an idle fetcher blocks in Redis before it re-checks pause and shutdown.
     public var blockTimeout: Duration = .milliseconds(500)
 
@@ -45,4 +54,29 @@ public struct WorkerConfiguration: Sendable {
 
     /// The keys this configuration's namespace uses.
     public var keys: RedisKeys { RedisKeys(namespace: namespace) }
+
+    /// Throws when a setting cannot work: an invalid or repeated queue name, no queue, a
+    /// concurrency below 1, a negative prefetch or a message limit below 1.
+    public func validate() throws(WorkerConfigurationError) {
+        if queues.isEmpty { throw WorkerConfigurationError("a worker needs at least one queue") }
+        for queue in queues {
+            if let problem = QueueName.problem(with: queue) { throw WorkerConfigurationError(problem) }
+        }
+        if Set(queues).count != queues.count { throw WorkerConfigurationError("queue names repeat in \(queues.map(SafeText.escape))") }
+        if concurrency < 1 { throw WorkerConfigurationError("concurrency must be at least 1") }
+        if prefetch < 0 { throw WorkerConfigurationError("prefetch must not be negative") }
+        if fetchBatch < 1 { throw WorkerConfigurationError("fetchBatch must be at least 1") }
+        if deadLetterCap < 1 { throw WorkerConfigurationError("deadLetterCap must be at least 1") }
+        if maxMessageBytes < 1 { throw WorkerConfigurationError("maxMessageBytes must be at least 1") }
+        if !Envelope.Limits.attempts.contains(defaultMaxRetries) {
+            throw WorkerConfigurationError("defaultMaxRetries must be in \(Envelope.Limits.attempts.lowerBound)...\(Envelope.Limits.attempts.upperBound)")
+        }
+    }
+}
+
+/// A ``WorkerConfiguration`` that cannot work; the description says which setting and why.
+public struct WorkerConfigurationError: Error, CustomStringConvertible, Sendable {
+    /// What is wrong, in one line.
+    public let description: String
+    init(_ description: String) { self.description = description }
 }
