@@ -21,6 +21,16 @@ extension Array where Element == String {
 
 /// Runs `.build/debug/airlock-workerd` (built by `swift build` / `make test` before the tests).
 enum CLI {
+    /// Whether `text` holds a byte a terminal would act on: a C0 control other than newline, DEL,
+    /// a C1 control, or a bidirectional override.
+    static func hasTerminalControls(_ text: String) -> Bool {
+        text.unicodeScalars.contains { scalar in
+            let value = scalar.value
+            return (value < 0x20 && value != 0x0A) || (0x7F...0x9F).contains(value) || (0x202A...0x202E).contains(value)
+                || (0x2066...0x2069).contains(value) || value == 0x2028 || value == 0x2029
+        }
+    }
+
     /// The package root, found from this file's path.
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -29,7 +39,9 @@ enum CLI {
     /// Runs the binary with `arguments` on a thread of its own (never blocking the cooperative
     /// pool), with stdout and stderr captured separately and `AIRLOCK_*` variables removed from the
     /// environment, so only the arguments decide where it connects.
-    static func run(_ arguments: [String], executable: URL = binary, timeout: Duration = .seconds(60)) async throws -> CLIResult {
+    static func run(
+        _ arguments: [String], executable: URL = binary, environment extra: [String: String] = [:], timeout: Duration = .seconds(60)
+    ) async throws -> CLIResult {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw AdminTestError("\(binary.path) does not exist: run `swift build` (or `make test`) before the CLI tests")
         }
@@ -46,7 +58,9 @@ enum CLI {
             let process = Process()
             process.executableURL = executable
             process.arguments = arguments
-            process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AIRLOCK_") }
+            process.environment = ProcessInfo.processInfo.environment
+                .filter { !$0.key.hasPrefix("AIRLOCK_") && $0.key != "REDIS_URL" }
+                .merging(extra) { _, new in new }
             process.standardInput = FileHandle.nullDevice
             process.standardOutput = out
             process.standardError = err

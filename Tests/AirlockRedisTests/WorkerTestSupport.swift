@@ -199,7 +199,7 @@ struct WorkerHarness: Sendable {
     func delayed(_ queue: String = "default") async throws -> [(envelope: [String: JSONValue], score: Int64)] {
         let flat = try await redis.send("ZRANGE", keys.delayed(queue), "0", "-1", "WITHSCORES").array ?? []
         return try stride(from: 0, to: flat.count - 1, by: 2).map { index in
-            (try WorkerKit.object(flat[index].bytes ?? []), Int64(Double(flat[index + 1].string ?? "") ?? -1))
+            (try WorkerKit.object(flat[index].bytes ?? []), Double(flat[index + 1].string ?? "").flatMap(Int64.init(saturating:)) ?? -1)
         }
     }
 
@@ -413,8 +413,13 @@ struct WorkerCaptureHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
+    /// The message, then the metadata as `key=value` exactly as the library handed it over (no
+    /// escaping here: tests check that the library escaped what jobs carry).
     func log(event: LogEvent) {
-        sink.append("[\(event.level)] \(event.message)")
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        let fields = merged.keys.sorted().map { "\($0)=\(merged[$0]!)" }
+        sink.append("[\(event.level)] \(event.message)" + (fields.isEmpty ? "" : " " + fields.joined(separator: " ")))
     }
 }
 
@@ -510,6 +515,7 @@ final class WorkerDaemon: @unchecked Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["AIRLOCK_REDIS_URL"] = nil
         environment["AIRLOCK_NAMESPACE"] = nil
+        environment["REDIS_URL"] = nil
         process.environment = environment
         let daemon = WorkerDaemon(process: process, stderrPath: stderrPath, arguments: arguments)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in

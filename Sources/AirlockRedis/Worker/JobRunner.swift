@@ -135,7 +135,7 @@ struct JobRunner: Sendable {
     private func malformed(_ job: Job, reason: String) -> Finisher.Settlement {
         logger.error("malformed job; dead-lettered", metadata: ["queue": "\(SafeText.escape(job.queue))", "error": "\(SafeText.escape(reason))"])
         var fields: [String: JSONValue] = [
-            "v": 1, "id": .string(UUID().uuidString.lowercased()), "task": .null, "queue": .string(job.queue),
+            "v": 1, "id": .string(Self.readableID(of: job.raw) ?? UUID().uuidString.lowercased()), "task": .null, "queue": .string(job.queue),
             "error": .string("malformed message: \(reason)"), "failed_at": .int(Int(epochMilliseconds())), "attempts": 0,
         ]
         if configuration.wireProtocol == .celery { fields["protocol"] = "celery" }
@@ -148,6 +148,18 @@ struct JobRunner: Sendable {
         var bytes: [UInt8] = []
         JSONWriter.write(.object(fields), into: &bytes)
         return .init(job: job, outcome: .dead(entry: bytes))
+    }
+}
+
+extension JobRunner {
+    /// The `id` of a message that is not a valid envelope, when it has a readable one (a JSON
+    /// object with a non-empty string `id`), so `dead show <id>` finds it under the id its
+    /// producer knows; otherwise the dead letter gets a fresh one.
+    static func readableID(of raw: [UInt8]) -> String? {
+        guard let value = try? JSONParser.parse(raw), case .object(let fields) = value,
+              case .string(let id)? = fields["id"] ?? fields["headers"]?.objectValue?["id"], !id.isEmpty, id.count <= 200
+        else { return nil }
+        return id
     }
 }
 
