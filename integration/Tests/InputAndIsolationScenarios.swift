@@ -45,7 +45,7 @@ extension IntegrationScenarios {
             HostileMessage("invalid-utf8", invalidUTF8, reason: "UTF-8"),
             HostileMessage("binary-garbage", binary, reason: "malformed message"),
             HostileMessage("empty", "", reason: "empty message"),
-            HostileMessage("10MB-string", tenMB, reason: "not a JSON object"),
+            HostileMessage("10MB-string", tenMB, reason: "over this worker's limit"),
             // Rejected by the depth limit, or before parsing because it does not start an object.
             HostileMessage("deep-array", deepArray, reason: "nesting deeper|not a JSON object"),
             HostileMessage("deep-kwargs", deepKwargs, reason: "nesting deeper"),
@@ -68,14 +68,25 @@ extension IntegrationScenarios {
             HostileMessage("record-no-kwargs", head + #""id":"token-missing","task":"airlock.record"}"#, id: "token-missing", reason: "token"),
             HostileMessage("sleep-seconds-string", head + #""id":"sleep-x","task":"airlock.sleep","kwargs":{"seconds":"x"}}"#, id: "sleep-x", reason: "seconds"),
             HostileMessage("sleep-seconds-negative", head + #""id":"sleep-neg","task":"airlock.sleep","kwargs":{"seconds":-1}}"#, id: "sleep-neg", reason: "seconds"),
+            // Numbers that once trapped: arithmetic on them must dead-letter, never crash a worker.
+            HostileMessage("attempt-int64-max", head + #""id":"attempt-max","task":"airlock.fail","attempt":9223372036854775807}"#, id: "attempt-max", reason: "'attempt' is out of range"),
+            HostileMessage("max-retries-int64-max", head + #""id":"retries-max","task":"airlock.fail","max_retries":9223372036854775807}"#, id: "retries-max", reason: "'max_retries' is out of range"),
+            HostileMessage("eta-int64-max", head + #""id":"eta-max","task":"airlock.record","eta":9223372036854775807,"kwargs":{"token":"x"}}"#, id: "eta-max", reason: "'eta' is out of range"),
+            HostileMessage("enqueued-at-min", #"{"v":1,"queue":"default","enqueued_at":-9223372036854775808,"id":"enq-min","task":"airlock.ping"}"#, id: "enq-min", reason: "'enqueued_at' is out of range"),
+            HostileMessage("expires-1e300", head + #""id":"expires-huge","task":"airlock.ping","expires":1e300}"#, id: "expires-huge", reason: "'expires' must be an integer"),
+            HostileMessage("priority-int64-min", head + #""id":"priority-min","task":"airlock.ping","priority":-9223372036854775808}"#, id: "priority-min", reason: "'priority' is out of range"),
+            HostileMessage("sleep-1e300", head + #""id":"sleep-forever","task":"airlock.sleep","kwargs":{"seconds":1e300}}"#, id: "sleep-forever", reason: "airlock.sleep needs"),
+            // Text that would drive a terminal or forge a log line, in the task name and the id.
+            HostileMessage("task-terminal-controls", head + #""id":"ctl-task","task":"evil\u001b]0;pwned\u0007\u009b2J\n2026-01-01T00:00:00Z critical FORGED"}"#, id: "ctl-task", reason: "unknown task"),
+            HostileMessage("id-controls", head + #""id":"id\u001b[31m\nFORGED","task":"no.such.task"}"#, id: "id\u{1B}[31m\nFORGED", reason: "unknown task"),
         ]
     }
 
     @Test("5. hostile messages among good jobs: each dead-lettered with a reason, good jobs done, no worker exits", .timeLimit(.minutes(3)))
     func hostileInput() async throws {
         try await Scenario.run("hostile") { s in
-            let fleet = try await s.startFleet("hostile", count: 2, concurrency: 4)
-            let hostile = Self.hostileMessages()
+            let fleet = try await s.startFleet("hostile", count: 3, concurrency: 4)
+            let pushed = Self.hostileMessages()
             let goodTokens = Self.tokens("g", 400)
             let ready = Array(s.keys.ready("default").utf8)
             let start = ContinuousClock.now
@@ -86,16 +97,27 @@ extension IntegrationScenarios {
                     id: "good-\(index)", task: "airlock.record", kwargs: ["token": .string(token)], queue: "default",
                     enqueuedAt: epochMilliseconds())
                 _ = try await s.redis.send([Array("LPUSH".utf8), ready, envelope.encoded()])
-                if index % 15 == 7, hostileIndex < hostile.count {
+                if index % 15 == 7, hostileIndex < pushed.count {
                     let verb = hostileIndex % 2 == 0 ? "LPUSH" : "RPUSH"
-                    _ = try await s.redis.send([Array(verb.utf8), ready, hostile[hostileIndex].bytes])
+                    _ = try await s.redis.send([Array(verb.utf8), ready, pushed[hostileIndex].bytes])
                     hostileIndex += 1
                 }
             }
-            while hostileIndex < hostile.count {
-                _ = try await s.redis.send([Array("LPUSH".utf8), ready, hostile[hostileIndex].bytes])
+            while hostileIndex < pushed.count {
+                _ = try await s.redis.send([Array("LPUSH".utf8), ready, pushed[hostileIndex].bytes])
                 hostileIndex += 1
             }
+            // And in the delayed set, under scores no promoter can turn into a time.
+            let head = #"{"v":1,"queue":"default","enqueued_at":1700000000000,"#
+            let delayed = Array(s.keys.delayed("default").utf8)
+            let scored: [(score: String, message: HostileMessage)] = [
+                ("+inf", HostileMessage("score-inf", head + #""id":"score-inf","task":"airlock.record","eta":9223372036854775807,"kwargs":{"token":"x"}}"#, id: "score-inf", reason: "'eta' is out of range")),
+                ("1e300", HostileMessage("score-1e300", head + #""id":"score-huge","task":"no.such.task"}"#, id: "score-huge", reason: "unknown task")),
+            ]
+            for (score, message) in scored {
+                _ = try await s.redis.send([Array("ZADD".utf8), delayed, Array(score.utf8), message.bytes])
+            }
+            let hostile = pushed + scored.map(\.message)
 
             let dead = s.keys.dead("default")
             let settled = try await eventually(timeout: .seconds(90), every: .milliseconds(100)) {
@@ -146,6 +168,12 @@ extension IntegrationScenarios {
                 // Reasons are logged, not the messages: the 10 MB one must not end up in the log.
                 let logSize = (try? FileManager.default.attributesOfItem(atPath: worker.stderrPath)[.size] as? Int) ?? 0
                 #expect(logSize < 1_000_000, "\(worker.label) logged \(logSize) bytes for \(hostile.count) bad messages")
+                // Nothing a job carried reached the log raw: no control characters, no forged line.
+                let log = worker.stderr
+                let controls = log.unicodeScalars.filter { ($0.value < 0x20 && $0.value != 0x0A) || (0x7F...0x9F).contains($0.value) }
+                #expect(controls.isEmpty, "\(worker.label) logged control characters: \(controls.map { String($0.value, radix: 16) })")
+                let forged = log.split(separator: "\n").filter { $0.hasPrefix("2026-01-01T00:00:00Z") || $0.hasPrefix("FORGED") }
+                #expect(forged.isEmpty, "\(worker.label): a job forged a log line: \(forged)")
             }
             Integration.report("hostile messages=\(hostile.count) good=\(goodTokens.count) dead_letters=\(entries.count) settle_ms=\(elapsed.ms) workers_alive=\(fleet.filter { $0.process.isRunning }.count)/\(fleet.count)")
             for reason in reasons { print("integration:   dead-letter reason \(reason)") }
