@@ -52,29 +52,11 @@ public enum Airlock {
         do {
             result = try await scope.withCurrent(isolation: isolation, body)
         } catch {
-            try await finish(scope, after: error)
+            try await scope.end(after: error)
             throw error
         }
-        try await finish(scope, after: nil)
+        try await scope.end(after: nil)
         return result
-    }
-
-    private static func finish(_ scope: Scope, after bodyError: (any Error)?) async throws {
-        if scope.isActive { try scope.exit() }
-        guard !scope.isFlushed && !scope.isDiscarded else { return }
-        guard scope.behavior.shouldFlush(scope, error: bodyError) else {
-            try scope.discard()
-            return
-        }
-        do {
-            try await scope.flush()
-        } catch {
-            guard let bodyError else { throw error }
-            // Flushing after a failed body and failing again: keep both errors.
-            var dispatchError = DispatchError.wrapping(error, batch: scope.intents)
-            dispatchError.bodyError = bodyError
-            throw dispatchError
-        }
     }
 
     /// Wraps `function` so every call runs in a fresh scope (the original's `@scoped` decorator).

@@ -180,6 +180,49 @@ public final class Scope: Sendable, CustomStringConvertible {
         }
     }
 
+    // MARK: Ending
+
+    /// How ``end(after:flush:)`` ended a scope.
+    public enum Ending: Sendable {
+        /// Flushed; these are the intents this scope dispatched itself.
+        case flushed([Intent])
+        /// Discarded; these are the intents that were dropped.
+        case discarded([Intent])
+        /// The body had already flushed or discarded the scope by hand; nothing more was done.
+        case alreadyEnded
+    }
+
+    /// Ends a scope whose body has finished — the one place that does it, for
+    /// ``Airlock/scope(_:isolation:_:)`` and for frameworks that drive a scope themselves (web
+    /// middleware): exits it if still active; unless the body already flushed or discarded it by
+    /// hand, flushes when `flush` says so (default: the behaviour's ``ScopeBehavior/shouldFlush(_:error:)``
+    /// for `bodyError`) and discards otherwise.
+    ///
+    /// When the body failed, the scope flushes anyway and the dispatch fails too, the thrown
+    /// ``DispatchError`` carries both: which intents went out and the body's error
+    /// (``DispatchError/bodyError``), so neither is lost.
+    /// - Parameters:
+    ///   - bodyError: what the body threw, or `nil` when it returned.
+    ///   - flush: the caller's decision (a middleware combines its response rule with the
+    ///     behaviour); `nil` asks the behaviour.
+    /// - Throws: ``ScopeStateError`` when the scope was never entered; what ``flush()`` throws.
+    @discardableResult
+    public func end(after bodyError: (any Error)?, flush: Bool? = nil) async throws -> Ending {
+        if isActive { try exit() }
+        guard !isFlushed && !isDiscarded else { return .alreadyEnded }
+        guard flush ?? behavior.shouldFlush(self, error: bodyError) else {
+            return .discarded(try discard())
+        }
+        do {
+            return .flushed(try await self.flush())
+        } catch {
+            guard let bodyError else { throw error }
+            var dispatchError = DispatchError.wrapping(error, batch: intents)
+            dispatchError.bodyError = bodyError
+            throw dispatchError
+        }
+    }
+
     // MARK: Buffer
 
     /// Adds an intent enqueued while this scope is current, after the policy accepted it.

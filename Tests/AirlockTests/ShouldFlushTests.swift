@@ -152,5 +152,57 @@ extension AirlockCore {
             }
             #expect(error == Boom("body"))
         }
+
+        // MARK: Scope.end — the one scope-ending function (Airlock.scope and web middleware share it)
+
+        @Test func endFlushesOrDiscardsAsTheCallerDecides() async throws {
+            let executor = CountingExecutor()
+            let flushed = try makeScope(executor: executor)
+            try flushed.enter()
+            try await flushed.withCurrent { try enqueue("kept") }
+            guard case .flushed(let sent) = try await flushed.end(after: nil, flush: true) else {
+                Issue.record("not flushed")
+                return
+            }
+            #expect(sent.map(\.name) == ["kept"])
+            let discarded = try makeScope(executor: executor)
+            try discarded.enter()
+            try await discarded.withCurrent { try enqueue("dropped") }
+            // A middleware's rule (say a 404) overrides a behaviour that would flush.
+            guard case .discarded(let dropped) = try await discarded.end(after: nil, flush: false) else {
+                Issue.record("not discarded")
+                return
+            }
+            #expect(dropped.map(\.name) == ["dropped"])
+            #expect(executor.names == ["kept"])
+        }
+
+        @Test func endAfterTheBodyEndedTheScopeByHandDoesNothing() async throws {
+            let executor = CountingExecutor()
+            let scope = try makeScope(executor: executor)
+            try scope.enter()
+            try await scope.withCurrent { try enqueue("a") }
+            try scope.exit()
+            try scope.discard()
+            guard case .alreadyEnded = try await scope.end(after: nil) else {
+                Issue.record("ended twice")
+                return
+            }
+            #expect(executor.calls == 0)
+        }
+
+        @Test func endWhenBothTheBodyAndTheFlushFailReportsBothAndEveryIntentNotDispatched() async throws {
+            let scope = try makeScope(executor: ThrowingExecutor())
+            try scope.enter()
+            try await scope.withCurrent {
+                try enqueue("a")
+                try enqueue("b")
+            }
+            let error = await #expect(throws: DispatchError.self) { try await scope.end(after: Boom("body"), flush: true) }
+            #expect(error?.bodyError as? Boom == Boom("body"))
+            #expect(error?.underlying as? Boom == Boom("executor down"))
+            #expect(error?.notDispatched.map(\.name) == ["a", "b"], "nothing went out, and the error says which")
+            #expect(error?.dispatched.isEmpty == true)
+        }
     }
 }

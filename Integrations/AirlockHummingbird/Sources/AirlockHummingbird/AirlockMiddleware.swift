@@ -93,27 +93,13 @@ public struct AirlockMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     private func end(_ scope: Scope, flush: Bool, bodyError: (any Error)?, reason: String, logger: Logger) async throws {
-        if scope.isActive { try scope.exit() }
-        // The handler may have ended the scope by hand.
-        guard !scope.isFlushed && !scope.isDiscarded else { return }
-        guard flush else {
-            let dropped = try scope.discard()
-            if !dropped.isEmpty {
-                logger.debug("airlock: discarded the request's intents", metadata: ["intents": "\(dropped.count)", "reason": "\(reason)"])
-            }
-            return
-        }
-        do {
-            let dispatched = try await scope.flush()
-            if !dispatched.isEmpty {
-                logger.debug("airlock: dispatched the request's intents", metadata: ["intents": "\(dispatched.count)"])
-            }
-        } catch {
-            guard let bodyError else { throw error }
-            // The behaviour chose to flush after a failed handler and the dispatch failed too: keep both.
-            var dispatchError = (error as? DispatchError) ?? DispatchError(dispatched: [], notDispatched: [], underlying: error)
-            dispatchError.bodyError = bodyError
-            throw dispatchError
+        switch try await scope.end(after: bodyError, flush: flush) {
+        case .flushed(let dispatched) where !dispatched.isEmpty:
+            logger.debug("airlock: dispatched the request's intents", metadata: ["intents": "\(dispatched.count)"])
+        case .discarded(let dropped) where !dropped.isEmpty:
+            logger.debug("airlock: discarded the request's intents", metadata: ["intents": "\(dropped.count)", "reason": "\(reason)"])
+        default:
+            break
         }
     }
 }
