@@ -17,6 +17,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Airlock", targets: ["Airlock"]),
+        .library(name: "AirlockRedisClient", targets: ["AirlockRedisClient"]),
+        .library(name: "AirlockWorker", targets: ["AirlockWorker"]),
         .library(name: "AirlockRedis", targets: ["AirlockRedis"]),
         .library(name: "AirlockDaemon", targets: ["AirlockDaemon"]),
         .executable(name: "airlock-workerd", targets: ["AirlockWorkerd"]),
@@ -41,12 +43,35 @@ let package = Package(
             pkgConfig: hiredisPkgConfig,
             providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"]), .yum(["hiredis-devel"])]
         ),
-        // Redis transport: connection, wire protocol, executor, worker engine, admin queries.
+        // The Redis client: connection (one owned thread each), configuration and URLs, typed
+        // commands and replies, scripts. The only module that calls hiredis.
+        .target(
+            name: "AirlockRedisClient",
+            dependencies: [
+                "Airlock",
+                "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The worker engine over a job-source protocol: buffer, task slots, retries, shutdown,
+        // codecs (Airlock envelopes, Celery protocol v2), an in-memory source. No Redis.
+        .target(
+            name: "AirlockWorker",
+            dependencies: [
+                "Airlock",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        // Redis transport: executors, the worker's Redis job source, admin queries.
         .target(
             name: "AirlockRedis",
             dependencies: [
                 "Airlock",
-                "CHiredis",
+                "AirlockRedisClient",
+                "AirlockWorker",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -57,6 +82,8 @@ let package = Package(
             name: "AirlockDaemon",
             dependencies: [
                 "AirlockRedis",
+                "AirlockWorker",
+                "AirlockRedisClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -64,7 +91,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "AirlockWorkerd",
-            dependencies: ["AirlockDaemon"],
+            dependencies: ["AirlockDaemon", "AirlockWorker"],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -81,7 +108,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "EmbeddedWorker",
-            dependencies: ["AirlockDaemon", "AirlockRedis", "DemoTasks"],
+            dependencies: ["AirlockDaemon", "AirlockWorker", "DemoTasks"],
             path: "Examples/EmbeddedWorker",
             swiftSettings: strict
         ),
@@ -118,7 +145,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AirlockRedisTests",
-            dependencies: ["AirlockRedis", "AirlockTestSupport"],
+            dependencies: ["AirlockRedis", "AirlockDaemon", "AirlockTestSupport"],
             swiftSettings: strict
         ),
         // Multi-process fleet and failure scenarios against real redis-server processes (integration/run.sh).

@@ -1,7 +1,7 @@
 // An application's own worker binary: its tasks plus the stock daemon's command line
 // (`run`, `stats`, `dead`, …). Run: swift run EmbeddedWorker run --queues default,warehouse
 import AirlockDaemon
-import AirlockRedis
+import AirlockWorker
 import DemoTasks
 
 var tasks = TaskRegistry()

@@ -1,4 +1,6 @@
-/// The root of every error Airlock itself throws; `catch let error as any AirlockError` catches them all.
+/// The root of every error Airlock itself throws — the core's, and those of its Redis client,
+/// transport and worker (`RedisError`, `RedisExecutorError`, `AdminError`, …) — so
+/// `catch let error as any AirlockError` catches them all. Errors a task throws are the task's own.
 public protocol AirlockError: Error, CustomStringConvertible, Sendable {}
 
 /// Airlock was used in a way it does not support; the message says what to do instead.

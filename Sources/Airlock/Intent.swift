@@ -130,7 +130,7 @@ public struct TaskArguments: Sendable, Hashable {
 }
 
 /// Arguments that do not fit a task's declared shape.
-public struct TaskArgumentsError: Error, CustomStringConvertible, Sendable {
+public struct TaskArgumentsError: AirlockError {
     /// What does not fit, and how to fix it.
     public let description: String
     /// Creates the error with its message.

@@ -1,7 +1,10 @@
-public import AirlockRedis
+import AirlockRedis
 public import ArgumentParser
 import Foundation
 import Synchronization
+import Airlock
+import AirlockRedisClient
+public import AirlockWorker
 
 /// The `airlock-workerd` command line: `run` plus the operator subcommands.
 ///

@@ -1,6 +1,9 @@
 import AirlockRedis
 import ArgumentParser
 import Foundation
+import Airlock
+import AirlockRedisClient
+import AirlockWorker
 
 /// `--redis` and `--namespace`, shared by every subcommand.
 struct ConnectionOptions: ParsableArguments {

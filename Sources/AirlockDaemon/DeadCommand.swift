@@ -1,5 +1,8 @@
 import AirlockRedis
 import ArgumentParser
+import Airlock
+import AirlockRedisClient
+import AirlockWorker
 
 /// `airlock-workerd dead …`: inspect and repair dead letters.
 struct DeadCommand: AsyncParsableCommand {

@@ -2,6 +2,8 @@ import Airlock
 import AirlockRedis
 import ArgumentParser
 import Foundation
+import AirlockRedisClient
+import AirlockWorker
 
 /// `airlock-workerd enqueue`: one job, through the same executor code producers use.
 struct EnqueueCommand: AsyncParsableCommand {

@@ -1,6 +1,8 @@
 import Airlock
 import AirlockRedis
 import ArgumentParser
+import AirlockRedisClient
+import AirlockWorker
 
 /// `airlock-workerd pause <queue>`.
 struct PauseCommand: AsyncParsableCommand {

@@ -1,7 +1,10 @@
+import Airlock
 import AirlockRedis
+import AirlockWorker
 import ArgumentParser
 import Foundation
 import Logging
+import AirlockRedisClient
 
 /// `airlock-workerd run`: a worker process.
 struct RunCommand: AsyncParsableCommand {
@@ -87,20 +90,24 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         bootstrapLogging(level: Logger.Level(rawValue: logLevel.lowercased()) ?? .info, format: LogFormat(rawValue: logFormat) ?? .human)
-        var configuration = WorkerConfiguration(redis: try connection.redisConfiguration())
-        configuration.namespace = connection.namespace
-        configuration.queues = queueList
+        var source = RedisJobSource.Configuration(redis: try connection.redisConfiguration())
+        source.namespace = connection.namespace
+        source.wireProtocol = WireProtocol(rawValue: `protocol`) ?? .native
+        source.deadLetterCap = deadLetterCap
+        var configuration = WorkerConfiguration(queues: queueList)
         configuration.concurrency = concurrency
         configuration.prefetch = prefetch ?? concurrency
         configuration.shutdownTimeout = Duration(checkedSeconds: shutdownTimeout) ?? .seconds(30)
         configuration.name = name
         configuration.defaultMaxRetries = maxRetries
         configuration.defaultTimeout = taskTimeout.flatMap(Duration.init(checkedSeconds:))
-        configuration.deadLetterCap = deadLetterCap
         configuration.maxMessageBytes = maxMessageBytes
-        configuration.wireProtocol = WireProtocol(rawValue: `protocol`) ?? .native
+        configuration.sourceBackoff = source.redis.reconnectBackoff
 
-        let worker = Worker(configuration: configuration, registry: AirlockCommand.registeredTasks.withLock { $0 })
+        let logger = Logger(label: "airlock.worker")
+        let worker = Worker(
+            source: RedisJobSource(configuration: source, logger: logger), configuration: configuration,
+            registry: AirlockCommand.registeredTasks.withLock { $0 }, logger: logger)
         let signals = ShutdownSignals { worker.shutdown() }
         defer { signals.cancel() }
         do {

@@ -1,6 +1,9 @@
 import AirlockRedis
 import ArgumentParser
 import Foundation
+import Airlock
+import AirlockRedisClient
+import AirlockWorker
 
 /// `airlock-workerd stats`: per-queue depth, latency, counters and throughput.
 struct StatsCommand: AsyncParsableCommand {

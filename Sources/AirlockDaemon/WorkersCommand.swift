@@ -1,5 +1,8 @@
 import AirlockRedis
 import ArgumentParser
+import Airlock
+import AirlockRedisClient
+import AirlockWorker
 
 /// `airlock-workerd workers`: who is working.
 struct WorkersCommand: AsyncParsableCommand {

@@ -1,4 +1,6 @@
 public import Airlock
+public import AirlockRedisClient
+import AirlockWorker
 import Foundation
 public import Logging
 import Synchronization
@@ -90,14 +92,19 @@ public struct RedisExecutor: Executor {
         guard !intents.isEmpty else { return [] }
         let now = Date()
         var keyArgs: [[UInt8]] = []
-        var argv: [[UInt8]] = [Array(String(Int(idempotencyTTL.timeInterval * 1000)).utf8)]
+        var argv: [[UInt8]] = [Array(String(idempotencyTTL.wholeMilliseconds).utf8)]
         keyArgs.reserveCapacity(intents.count * 3)
         argv.reserveCapacity(1 + intents.count * 6)
         var queues: [String] = []
         // Key names repeat across a batch; each queue's are built once.
         var queueKeys: [String: (ready: [UInt8], delayed: [UInt8], wake: [UInt8])] = [:]
         for intent in intents {
-            let job = try prepare(intent, now: now, batch: intents)
+            let job: OutgoingJob
+            do {
+                job = try OutgoingJob(intent: intent, now: now, defaultQueue: defaultQueue, origin: origin, maxBytes: maxPayloadBytes)
+            } catch {
+                throw DispatchError(dispatched: [], notDispatched: intents, underlying: RedisExecutorError(error))
+            }
             let names: (ready: [UInt8], delayed: [UInt8], wake: [UInt8])
             if let known = queueKeys[job.queue] {
                 names = known
@@ -106,13 +113,13 @@ public struct RedisExecutor: Executor {
                 queueKeys[job.queue] = names
                 queues.append(job.queue)
             }
-            let target = job.mode == .delayed ? names.delayed : names.ready
+            let target = job.placement == .delayed ? names.delayed : names.ready
             keyArgs.append(target)
-            keyArgs.append(job.idempotencyKey.map { Array($0.utf8) } ?? target)
+            keyArgs.append(job.idempotencyKey.map { Array(keys.idempotency(job.queue, key: $0).utf8) } ?? target)
             keyArgs.append(names.wake)
-            argv.append(job.mode.argument)
-            argv.append(Array(String(job.score).utf8))
-            argv.append(job.envelope)
+            argv.append(Self.placementArgument(job.placement))
+            argv.append(Array(String(job.dueAt).utf8))
+            argv.append(job.bytes)
             argv.append(job.idempotencyKey == nil ? [] : Self.yes)
             argv.append(Array(job.id.utf8))
         }
@@ -126,9 +133,7 @@ public struct RedisExecutor: Executor {
         // (hash-tagged) keys; once per queue per executor, after a write succeeded, so a refused
         // batch leaves no trace. Workers re-register their queues with every heartbeat.
         let unregistered = registeredQueues.withLock { known in queues.filter { !known.contains($0) } }
-        if !unregistered.isEmpty,
-            (try? await client.send([Array("SADD".utf8), Array(keys.queues.utf8)] + unregistered.map { Array($0.utf8) })) != nil
-        {
+        if !unregistered.isEmpty, (try? await client.send(RedisCommand("SADD", [keys.queues] + unregistered))) != nil {
             registeredQueues.withLock { $0.formUnion(unregistered) }
         }
         guard let results = reply.array, results.count == intents.count else {
@@ -142,100 +147,13 @@ public struct RedisExecutor: Executor {
 
     private static let yes: [UInt8] = [UInt8(ascii: "1")]
 
-    /// Where an intent goes: the back of the ready list, its consuming end (priority), or the delayed set.
-    private enum Placement {
-        case ready, front, delayed
-        var argument: [UInt8] {
-            switch self {
-            case .ready: [UInt8(ascii: "r")]
-            case .front: [UInt8(ascii: "f")]
-            case .delayed: [UInt8(ascii: "d")]
-            }
+    /// `r` back of the ready list, `f` its consuming end (priority), `d` the delayed set.
+    private static func placementArgument(_ placement: OutgoingJob.Placement) -> [UInt8] {
+        switch placement {
+        case .back: [UInt8(ascii: "r")]
+        case .front: [UInt8(ascii: "f")]
+        case .delayed: [UInt8(ascii: "d")]
         }
-    }
-
-    private struct PreparedJob {
-        var id: String
-        var queue: String
-        var mode: Placement
-        var score: Int64
-        var idempotencyKey: String?
-        var envelope: [UInt8]
-    }
-
-    private func prepare(_ intent: Intent, now: Date, batch: [Intent]) throws -> PreparedJob {
-        let options = intent.options
-        let queue = options.queue ?? defaultQueue
-        let nowMS = epochMilliseconds(now)
-        let due = options.dueDate(dispatchedAt: now).map { epochMilliseconds($0) }
-        let expires = options.expiryDate(dispatchedAt: now).map { epochMilliseconds($0) }
-        if let problem = Self.problem(queue: queue, due: due, expires: expires, options: options) {
-            throw DispatchError(dispatched: [], notDispatched: batch, underlying: RedisExecutorError(
-                .invalidIntent, "cannot dispatch \(SafeText.escape(intent.name)) (\(intent.id)): \(problem); nothing was enqueued"))
-        }
-        let envelope = Envelope(
-            id: intent.id.jobID, task: intent.taskName, queue: queue, enqueuedAt: nowMS,
-            eta: due, expires: expires,
-            maxRetries: options.maxRetries, origin: intent.origin ?? origin, priority: options.priority,
-            idempotencyKey: options.idempotencyKey, extra: options.extra
-        )
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(256)
-        envelope.writeHeader(into: &bytes)
-        do {
-            switch intent.payload {
-            case .typed(let task):
-                // Typed arguments go straight from the encoder into the envelope, never through a JSONValue tree.
-                let fields = try JSONEncoder().encode(task)
-                guard fields.first == UInt8(ascii: "{") else {
-                    throw TaskArgumentsError("task \(intent.taskName) must encode as a keyed container (a JSON object)")
-                }
-                bytes.append(contentsOf: #","args":[],"kwargs":"#.utf8)
-                bytes.append(contentsOf: fields)
-            case .dynamic(let arguments):
-                bytes.append(contentsOf: #","args":"#.utf8)
-                JSONWriter.write(.array(arguments.args), into: &bytes)
-                bytes.append(contentsOf: #","kwargs":"#.utf8)
-                JSONWriter.write(.object(arguments.kwargs), into: &bytes)
-            }
-        } catch {
-            throw DispatchError(dispatched: [], notDispatched: batch,
-                                underlying: RedisExecutorError(.encodingFailed, "cannot encode the arguments of \(intent.name): \(error)"))
-        }
-        envelope.writeTrailer(into: &bytes)
-        guard bytes.count <= maxPayloadBytes else {
-            throw DispatchError(
-                dispatched: [], notDispatched: batch,
-                underlying: RedisExecutorError(
-                    .payloadTooLarge,
-                    "the envelope of \(intent.name) (\(intent.id)) is \(bytes.count) bytes, over the limit of \(maxPayloadBytes); "
-                        + "store large data elsewhere and pass a reference, or raise maxPayloadBytes"))
-        }
-        let delayed = due.map { $0 > nowMS } ?? false
-        return PreparedJob(
-            id: envelope.id, queue: queue,
-            mode: delayed ? .delayed : ((options.priority ?? 0) > 0 ? .front : .ready),
-            score: due ?? nowMS,
-            idempotencyKey: options.idempotencyKey.map { keys.idempotency(queue, key: $0) },
-            envelope: bytes
-        )
-    }
-
-    /// What would make a worker refuse the job, found before anything is sent.
-    static func problem(queue: String, due: Int64?, expires: Int64?, options: DispatchOptions) -> String? {
-        if let problem = QueueName.problem(with: queue) { return problem }
-        for (name, value) in [("eta/countdown", due), ("expires", expires)] {
-            if let value, !acceptedEpochMilliseconds.contains(value) {
-                return "its \(name) lies outside the years 1970 to 9999"
-            }
-        }
-        if let retries = options.maxRetries, !Envelope.Limits.attempts.contains(retries) {
-            return "maxRetries \(retries) is not in \(Envelope.Limits.attempts.lowerBound)...\(Envelope.Limits.attempts.upperBound)"
-        }
-        if let priority = options.priority, !Envelope.Limits.priorities.contains(priority) {
-            return "priority \(priority) is not in \(Envelope.Limits.priorities.lowerBound)...\(Envelope.Limits.priorities.upperBound)"
-        }
-        return nil
     }
 
     /// Checks every key's type before writing anything, so a batch is never half applied.
@@ -302,24 +220,29 @@ final class SharedSet: Sendable {
 }
 
 /// Why the Redis executor could not dispatch a batch.
-public struct RedisExecutorError: Error, CustomStringConvertible, Sendable {
+public struct RedisExecutorError: AirlockError {
     /// The kind of failure, stable for code that branches on it.
-    public struct Kind: Hashable, Sendable {
-        fileprivate let code: Int
+    public struct Kind: Hashable, Sendable, CustomStringConvertible {
+        fileprivate enum Code: String, Sendable, Hashable {
+            case payloadTooLarge, encodingFailed, notWritten, outcomeUnknown, protocolViolation, invalidIntent
+        }
+        fileprivate let code: Code
         /// An envelope exceeded the payload limit; nothing was sent.
-        public static let payloadTooLarge = Kind(code: 1)
+        public static let payloadTooLarge = Kind(code: .payloadTooLarge)
         /// A task's arguments could not be encoded; nothing was sent.
-        public static let encodingFailed = Kind(code: 2)
+        public static let encodingFailed = Kind(code: .encodingFailed)
         /// Redis could not be reached or refused the batch; nothing was written.
-        public static let notWritten = Kind(code: 3)
+        public static let notWritten = Kind(code: .notWritten)
         /// The connection broke after the batch was sent: it was applied entirely or not at all,
         /// and which is unknown. Idempotency keys make a retry safe.
-        public static let outcomeUnknown = Kind(code: 4)
+        public static let outcomeUnknown = Kind(code: .outcomeUnknown)
         /// Redis answered something this code does not understand.
-        public static let protocolViolation = Kind(code: 5)
+        public static let protocolViolation = Kind(code: .protocolViolation)
         /// An intent cannot become a valid job (a queue name outside the rule, a due time past
         /// year 9999, a retry count out of range); nothing was sent.
-        public static let invalidIntent = Kind(code: 6)
+        public static let invalidIntent = Kind(code: .invalidIntent)
+        /// The kind's name, e.g. `outcomeUnknown`.
+        public var description: String { code.rawValue }
     }
 
     /// The kind of failure.
@@ -333,6 +256,15 @@ public struct RedisExecutorError: Error, CustomStringConvertible, Sendable {
         self.kind = kind
         self.description = description
         self.redisError = redisError
+    }
+
+    /// The Redis view of an intent that cannot become a job.
+    init(_ error: EnqueueError) {
+        switch error.kind {
+        case .payloadTooLarge: self.init(.payloadTooLarge, error.description)
+        case .encodingFailed: self.init(.encodingFailed, error.description)
+        default: self.init(.invalidIntent, error.description)
+        }
     }
 
     static func from(_ error: any Error) -> RedisExecutorError {

@@ -4,6 +4,8 @@ import AirlockTestSupport
 import Foundation
 import Testing
 
+@testable import AirlockDaemon
+
 /// `RedisAdmin` dead-letter operations: list, show, retry, purge.
 @Suite("Admin: dead letters", .timeLimit(.minutes(2)))
 struct AdminDeadLetterTests {

@@ -76,7 +76,7 @@ struct AdminQueueControlTests {
     @Test func aRunningWorkerHonoursPauseAndResume() async throws {
         let f = try await AdminFixture.make("control-worker")
         try await f.admin.pause("q", create: true)
-        var configuration = WorkerConfiguration(redis: try RedisConfiguration(url: f.url))
+        var configuration = WorkerSetup(redis: try RedisConfiguration(url: f.url))
         configuration.namespace = f.namespace
         configuration.queues = ["q"]
         configuration.concurrency = 2

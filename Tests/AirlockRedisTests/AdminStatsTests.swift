@@ -4,6 +4,8 @@ import AirlockTestSupport
 import Foundation
 import Testing
 
+@testable import AirlockDaemon
+
 /// `RedisAdmin.stats`: what each column means, the JSON schema, and what a sample costs.
 @Suite("Admin: queue stats", .timeLimit(.minutes(2)))
 struct AdminStatsTests {

@@ -5,6 +5,8 @@ import Foundation
 import Logging
 import Testing
 
+@testable import AirlockDaemon
+
 /// `RedisAdmin.workers`: registrations, liveness, in-flight counts.
 @Suite("Admin: workers", .timeLimit(.minutes(2)))
 struct AdminWorkerTests {
@@ -70,7 +72,7 @@ struct AdminWorkerTests {
 
     @Test func aRunningWorkerShowsUpAlive() async throws {
         let f = try await AdminFixture.make("workers-real")
-        var configuration = WorkerConfiguration(redis: try RedisConfiguration(url: f.url))
+        var configuration = WorkerSetup(redis: try RedisConfiguration(url: f.url))
         configuration.namespace = f.namespace
         configuration.queues = ["hi", "lo"]
         configuration.concurrency = 3

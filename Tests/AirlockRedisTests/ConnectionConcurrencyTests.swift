@@ -59,26 +59,17 @@ struct ConnectionConcurrencyTests {
         await client.close()
     }
 
-    @Test func cancellationIsVisibleToBlockingLoops() async throws {
+    @Test func aCancelledCallersBlockingCommandFinishesAndTheClientStaysUsable() async throws {
         let server = try await RedisServer.shared()
         let key = RedisServer.uniqueNamespace("cancel")
         let client = try Kit.client(server.url, name: key)
-        let task = Task {
-            try await client.withConnection { handle throws(RedisError) -> Int in
-                var rounds = 0
-                while !handle.isCancelled && rounds < 50 {
-                    _ = try handle.command("BLPOP", key, "0.1")
-                    rounds += 1
-                }
-                return rounds
-            }
-        }
-        // Wait (bounded) until the loop is really blocking inside Redis, then cancel.
+        let task = Task { try await client.send(.blpop([Array(key.utf8)], timeout: .milliseconds(300))) }
         let monitor = try Kit.client(server.url)
         #expect(try await Self.waitUntilBlocked(name: key, monitor: monitor))
         task.cancel()
-        let rounds = try await task.value
-        #expect(rounds < 50, "the loop should stop soon after cancellation")
+        // hiredis cannot interrupt a sent command: it ends by its own timeout, its reply intact.
+        #expect(try await task.value.isNull)
+        #expect(try await client.send("PING") == .status("PONG"))
         for client in [client, monitor] { await client.close() }
     }
 

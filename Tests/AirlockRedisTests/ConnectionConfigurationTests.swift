@@ -1,4 +1,6 @@
+import Airlock
 @testable import AirlockRedis
+@testable import AirlockRedisClient
 import Testing
 
 @Suite("Redis URL parsing and configuration")
@@ -123,13 +125,13 @@ struct ConnectionConfigurationTests {
     }
 
     @Test func backoffGrowsAndIsCapped() {
-        let backoff = RedisConfiguration.Backoff()
+        let backoff = Backoff()
         #expect(backoff.delay(attempt: 0) == .milliseconds(50))
         #expect(backoff.delay(attempt: 1) == .milliseconds(100))
         #expect(backoff.delay(attempt: 3) == .milliseconds(400))
         #expect(backoff.delay(attempt: 6) == .seconds(2))
         #expect(backoff.delay(attempt: 10_000) == .seconds(2))
-        let flat = RedisConfiguration.Backoff(initial: .milliseconds(10), maximum: .seconds(1), multiplier: 1)
+        let flat = Backoff(initial: .milliseconds(10), maximum: .seconds(1), multiplier: 1)
         #expect(flat.delay(attempt: 50) == .milliseconds(10))
     }
 
@@ -163,16 +165,58 @@ struct ConnectionConfigurationTests {
         #expect(RedisScript(String(repeating: "a", count: 1_000_000)).sha1 == "34aa973cd4c4daa4f61eeb2bdbad27316534016f")
     }
 
-    @Test func blockingCommandsGetLongerReadTimeouts() {
-        func args(_ words: String...) -> [[UInt8]] { words.map { Array($0.utf8) } }
+    @Test func blockingCommandsCarryTheirTimeoutAndGetLongerReadTimeouts() {
         let normal = Duration.seconds(5)
-        #expect(BlockingCommands.readTimeout(for: [args("GET", "k")], commandTimeout: normal) == normal)
-        #expect(BlockingCommands.readTimeout(for: [args("BLPOP", "k", "10")], commandTimeout: normal) == .seconds(11))
-        #expect(BlockingCommands.readTimeout(for: [args("blmove", "a", "b", "LEFT", "RIGHT", "1.5")], commandTimeout: .milliseconds(300)) == .milliseconds(2500))
-        #expect(BlockingCommands.readTimeout(for: [args("BRPOP", "k", "0")], commandTimeout: normal) == nil)
-        #expect(BlockingCommands.readTimeout(for: [args("XREAD", "BLOCK", "8000", "STREAMS", "s", "$")], commandTimeout: normal) == .seconds(9))
-        #expect(BlockingCommands.readTimeout(for: [args("BZMPOP", "7", "1", "z", "MIN")], commandTimeout: normal) == .seconds(8))
-        #expect(BlockingCommands.readTimeout(for: [args("BLPOP", "k", "1")], commandTimeout: nil) == nil)
-        #expect(BlockingCommands.block(of: args("BITCOUNT", "k")) == .none)
+        let blmove = RedisCommand.blmove(Array("a".utf8), Array("b".utf8), from: .right, to: .left, timeout: .milliseconds(1500))
+        #expect(blmove.arguments.map { String(decoding: $0, as: UTF8.self) } == ["BLMOVE", "a", "b", "RIGHT", "LEFT", "1.500"])
+        #expect(blmove.blocking == .upTo(.milliseconds(1500)))
+        let forever = RedisCommand.blpop([Array("k".utf8)], timeout: .zero)
+        #expect(forever.arguments.last == Array("0.000".utf8))
+        #expect(forever.blocking == .forever)
+        let wait = RedisCommand.wait(replicas: 2, timeout: .milliseconds(250))
+        #expect(wait.arguments.map { String(decoding: $0, as: UTF8.self) } == ["WAIT", "2", "250"])
+        #expect(RedisCommand("GET", "k").blocking == .no)
+
+        #expect(ConnectionOwner.readTimeout(for: [RedisCommand("GET", "k")], commandTimeout: normal) == normal)
+        #expect(ConnectionOwner.readTimeout(for: [.blpop([Array("k".utf8)], timeout: .seconds(10))], commandTimeout: normal) == .seconds(11))
+        #expect(ConnectionOwner.readTimeout(for: [blmove], commandTimeout: .milliseconds(300)) == .milliseconds(2500))
+        #expect(ConnectionOwner.readTimeout(for: [RedisCommand("GET", "k"), forever], commandTimeout: normal) == nil)
+        #expect(ConnectionOwner.readTimeout(for: [blmove], commandTimeout: nil) == nil)
+    }
+
+    @Test func commandsReadLikeTheirArguments() {
+        let command = RedisCommand("HINCRBY", "key", "field", 42)
+        #expect(command.name == "HINCRBY")
+        #expect(command.arguments == [Array("HINCRBY".utf8), Array("key".utf8), Array("field".utf8), Array("42".utf8)])
+        #expect(command.description == "HINCRBY key field 42")
+        let long = RedisCommand("SET", "k", String(repeating: "x", count: 100))
+        #expect(long.description.hasSuffix("…"), "payloads are shortened in messages")
+    }
+
+    @Test func typedReplyAccessorsThrowOnAShapeMismatch() throws {
+        #expect(try RedisReply.integer(3).integer() == 3)
+        #expect(try RedisReply.bulk(Array("7".utf8)).decimal() == 7)
+        #expect(try RedisReply.null.optionalBulk() == nil)
+        #expect(try RedisReply.array([.bulk(Array("a".utf8))]).strings() == ["a"])
+        #expect(try RedisReply.array([.bulk(Array("f".utf8)), .bulk(Array("v".utf8))]).fields() == ["f": "v"])
+        for (reply, read) in [
+            (RedisReply.status("OK"), { (r: RedisReply) throws(RedisError) in _ = try r.integer() }),
+            (.null, { (r: RedisReply) throws(RedisError) in _ = try r.bulk() }),
+            (.integer(1), { (r: RedisReply) throws(RedisError) in _ = try r.elements() }),
+            (.array([.integer(1)]), { (r: RedisReply) throws(RedisError) in _ = try r.bulks() }),
+            (.array([.integer(1)]), { (r: RedisReply) throws(RedisError) in _ = try r.fields() }),
+        ] as [(RedisReply, (RedisReply) throws(RedisError) -> Void)] {
+            let error = #expect(throws: RedisError.self) { try read(reply) }
+            #expect(error?.kind == .protocolError, "\(reply)")
+            #expect(error?.description.contains("expected") == true)
+        }
+    }
+
+    @Test func aHostThatDoesNotResolveIsUnreachableNotRefused() async throws {
+        let client = RedisClient(configuration: try RedisConfiguration(url: "redis://no-such-host.invalid:6379"))
+        let error = await #expect(throws: RedisError.self) { try await client.connect() }
+        #expect(error?.kind == .unreachable, "\(String(describing: error))")
+        #expect(error?.isConnectionProblem == true)
+        await client.close()
     }
 }

@@ -200,11 +200,11 @@ struct ConnectionLifecycleTests {
     @Test func perCallAndBlockingTimeoutsOutlastCommandTimeout() async throws {
         let server = try await RedisServer.start()
         let client = try Kit.client(server.url) { $0.commandTimeout = .milliseconds(200) }
-        #expect(try await client.send([Kit.bytes("DEBUG"), Kit.bytes("SLEEP"), Kit.bytes("0.5")], timeout: .seconds(3)) == .status("OK"))
+        #expect(try await client.send(RedisCommand("DEBUG", "SLEEP", "0.5"), timeout: .seconds(3)) == .status("OK"))
 
         let clock = ContinuousClock()
         let start = clock.now
-        let popped = try await client.send("BLPOP", RedisServer.uniqueNamespace("empty"), "1")
+        let popped = try await client.send(.blpop([Array(RedisServer.uniqueNamespace("empty").utf8)], timeout: .seconds(1)))
         #expect(popped.isNull)
         #expect(clock.now - start >= .milliseconds(900))
         // After the long calls the normal timeout is back in force.

@@ -57,7 +57,7 @@ struct ConnectionTests {
         #expect(replies.last == .integer(1000))
         #expect(replies.map { $0.int ?? -1 } == Array(1...1000))
         #expect(try await client.send([Kit.bytes("GET"), key]).int == 1000)
-        #expect(try await client.pipeline([]).isEmpty)
+        #expect(try await client.pipeline([RedisCommand]()).isEmpty)
         await client.close()
     }
 
@@ -189,23 +189,24 @@ struct ConnectionTests {
         for client in [client, tcp] { await client.close() }
     }
 
-    @Test func withConnectionRunsStepsOnOneConnection() async throws {
-        let server = try await RedisServer.shared()
+    @Test func scriptCallsGoInOneRoundTripAndAForgottenScriptIsReloadedOnce() async throws {
+        let server = try await RedisServer.start()   // SCRIPT FLUSH must not disturb other suites
         let client = try Kit.client(server.url)
-        let key = Kit.bytes(RedisServer.uniqueNamespace("handle"))
-        let (first, ids, total) = try await client.withConnection { handle throws(RedisError) -> (Int?, [Int], Int?) in
-            let first = try handle.command([Kit.bytes("INCR"), key])
-            let ids = try handle.pipeline([[Kit.bytes("CLIENT"), Kit.bytes("ID")], [Kit.bytes("CLIENT"), Kit.bytes("ID")]])
-            let total = try handle.evalScript(RedisScript("return redis.call('INCRBY', KEYS[1], 10)"), keys: [key], args: [])
-            return (first.int, ids.compactMap(\.int), total.int)
-        }
-        #expect(first == 1)
-        #expect(ids.count == 2 && ids[0] == ids[1])
-        #expect(total == 11)
-        let error = await #expect(throws: RedisError.self) {
-            try await client.withConnection { handle throws(RedisError) in try handle.command("NOPE") }
-        }
-        #expect(error?.kind == .server)
+        let key = Kit.bytes(RedisServer.uniqueNamespace("scripts"))
+        let add = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        let echo = RedisScript("return ARGV[1]")
+        let calls = [add.call(keys: [key], arguments: [Kit.bytes("1")]), echo.call(keys: [], arguments: [Kit.bytes("hi")]),
+                     add.call(keys: [key], arguments: [Kit.bytes("10")])]
+        #expect(try await client.evaluate(calls) == [.integer(1), .bulk(Kit.bytes("hi")), .integer(11)], "NOSCRIPT at first: loaded and sent again")
+        _ = try await client.send("SCRIPT", "FLUSH")
+        #expect(try await client.evaluate(calls) == [.integer(12), .bulk(Kit.bytes("hi")), .integer(22)], "each call ran exactly once")
+        // An error reply stays in place, the other calls' replies are kept.
+        let failing = RedisScript("return redis.error_reply('no luck')")
+        let mixed = try await client.evaluate([failing.call(keys: [], arguments: []), echo.call(keys: [], arguments: [Kit.bytes("ok")])])
+        #expect(mixed[0].errorMessage == "no luck")
+        #expect(mixed[1] == .bulk(Kit.bytes("ok")))
+        let thrown = await #expect(throws: RedisError.self) { try await client.evalScript(failing, keys: [], args: []) }
+        #expect(thrown?.kind == .server)
         await client.close()
     }
 
@@ -222,9 +223,9 @@ struct ConnectionTests {
         #expect(error?.isConnectionProblem == true)
         let pipelineError = await #expect(throws: RedisError.self) { try await client.pipeline([[Kit.bytes("PING")]]) }
         #expect(pipelineError?.kind == .notConnected)
-        let bodyError = await #expect(throws: RedisError.self) {
-            try await client.withConnection { handle throws(RedisError) in try handle.command("PING") }
+        let scriptError = await #expect(throws: RedisError.self) {
+            try await client.evaluate([RedisScript("return 1").call(keys: [], arguments: [])])
         }
-        #expect(bodyError?.kind == .notConnected)
+        #expect(scriptError?.kind == .notConnected)
     }
 }

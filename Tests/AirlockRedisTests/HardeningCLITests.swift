@@ -98,7 +98,7 @@ struct HardeningCLITests {
         }
         #expect((error?.underlying as? RedisExecutorError)?.kind == .invalidIntent, "\(String(describing: error))")
         // And a worker will not start on it.
-        var configuration = WorkerConfiguration(redis: try RedisConfiguration(url: f.url))
+        var configuration = WorkerSetup(redis: try RedisConfiguration(url: f.url))
         configuration.queues = [name]
         #expect(throws: WorkerConfigurationError.self) { try configuration.validate() }
     }

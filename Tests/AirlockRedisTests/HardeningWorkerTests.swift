@@ -271,9 +271,9 @@ struct HardeningWorkerTests {
     // MARK: 7. Persistence
 
     @Test func appendOnlyDetectionReadsInfoPersistence() {
-        #expect(Worker.appendOnlyDisabled(info: "# Persistence\r\nloading:0\r\naof_enabled:0\r\n"))
-        #expect(!Worker.appendOnlyDisabled(info: "# Persistence\r\naof_enabled:1\r\n"))
-        #expect(!Worker.appendOnlyDisabled(info: "ERR unknown section"))
+        #expect(RedisJobSource.appendOnlyDisabled(info: "# Persistence\r\nloading:0\r\naof_enabled:0\r\n"))
+        #expect(!RedisJobSource.appendOnlyDisabled(info: "# Persistence\r\naof_enabled:1\r\n"))
+        #expect(!RedisJobSource.appendOnlyDisabled(info: "ERR unknown section"))
     }
 
     @Test(arguments: [false, true])

@@ -183,7 +183,7 @@ struct WorkerFailureTests {
             #expect(entry["queue"] == "default")
             // The message's own id when it has a readable one (so `dead show` finds it), else a fresh one.
             let raw = entry["raw"]?.stringValue.map { Array($0.utf8) } ?? []
-            if let own = JobRunner.readableID(of: raw) {
+            if let own = DecodedJob.readableID(of: raw) {
                 #expect(entry["id"]?.stringValue == own)
             } else {
                 #expect(entry["id"]?.stringValue.flatMap(UUID.init(uuidString:)) != nil, "a fresh id")

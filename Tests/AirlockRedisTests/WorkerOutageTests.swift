@@ -71,7 +71,7 @@ struct WorkerOutageTests {
 
     @Test func shutdownWhileWaitingForRedisReturnsPromptly() async throws {
         let port = try RedisServer.freePort()   // nothing listens there
-        var configuration = WorkerConfiguration(redis: try RedisConfiguration(url: "redis://127.0.0.1:\(port)/0"))
+        var configuration = WorkerSetup(redis: try RedisConfiguration(url: "redis://127.0.0.1:\(port)/0"))
         configuration.namespace = RedisServer.uniqueNamespace("no-redis")
         let run = WorkerRun(Worker(configuration: configuration, registry: TaskRegistry(), logger: WorkerKit.quiet))
         try await Task.sleep(for: .milliseconds(300))
@@ -90,6 +90,8 @@ struct WorkerOutageTests {
         var configuration = try harness.configuration()
         configuration.defaultMaxRetries = 1_000
         configuration.retryStrategy = .fixed(.milliseconds(100))
+        configuration.heartbeatInterval = .milliseconds(100)
+        configuration.heartbeatTTL = .seconds(2)
         let run = WorkerRun(Worker(configuration: configuration, registry: TaskRegistry(), logger: WorkerKit.quiet))
         do {
             try await harness.waitUntilRegistered(run.worker)
@@ -100,7 +102,7 @@ struct WorkerOutageTests {
             try await WorkerKit.eventually("attempts failed while Redis refused writes") {
                 (try await harness.stats()["failed"] ?? 0) >= 1
             }
-            try await Task.sleep(for: .milliseconds(1500))   // longer than the 1 s heartbeat TTL: the measured interval
+            try await Task.sleep(for: .milliseconds(2500))   // longer than the 2 s heartbeat TTL: the measured interval
             #expect(try await harness.command("EXISTS", harness.keys.heartbeat(run.worker.id)).int == 1,
                     "the heartbeat is renewed while Redis refuses ordinary writes")
             #expect(run.result == nil, "run() keeps going while Redis refuses writes")

@@ -100,12 +100,16 @@ struct WorkerRecoveryTests {
             try await latch.wait()
         }
         try await harness.enqueue { try Airlock.enqueue(name: "long") }
-        try await harness.withWorker(try harness.configuration(), registry: registry) { busy in
+        // A short TTL (2 s, twenty heartbeats) so the test spans several of them.
+        var busyConfiguration = try harness.configuration()
+        busyConfiguration.heartbeatInterval = .milliseconds(100)
+        busyConfiguration.heartbeatTTL = .seconds(2)
+        try await harness.withWorker(busyConfiguration, registry: registry) { busy in
             try await WorkerKit.eventually("the long task runs") { latch.waiting == 1 }
             try await harness.withWorker(try harness.configuration(), registry: registry) { other in
                 try await harness.waitUntilRegistered(other)
-                // Three heartbeat TTLs (1 s each) and ten reaper passes of the other worker.
-                let until = ContinuousClock.now + .seconds(3)
+                // Three heartbeat TTLs and twenty reaper passes of the other worker.
+                let until = ContinuousClock.now + .seconds(6)
                 while ContinuousClock.now < until {
                     #expect(try await harness.command("EXISTS", harness.keys.heartbeat(busy.id)).int == 1, "heartbeat lapsed while busy")
                     try await Task.sleep(for: .milliseconds(100))

@@ -141,7 +141,7 @@ struct WorkerRegistryTests {
         #expect(custom.maximum == .seconds(2))
         #expect(custom.jitter == 0.1)
 
-        let configuration = WorkerConfiguration(redis: RedisConfiguration())
+        let configuration = WorkerSetup(redis: RedisConfiguration())
         let standard = configuration.retryStrategy as? ExponentialJitterRetry
         #expect(standard?.base == .seconds(1) && standard?.maximum == .seconds(300) && standard?.jitter == 0.5,
                 "workers default to exponential backoff with jitter")

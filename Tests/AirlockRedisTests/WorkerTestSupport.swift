@@ -75,6 +75,56 @@ enum WorkerKit {
     }
 }
 
+// MARK: - A worker's settings: the engine's and the Redis source's
+
+/// Everything a Redis-backed worker is configured with, in one value, so tests read as the daemon
+/// is configured: engine settings (``WorkerConfiguration``) through dynamic member lookup, the
+/// Redis source's (`redis`, `namespace`, `deadLetterCap`, `wireProtocol`) by name.
+@dynamicMemberLookup
+struct WorkerSetup: Sendable {
+    var engine: WorkerConfiguration
+    var source: RedisJobSource.Configuration
+
+    init(redis: RedisConfiguration) {
+        engine = WorkerConfiguration()
+        source = RedisJobSource.Configuration(redis: redis)
+    }
+
+    subscript<T>(dynamicMember path: WritableKeyPath<WorkerConfiguration, T>) -> T {
+        get { engine[keyPath: path] }
+        set { engine[keyPath: path] = newValue }
+    }
+
+    var redis: RedisConfiguration {
+        get { source.redis }
+        set { source.redis = newValue }
+    }
+    var namespace: String {
+        get { source.namespace }
+        set { source.namespace = newValue }
+    }
+    var deadLetterCap: Int {
+        get { source.deadLetterCap }
+        set { source.deadLetterCap = newValue }
+    }
+    var wireProtocol: WireProtocol {
+        get { source.wireProtocol }
+        set { source.wireProtocol = newValue }
+    }
+    var keys: RedisKeys { source.keys }
+
+    func validate() throws { try engine.validate() }
+}
+
+extension Worker {
+    /// A worker over a `RedisJobSource` configured by `setup`, as `airlock-workerd run` builds one.
+    convenience init(configuration setup: WorkerSetup, registry: TaskRegistry, logger: Logger = Logger(label: "airlock.worker")) {
+        var engine = setup.engine
+        engine.sourceBackoff = setup.redis.reconnectBackoff
+        self.init(source: RedisJobSource(configuration: setup.source, logger: logger), configuration: engine, registry: registry, logger: logger)
+    }
+}
+
 // MARK: - A namespace on a real server
 
 /// One test's namespace on a real redis-server: a client for reading and writing raw keys, a
@@ -106,14 +156,16 @@ struct WorkerHarness: Sendable {
 
     /// A worker configuration for this namespace with test-friendly timings: quick heartbeats,
     /// reaping and retries, so nothing waits for production defaults.
-    func configuration(queues: [String] = ["default"], concurrency: Int = 4, prefetch: Int = 0) throws -> WorkerConfiguration {
-        var configuration = WorkerConfiguration(redis: try RedisConfiguration(url: url))
+    func configuration(queues: [String] = ["default"], concurrency: Int = 4, prefetch: Int = 0) throws -> WorkerSetup {
+        var configuration = WorkerSetup(redis: try RedisConfiguration(url: url))
         configuration.namespace = namespace
         configuration.queues = queues
         configuration.concurrency = concurrency
         configuration.prefetch = prefetch
         configuration.heartbeatInterval = .milliseconds(200)
-        configuration.heartbeatTTL = .seconds(1)
+        // Long enough that a loaded machine (tests in parallel, busy loops beside) never lets a live
+        // worker's heartbeat lapse; tests of reaping make a worker look dead explicitly.
+        configuration.heartbeatTTL = .seconds(5)
         configuration.reaperInterval = .milliseconds(300)
         configuration.retryStrategy = .fixed(.milliseconds(50))
         configuration.shutdownTimeout = .seconds(5)
@@ -215,7 +267,7 @@ struct WorkerHarness: Sendable {
     /// `stopWithin`, fails the test.
     @discardableResult
     func withWorker<R>(
-        _ configuration: WorkerConfiguration,
+        _ configuration: WorkerSetup,
         registry: TaskRegistry = TaskRegistry(),
         logger: Logger = WorkerKit.quiet,
         stopWithin: Duration = .seconds(20),

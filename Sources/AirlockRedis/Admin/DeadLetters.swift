@@ -1,4 +1,6 @@
 public import Airlock
+import AirlockRedisClient
+import AirlockWorker
 import Foundation
 
 /// One entry of a queue's dead-letter list (`<ns>:{Q}:dead`): the job's envelope plus `error`,
@@ -38,28 +40,6 @@ public struct DeadLetter: Sendable, Hashable {
     /// The job's expiry, in milliseconds since the epoch, if it has one.
     public var expiresAtMilliseconds: Int64? { fields["expires"]?.intValue.map(Int64.init) }
 
-    /// The full entry as indented JSON, identifying fields first.
-    public var prettyJSON: String {
-        guard !fields.isEmpty || stored.isEmpty else {
-            return AdminJSON.pretty(.object(["queue": .string(queue), "unparsable_entry": .string(String(decoding: stored, as: UTF8.self))]))
-        }
-        return AdminJSON.pretty(.object(fields), order: Self.fieldOrder)
-    }
-
-    static let fieldOrder = [
-        "v", "id", "task", "queue", "error", "attempts", "failed_at", "args", "kwargs", "enqueued_at", "eta", "expires",
-        "attempt", "max_retries", "priority", "idempotency_key", "origin", "raw", "raw_base64",
-    ]
-
-    var summaryJSON: AdminJSON {
-        .object([
-            ("dead_queue", .string(queue)), ("id", .string(id)), ("task", .string(task)), ("malformed", .bool(isMalformed)),
-            ("error", .string(error)), ("attempts", .int(attempts)), ("failed_at_ms", .int(failedAtMilliseconds)),
-            ("failed_at", .isoDate(milliseconds: failedAtMilliseconds)),
-            ("entry", fields.isEmpty ? .string(String(decoding: stored, as: UTF8.self)) : .value(.object(fields))),
-        ])
-    }
-
     /// What goes back on the ready list: the envelope with `attempt` 0 and the dead-letter
     /// fields removed (every other field kept), or a malformed message's original bytes.
     func requeueMessage() throws(AdminError) -> (message: [UInt8], raw: Bool) {
@@ -80,22 +60,12 @@ public struct DeadLetter: Sendable, Hashable {
 
 /// A page of dead letters, newest first.
 public struct DeadLetterPage: Sendable, Hashable {
-    /// Version of the JSON document ``json`` renders.
-    public static let schema = "airlock.dead/1"
     /// The namespace listed.
     public var namespace: String
     /// The entries, newest (by `failed_at`) first.
     public var entries: [DeadLetter]
     /// Entries in the selected dead-letter lists, shown or not.
     public var total: Int
-
-    /// The page as one line of JSON (schema in `docs/OPERATIONS.md`).
-    public var json: String {
-        AdminJSON.object([
-            ("schema", .string(Self.schema)), ("namespace", .string(namespace)), ("total", .int(total)),
-            ("entries", .array(entries.map(\.summaryJSON))),
-        ]).text
-    }
 }
 
 /// What ``RedisAdmin/retryDeadLetters(ids:)`` did with one entry.
@@ -139,17 +109,17 @@ extension RedisAdmin {
     /// `limit` 0 means all. Two round trips: the queue set, then `LLEN` + `LRANGE 0 limit-1` per queue.
     public func deadLetters(queues requested: [String]? = nil, limit: Int = 20) async throws -> DeadLetterPage {
         let queues = try resolveQueues(requested, known: try await queueNames())
-        var commands: [[[UInt8]]] = []
+        var commands: [RedisCommand] = []
         for queue in queues {
-            commands.append([Array("LLEN".utf8), Array(keys.dead(queue).utf8)])
-            commands.append([Array("LRANGE".utf8), Array(keys.dead(queue).utf8), Array("0".utf8), Array(String(limit > 0 ? limit - 1 : -1).utf8)])
+            commands.append(RedisCommand("LLEN", keys.dead(queue)))
+            commands.append(RedisCommand("LRANGE", keys.dead(queue), 0, limit > 0 ? limit - 1 : -1))
         }
         let replies = try await pipeline(commands)
         var total = 0
         var entries: [(order: Int, letter: DeadLetter)] = []
         for (index, queue) in queues.enumerated() {
-            total += replies[index * 2].int ?? 0
-            for stored in (replies[index * 2 + 1].array ?? []).compactMap(\.bytes) {
+            total += try replies[index * 2].integer()
+            for stored in try replies[index * 2 + 1].bulks() {
                 entries.append((entries.count, DeadLetter(queue: queue, stored: stored)))
             }
         }
@@ -197,10 +167,10 @@ extension RedisAdmin {
     /// bytes are reported as skipped.
     public func retryAllDeadLetters(queues requested: [String]? = nil) async throws -> [DeadLetterRetry] {
         let queues = try resolveQueues(requested, known: try await queueNames())
-        let replies = try await pipeline(queues.map { [Array("LRANGE".utf8), Array(keys.dead($0).utf8), Array("0".utf8), Array("-1".utf8)] })
+        let replies = try await pipeline(queues.map { RedisCommand("LRANGE", keys.dead($0), 0, -1) })
         var plan: [(index: Int, letter: DeadLetter)] = []
         for (queue, reply) in zip(queues, replies) {
-            for (index, stored) in (reply.array ?? []).compactMap(\.bytes).enumerated() {
+            for (index, stored) in try reply.bulks().enumerated() {
                 plan.append((index, DeadLetter(queue: queue, stored: stored)))
             }
         }
@@ -213,17 +183,17 @@ extension RedisAdmin {
     @discardableResult
     public func purgeDeadLetters(queues requested: [String]? = nil) async throws -> [String: Int] {
         let queues = try resolveQueues(requested, known: try await queueNames())
-        var commands: [[[UInt8]]] = []
+        var commands: [RedisCommand] = []
         for queue in queues {
-            commands.append([Array("MULTI".utf8)])
-            commands.append([Array("LLEN".utf8), Array(keys.dead(queue).utf8)])
-            commands.append([Array("DEL".utf8), Array(keys.dead(queue).utf8)])
-            commands.append([Array("EXEC".utf8)])
+            commands.append(RedisCommand("MULTI"))
+            commands.append(RedisCommand("LLEN", keys.dead(queue)))
+            commands.append(RedisCommand("DEL", keys.dead(queue)))
+            commands.append(RedisCommand("EXEC"))
         }
         let replies = try await pipeline(commands)
         var removed: [String: Int] = [:]
         for (index, queue) in queues.enumerated() {
-            let count = replies[index * 4 + 3].array?.first?.int ?? 0
+            let count = try replies[index * 4 + 3].elements().first?.integer() ?? 0
             if count > 0 { removed[queue] = count }
         }
         return removed
@@ -242,13 +212,17 @@ extension RedisAdmin {
         guard missing.isEmpty else { throw try await unknownDeadLetters(missing) }
         let letters = found.values.flatMap { $0 }
         let byQueue = Dictionary(grouping: letters, by: { $0.letter.queue })
-        let calls = byQueue.keys.sorted().map { queue -> (keys: [[UInt8]], args: [[UInt8]]) in
+        let calls = byQueue.keys.sorted().map { queue -> RedisScript.Call in
             let entries = byQueue[queue]!.sorted { $0.index > $1.index }
-            return ([Array(keys.dead(queue).utf8), Array(keys.ready(queue).utf8)],
-                    [Array("0".utf8)] + entries.flatMap { [$0.letter.stored, []] })
+            return Self.takeScript.call(
+                keys: [Array(keys.dead(queue).utf8), Array(keys.ready(queue).utf8)],
+                arguments: [Array("0".utf8)] + entries.flatMap { [$0.letter.stored, []] })
         }
-        let replies = try await evalPipelined(Self.takeScript, calls)
-        return replies.reduce(0) { $0 + ($1.array ?? []).reduce(0) { $0 + ($1.int ?? 0) } }
+        var removed = 0
+        for reply in try await evaluate(calls) {
+            for count in try reply.elements() { removed += try count.integer() }
+        }
+        return removed
     }
 
     // MARK: Internals
@@ -266,13 +240,14 @@ extension RedisAdmin {
             needles.append(Array(id.utf8))
             if inner != Array(id.utf8) { needles.append(inner) }
         }
-        let replies = try await evalPipelined(Self.findScript, queues.map { ([Array(keys.dead($0).utf8)], needles) })
+        let replies = try await evaluate(queues.map { Self.findScript.call(keys: [Array(keys.dead($0).utf8)], arguments: needles) })
         let wanted = Set(ids)
         var found: [String: [(index: Int, letter: DeadLetter)]] = [:]
         for (queue, reply) in zip(queues, replies) {
-            let items = reply.array ?? []
+            let items = try reply.elements()
             for pair in stride(from: 0, to: items.count - 1, by: 2) {
-                guard let index = items[pair].int, let stored = items[pair + 1].bytes else { continue }
+                let index = try items[pair].integer()
+                let stored = try items[pair + 1].bulk()
                 let letter = DeadLetter(queue: queue, stored: stored)
                 if wanted.contains(letter.id) { found[letter.id, default: []].append((index, letter)) }
             }
@@ -288,7 +263,7 @@ extension RedisAdmin {
 
     func unknownDeadLetters(_ ids: [String]) async throws -> AdminError {
         let queues = try await queueNames()
-        let quoted = ids.map { "'\($0)'" }.joined(separator: ", ")
+        let quoted = ids.map { "'\(SafeText.escape($0))'" }.joined(separator: ", ")
         let noun = ids.count == 1 ? "no dead letter has id" : "no dead letters have ids"
         return AdminError(.unknownDeadLetter, "\(noun) \(quoted) in namespace '\(namespace)' (searched the dead-letter lists of \(queues.count) queue(s); `dead list` shows the ids)")
     }
@@ -297,7 +272,7 @@ extension RedisAdmin {
     private func requeue(_ plan: [(index: Int, letter: DeadLetter)]) async throws -> [DeadLetterRetry] {
         let now = epochMilliseconds()
         var results: [DeadLetterRetry] = []
-        var calls: [(keys: [[UInt8]], args: [[UInt8]])] = []
+        var calls: [RedisScript.Call] = []
         var callEntries: [[Int]] = [] // indices into `results` per call
         let byQueue = Dictionary(grouping: plan, by: { $0.letter.queue })
         for queue in byQueue.keys.sorted() {
@@ -321,21 +296,21 @@ extension RedisAdmin {
                 }
                 results.append(result)
                 if members.count == Self.takeChunk {
-                    calls.append(([Array(keys.dead(queue).utf8), Array(keys.ready(queue).utf8)], args))
+                    calls.append(Self.takeScript.call(keys: [Array(keys.dead(queue).utf8), Array(keys.ready(queue).utf8)], arguments: args))
                     callEntries.append(members)
                     args = [Array("1".utf8)]
                     members = []
                 }
             }
             if !members.isEmpty {
-                calls.append(([Array(keys.dead(queue).utf8), Array(keys.ready(queue).utf8)], args))
+                calls.append(Self.takeScript.call(keys: [Array(keys.dead(queue).utf8), Array(keys.ready(queue).utf8)], arguments: args))
                 callEntries.append(members)
             }
         }
-        let replies = try await evalPipelined(Self.takeScript, calls)
+        let replies = try await evaluate(calls)
         for (reply, members) in zip(replies, callEntries) {
-            let moved = reply.array ?? []
-            for (position, resultIndex) in members.enumerated() where (position < moved.count ? moved[position].int ?? 0 : 0) == 0 {
+            let moved = try reply.elements()
+            for (position, resultIndex) in members.enumerated() where try (position < moved.count ? moved[position].integer() : 0) == 0 {
                 results[resultIndex].outcome = .gone
             }
         }

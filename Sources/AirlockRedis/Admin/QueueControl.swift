@@ -1,4 +1,6 @@
 public import Airlock
+import AirlockRedisClient
+import AirlockWorker
 import Foundation
 
 /// What ``RedisAdmin/enqueue(task:arguments:options:origin:)`` did.
@@ -54,17 +56,14 @@ extension RedisAdmin {
     public func pause(_ queue: String, create: Bool = false) async throws -> Bool {
         try checkName(queue)
         if create {
-            let replies = try await pipeline([
-                [Array("SADD".utf8), Array(keys.queues.utf8), Array(queue.utf8)],
-                [Array("SET".utf8), Array(keys.paused(queue).utf8), Array("1".utf8), Array("GET".utf8)],
-            ])
+            let replies = try await pipeline([RedisCommand("SADD", keys.queues, queue), RedisCommand("SET", keys.paused(queue), "1", "GET")])
             return !replies[1].isNull
         }
-        let known = try await send("SISMEMBER", keys.queues, queue)
-        guard known.int == 1 else {
+        let known = try await send(RedisCommand("SISMEMBER", keys.queues, queue))
+        guard try known.integer() == 1 else {
             throw AdminError.unknownQueues([queue], known: try await queueNames(), namespace: namespace).withHint(" — pass --create to pause it anyway")
         }
-        let previous = try await send("SET", keys.paused(queue), "1", "GET")
+        let previous = try await send(RedisCommand("SET", keys.paused(queue), "1", "GET"))
         return !previous.isNull
     }
 
@@ -74,12 +73,9 @@ extension RedisAdmin {
     @discardableResult
     public func resume(_ queue: String) async throws -> Bool {
         try checkName(queue)
-        let replies = try await pipeline([
-            [Array("SISMEMBER".utf8), Array(keys.queues.utf8), Array(queue.utf8)],
-            [Array("DEL".utf8), Array(keys.paused(queue).utf8)],
-        ])
-        let wasPaused = (replies[1].int ?? 0) > 0
-        if replies[0].int != 1 && !wasPaused {
+        let replies = try await pipeline([RedisCommand("SISMEMBER", keys.queues, queue), RedisCommand("DEL", keys.paused(queue))])
+        let wasPaused = try replies[1].integer() > 0
+        if try replies[0].integer() != 1 && !wasPaused {
             throw AdminError.unknownQueues([queue], known: try await queueNames(), namespace: namespace)
         }
         return wasPaused
@@ -87,10 +83,8 @@ extension RedisAdmin {
 
     /// Whether the queue's pause flag is set. One round trip.
     public func isPaused(_ queue: String) async throws -> Bool {
-        try await send("EXISTS", keys.paused(queue)).int == 1
+        try await send(RedisCommand("EXISTS", keys.paused(queue))).integer() == 1
     }
-
-    func countRoundTrip() { _ = incrementRoundTrips() }
 
     private func checkName(_ queue: String) throws(AdminError) {
         if let problem = QueueName.problem(with: queue) { throw AdminError(.invalidInput, problem) }

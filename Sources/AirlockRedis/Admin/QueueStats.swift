@@ -1,4 +1,6 @@
 import Airlock
+import AirlockRedisClient
+import AirlockWorker
 import Foundation
 
 /// The counters a queue's stats hash (`<ns>:{Q}:stats`) accumulates, as totals since the queue
@@ -30,21 +32,19 @@ public struct QueueCounters: Sendable, Hashable {
                       deadLettered: lhs.deadLettered + rhs.deadLettered, expired: lhs.expired + rhs.expired)
     }
 
-    init(hash reply: RedisReply) {
+    /// The counters of a stats hash (`HGETALL`); a field that is not a number is a protocol error.
+    init(hash reply: RedisReply) throws(RedisError) {
         self.init()
-        let items = reply.array ?? []
-        var index = 0
-        while index + 1 < items.count {
-            let value = items[index + 1].int ?? 0
-            switch items[index].string {
-            case "processed": processed = value
-            case "failed": failed = value
-            case "retried": retried = value
-            case "dead": deadLettered = value
-            case "expired": expired = value
+        for (field, value) in try reply.fields() {
+            guard let number = Int(value) else { throw .unexpectedReply(reply, expected: "integer counters") }
+            switch field {
+            case "processed": processed = number
+            case "failed": failed = number
+            case "retried": retried = number
+            case "dead": deadLettered = number
+            case "expired": expired = number
             default: break
             }
-            index += 2
         }
     }
 }
@@ -139,9 +139,6 @@ public struct WorkerCounts: Sendable, Hashable {
 /// What `airlock-workerd stats` shows: every (or the selected) queue, totals and workers, from
 /// one sample, with rates when it was compared with an earlier one.
 public struct StatsReport: Sendable, Hashable {
-    /// Version of the JSON document ``json`` renders; bumped only on incompatible changes.
-    public static let schema = "airlock.stats/1"
-
     /// The namespace sampled.
     public var namespace: String
     /// When the sample was taken, in milliseconds since the epoch.
@@ -187,36 +184,6 @@ public struct StatsReport: Sendable, Hashable {
         report.totals = StatsTotals(report.queues, rated: true)
         return report
     }
-
-    /// The report as one line of JSON, in the schema `docs/OPERATIONS.md` documents
-    /// (`"schema": "airlock.stats/1"`).
-    public var json: String {
-        func counters(_ c: QueueCounters) -> [(String, AdminJSON)] {
-            [("processed", .int(c.processed)), ("failed", .int(c.failed)), ("retried", .int(c.retried)),
-             ("dead_lettered", .int(c.deadLettered)), ("expired", .int(c.expired))]
-        }
-        let queueObjects: [AdminJSON] = queues.map { q in
-            .object([
-                ("name", .string(q.name)), ("ready", .int(q.ready)), ("delayed", .int(q.delayed)), ("in_flight", .int(q.inFlight)),
-                ("dead", .int(q.dead)), ("paused", .bool(q.paused)), ("oldest_ready_age_ms", .int(q.oldestReadyAgeMilliseconds)),
-            ] + counters(q.counters) + [("processed_per_second", .number(q.processedPerSecond))])
-        }
-        let t = totals
-        let totalObject: AdminJSON = .object([
-            ("queues", .int(t.queues)), ("paused_queues", .int(t.pausedQueues)), ("ready", .int(t.ready)), ("delayed", .int(t.delayed)),
-            ("in_flight", .int(t.inFlight)), ("dead", .int(t.dead)), ("oldest_ready_age_ms", .int(t.oldestReadyAgeMilliseconds)),
-        ] + counters(t.counters) + [("processed_per_second", .number(t.processedPerSecond))])
-        return AdminJSON.object([
-            ("schema", .string(Self.schema)),
-            ("namespace", .string(namespace)),
-            ("sampled_at", .isoDate(milliseconds: sampledAtMilliseconds)),
-            ("sampled_at_ms", .int(sampledAtMilliseconds)),
-            ("interval_seconds", .number(rateIntervalSeconds)),
-            ("queues", .array(queueObjects)),
-            ("totals", totalObject),
-            ("workers", .object([("registered", .int(workers.registered)), ("alive", .int(workers.alive)), ("dead", .int(workers.dead))])),
-        ]).text
-    }
 }
 
 extension RedisAdmin {
@@ -228,30 +195,27 @@ extension RedisAdmin {
     /// the job next in line is parsed (for its age).
     /// - Throws: ``AdminError`` for a queue that is not known; ``RedisError``.
     public func statsSample(queues requested: [String]? = nil) async throws -> StatsReport {
-        let sets = try await pipeline([
-            [Array("SMEMBERS".utf8), Array(keys.queues.utf8)],
-            [Array("SMEMBERS".utf8), Array(keys.workers.utf8)],
-        ])
-        let known = (sets[0].array ?? []).compactMap(\.string).sorted()
-        let workers = (sets[1].array ?? []).compactMap(\.string).sorted()
+        let sets = try await pipeline([RedisCommand("SMEMBERS", keys.queues), RedisCommand("SMEMBERS", keys.workers)])
+        let known = try sets[0].strings().sorted()
+        let workers = try sets[1].strings().sorted()
         let queues = try resolveQueues(requested, known: known)
 
         let perQueue = 6 + workers.count
-        var commands: [[[UInt8]]] = []
+        var commands: [RedisCommand] = []
         commands.reserveCapacity(queues.count * perQueue + workers.count)
         for queue in queues {
-            commands.append([Array("LLEN".utf8), Array(keys.ready(queue).utf8)])
-            commands.append([Array("ZCARD".utf8), Array(keys.delayed(queue).utf8)])
-            commands.append([Array("LLEN".utf8), Array(keys.dead(queue).utf8)])
-            commands.append([Array("EXISTS".utf8), Array(keys.paused(queue).utf8)])
-            commands.append([Array("LINDEX".utf8), Array(keys.ready(queue).utf8), Array("-1".utf8)])
-            commands.append([Array("HGETALL".utf8), Array(keys.stats(queue).utf8)])
+            commands.append(RedisCommand("LLEN", keys.ready(queue)))
+            commands.append(RedisCommand("ZCARD", keys.delayed(queue)))
+            commands.append(RedisCommand("LLEN", keys.dead(queue)))
+            commands.append(RedisCommand("EXISTS", keys.paused(queue)))
+            commands.append(RedisCommand("LINDEX", keys.ready(queue), -1))
+            commands.append(RedisCommand("HGETALL", keys.stats(queue)))
             for worker in workers {
-                commands.append([Array("LLEN".utf8), Array(keys.inflight(queue, worker: worker).utf8)])
+                commands.append(RedisCommand("LLEN", keys.inflight(queue, worker: worker)))
             }
         }
         for worker in workers {
-            commands.append([Array("EXISTS".utf8), Array(keys.heartbeat(worker).utf8)])
+            commands.append(RedisCommand("EXISTS", keys.heartbeat(worker)))
         }
         let replies = try await pipeline(commands)
         let instant = ContinuousClock.now
@@ -261,18 +225,20 @@ extension RedisAdmin {
         rows.reserveCapacity(queues.count)
         for (index, queue) in queues.enumerated() {
             let base = index * perQueue
-            let inFlight = (0..<workers.count).reduce(0) { $0 + (replies[base + 6 + $1].int ?? 0) }
+            var inFlight = 0
+            for worker in 0..<workers.count { inFlight += try replies[base + 6 + worker].integer() }
             rows.append(QueueStats(
                 name: queue,
-                ready: replies[base].int ?? 0,
-                delayed: replies[base + 1].int ?? 0,
+                ready: try replies[base].integer(),
+                delayed: try replies[base + 1].integer(),
                 inFlight: inFlight,
-                dead: replies[base + 2].int ?? 0,
-                paused: (replies[base + 3].int ?? 0) > 0,
-                oldestReadyAgeMilliseconds: replies[base + 4].bytes.flatMap { Self.waitingSince($0) }.map { max(0, now.subtractingSaturated($0)) },
-                counters: QueueCounters(hash: replies[base + 5])))
+                dead: try replies[base + 2].integer(),
+                paused: try replies[base + 3].integer() > 0,
+                oldestReadyAgeMilliseconds: try replies[base + 4].optionalBulk().flatMap { Self.waitingSince($0) }.map { max(0, now.subtractingSaturated($0)) },
+                counters: try QueueCounters(hash: replies[base + 5])))
         }
-        let alive = (0..<workers.count).filter { (replies[queues.count * perQueue + $0].int ?? 0) > 0 }.count
+        var alive = 0
+        for worker in 0..<workers.count where try replies[queues.count * perQueue + worker].integer() > 0 { alive += 1 }
         return StatsReport(namespace: namespace, sampledAtMilliseconds: now, queues: rows,
                            workers: WorkerCounts(registered: workers.count, alive: alive), instant: instant)
     }

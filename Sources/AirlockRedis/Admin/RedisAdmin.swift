@@ -1,3 +1,5 @@
+public import Airlock
+public import AirlockRedisClient
 public import Logging
 import Synchronization
 
@@ -55,20 +57,17 @@ public final class RedisAdmin: Sendable {
 
     // MARK: Counted I/O
 
-    @discardableResult
-    func incrementRoundTrips() -> Int { trips.add(1, ordering: .relaxed).newValue }
+    /// Counts a round trip made through another object on this admin's client (an executor).
+    func countRoundTrip() { trips.add(1, ordering: .relaxed) }
 
-    func send(_ args: [[UInt8]]) async throws(RedisError) -> RedisReply {
+    /// One command; an error reply is thrown.
+    func send(_ command: RedisCommand) async throws(RedisError) -> RedisReply {
         trips.add(1, ordering: .relaxed)
-        return try await client.send(args)
-    }
-
-    func send(_ args: String...) async throws(RedisError) -> RedisReply {
-        try await send(args.map { Array($0.utf8) })
+        return try await client.send(command)
     }
 
     /// One round trip; an error reply anywhere is thrown as ``RedisError/server(_:)``.
-    func pipeline(_ commands: [[[UInt8]]]) async throws(RedisError) -> [RedisReply] {
+    func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisReply] {
         guard !commands.isEmpty else { return [] }
         trips.add(1, ordering: .relaxed)
         let replies = try await client.pipeline(commands)
@@ -76,51 +75,36 @@ public final class RedisAdmin: Sendable {
         return replies
     }
 
-    func evalScript(_ script: RedisScript, keys: [[UInt8]], args: [[UInt8]]) async throws(RedisError) -> RedisReply {
-        trips.add(1, ordering: .relaxed)
-        return try await client.evalScript(script, keys: keys, args: args)
-    }
-
-    /// Runs `script` once per call in one pipelined round trip (EVALSHA), loading the script and
-    /// resending the calls the server did not know it for (NOSCRIPT means the call did not run).
-    func evalPipelined(_ script: RedisScript, _ calls: [(keys: [[UInt8]], args: [[UInt8]])]) async throws(RedisError) -> [RedisReply] {
+    /// Script calls in one round trip (the client reloads scripts the server forgot); an error
+    /// reply anywhere is thrown.
+    func evaluate(_ calls: [RedisScript.Call]) async throws(RedisError) -> [RedisReply] {
         guard !calls.isEmpty else { return [] }
-        let commands = calls.map { call -> [[UInt8]] in
-            [Array("EVALSHA".utf8), Array(script.sha1.utf8), Array(String(call.keys.count).utf8)] + call.keys + call.args
-        }
         trips.add(1, ordering: .relaxed)
-        var replies = try await client.pipeline(commands)
-        let missing = replies.indices.filter { replies[$0].errorMessage?.hasPrefix("NOSCRIPT") == true }
-        if !missing.isEmpty {
-            _ = try await send([Array("SCRIPT".utf8), Array("LOAD".utf8), Array(script.source.utf8)])
-            trips.add(1, ordering: .relaxed)
-            let again = try await client.pipeline(missing.map { commands[$0] })
-            for (index, reply) in zip(missing, again) { replies[index] = reply }
-        }
+        let replies = try await client.evaluate(calls)
         if let message = replies.lazy.compactMap(\.errorMessage).first { throw RedisError.server(message) }
         return replies
     }
 
     func members(_ key: String) async throws(RedisError) -> [String] {
-        let reply = try await send("SMEMBERS", key)
-        return (reply.array ?? []).compactMap(\.string).sorted()
+        try await send(RedisCommand("SMEMBERS", key)).strings().sorted()
     }
 }
 
 /// A request the namespace cannot satisfy: it names a queue or dead letter that does not exist,
 /// or carries input that cannot be used. The description is one line meant for an operator.
-public struct AdminError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct AdminError: AirlockError, Equatable {
     /// The category of an ``AdminError``.
     public struct Kind: Sendable, Hashable, CustomStringConvertible {
-        fileprivate let name: String
+        fileprivate enum Code: String, Sendable, Hashable { case unknownQueue, unknownDeadLetter, invalidInput }
+        fileprivate let code: Code
         /// A queue name is not in `<ns>:queues`.
-        public static let unknownQueue = Kind(name: "unknownQueue")
+        public static let unknownQueue = Kind(code: .unknownQueue)
         /// No dead letter has the given id.
-        public static let unknownDeadLetter = Kind(name: "unknownDeadLetter")
+        public static let unknownDeadLetter = Kind(code: .unknownDeadLetter)
         /// The input cannot be used (bad JSON, a dead letter with nothing to push back, ...).
-        public static let invalidInput = Kind(name: "invalidInput")
+        public static let invalidInput = Kind(code: .invalidInput)
         /// The kind's name.
-        public var description: String { name }
+        public var description: String { code.rawValue }
     }
 
     /// What kind of problem this is.
@@ -135,8 +119,8 @@ public struct AdminError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 
     static func unknownQueues(_ names: [String], known: [String], namespace: String) -> AdminError {
-        let quoted = names.map { "'\($0)'" }.joined(separator: ", ")
-        let knownText = known.isEmpty ? "none" : known.joined(separator: ", ")
+        let quoted = names.map { "'\(SafeText.escape($0))'" }.joined(separator: ", ")
+        let knownText = known.isEmpty ? "none" : known.map(SafeText.escape).joined(separator: ", ")
         let noun = names.count == 1 ? "queue" : "queues"
         return AdminError(.unknownQueue, "unknown \(noun) \(quoted) in namespace '\(namespace)' (known queues: \(knownText))")
     }

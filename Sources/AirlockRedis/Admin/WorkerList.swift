@@ -1,4 +1,5 @@
 import Airlock
+import AirlockRedisClient
 
 /// A registered worker as its registration hash (`<ns>:worker:<id>:info`) and heartbeat describe it.
 public struct WorkerStatus: Sendable, Hashable {
@@ -46,75 +47,50 @@ public struct WorkerStatus: Sendable, Hashable {
 
 /// What `airlock-workerd workers` shows.
 public struct WorkerReport: Sendable, Hashable {
-    /// Version of the JSON document ``json`` renders.
-    public static let schema = "airlock.workers/1"
     /// The namespace listed.
     public var namespace: String
     /// When the list was taken, in milliseconds since the epoch.
     public var sampledAtMilliseconds: Int64
     /// Registered workers, sorted by id.
     public var workers: [WorkerStatus]
-
-    /// The report as one line of JSON (schema in `docs/OPERATIONS.md`).
-    public var json: String {
-        AdminJSON.object([
-            ("schema", .string(Self.schema)),
-            ("namespace", .string(namespace)),
-            ("sampled_at_ms", .int(sampledAtMilliseconds)),
-            ("workers", .array(workers.map { w in
-                .object([
-                    ("id", .string(w.id)), ("status", .string(w.alive ? "alive" : "dead")), ("alive", .bool(w.alive)),
-                    ("host", .string(w.host)), ("pid", .int(w.pid)), ("queues", .value(.array(w.queues.map(JSONValue.string)))),
-                    ("concurrency", .int(w.concurrency)), ("in_flight", .int(w.inFlight)),
-                    ("heartbeat_at_ms", .int(w.heartbeatAtMilliseconds)), ("heartbeat_age_ms", .int(w.heartbeatAgeMilliseconds)),
-                    ("started_at_ms", .int(w.startedAtMilliseconds)), ("started_at", .isoDate(milliseconds: w.startedAtMilliseconds)),
-                    ("version", .string(w.version)),
-                ])
-            })),
-        ]).text
-    }
 }
 
 extension RedisAdmin {
     /// Every registered worker, alive or dead. Two round trips: the worker and queue sets, then one
     /// pipeline of `EXISTS` heartbeat, `HGETALL` info and `LLEN` of its in-flight list per queue.
     public func workers() async throws -> WorkerReport {
-        let sets = try await pipeline([
-            [Array("SMEMBERS".utf8), Array(keys.workers.utf8)],
-            [Array("SMEMBERS".utf8), Array(keys.queues.utf8)],
-        ])
-        let ids = (sets[0].array ?? []).compactMap(\.string).sorted()
-        let queues = (sets[1].array ?? []).compactMap(\.string).sorted()
+        let sets = try await pipeline([RedisCommand("SMEMBERS", keys.workers), RedisCommand("SMEMBERS", keys.queues)])
+        let ids = try sets[0].strings().sorted()
+        let queues = try sets[1].strings().sorted()
         let perWorker = 2 + queues.count
-        var commands: [[[UInt8]]] = []
+        var commands: [RedisCommand] = []
         commands.reserveCapacity(ids.count * perWorker)
         for id in ids {
-            commands.append([Array("EXISTS".utf8), Array(keys.heartbeat(id).utf8)])
-            commands.append([Array("HGETALL".utf8), Array(keys.workerInfo(id).utf8)])
-            for queue in queues { commands.append([Array("LLEN".utf8), Array(keys.inflight(queue, worker: id).utf8)]) }
+            commands.append(RedisCommand("EXISTS", keys.heartbeat(id)))
+            commands.append(RedisCommand("HGETALL", keys.workerInfo(id)))
+            for queue in queues { commands.append(RedisCommand("LLEN", keys.inflight(queue, worker: id))) }
         }
         let replies = try await pipeline(commands)
         let now = epochMilliseconds()
-        let workers = ids.enumerated().map { index, id -> WorkerStatus in
+        var workers: [WorkerStatus] = []
+        for (index, id) in ids.enumerated() {
             let base = index * perWorker
-            var info: [String: String] = [:]
-            let items = replies[base + 1].array ?? []
-            for pair in stride(from: 0, to: items.count - 1, by: 2) {
-                if let field = items[pair].string, let value = items[pair + 1].string { info[field] = value }
-            }
+            let info = try replies[base + 1].fields()
             let heartbeat = info["heartbeat_at"].flatMap { Int64($0) }
-            return WorkerStatus(
+            var inFlight = 0
+            for queue in 0..<queues.count { inFlight += try replies[base + 2 + queue].integer() }
+            workers.append(WorkerStatus(
                 id: id,
-                alive: (replies[base].int ?? 0) > 0,
+                alive: try replies[base].integer() > 0,
                 host: info["host"],
                 pid: info["pid"].flatMap { Int($0) },
                 queues: info["queues"].map { $0.split(separator: ",").map(String.init) } ?? [],
                 concurrency: info["concurrency"].flatMap { Int($0) },
-                inFlight: (0..<queues.count).reduce(0) { $0 + (replies[base + 2 + $1].int ?? 0) },
+                inFlight: inFlight,
                 heartbeatAtMilliseconds: heartbeat,
                 heartbeatAgeMilliseconds: heartbeat.map { max(0, now.subtractingSaturated($0)) },
                 startedAtMilliseconds: info["started_at"].flatMap { Int64($0) },
-                version: info["version"])
+                version: info["version"]))
         }
         return WorkerReport(namespace: namespace, sampledAtMilliseconds: now, workers: workers)
     }

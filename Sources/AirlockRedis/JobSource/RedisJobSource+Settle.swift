@@ -1,0 +1,121 @@
+import Airlock
+import AirlockRedisClient
+public import AirlockWorker
+
+extension RedisJobSource {
+    /// One script call per queue (and at most ``maxPerCall`` jobs), in submission order, all in
+    /// one pipelined round trip on the settle connection. Each call removes its jobs from the
+    /// in-flight list first and skips any no longer there, so a batch can be resent after a lost
+    /// reply. An error reply anywhere fails the batch (the engine sends it again).
+    public func settle(_ settlements: [Settlement]) async throws {
+        let current = try current()
+        var groups: [(queue: String, items: [Settlement])] = []
+        for settlement in settlements {
+            if let last = groups.indices.last, groups[last].queue == settlement.job.queue, groups[last].items.count < Self.maxPerCall {
+                groups[last].items.append(settlement)
+            } else {
+                groups.append((settlement.job.queue, [settlement]))
+            }
+        }
+        let replies = try await current.settle.evaluate(groups.map { call(queue: $0.queue, settlements: $0.items, current) })
+        if let failure = replies.lazy.compactMap(\.errorMessage).first { throw RedisError.server(failure) }
+    }
+
+    /// Most settlements one script call carries.
+    static let maxPerCall = 256
+
+    private func call(queue: String, settlements: [Settlement], _ run: Run) -> RedisScript.Call {
+        var scriptKeys: [[UInt8]] = [
+            inflightKey(queue, run), Array(keys.stats(queue).utf8), Array(homeKey(queue).utf8),
+            Array(keys.delayed(queue).utf8), Array(keys.dead(queue).utf8), Array(keys.wake(queue).utf8),
+        ]
+        var args: [[UInt8]] = [Array(String(configuration.deadLetterCap).utf8)]
+        args.reserveCapacity(1 + settlements.count * 7)
+        for settlement in settlements {
+            let mode: StaticString
+            var payload: [UInt8] = []
+            var score: Int64 = 0
+            switch settlement.outcome {
+            case .acknowledge: mode = "ack"
+            case .expired: mode = "expired"
+            case .requeue: mode = "requeue"
+            case .postpone(let dueAt):
+                mode = "postpone"
+                score = dueAt
+            case .retry(let message, let dueAt):
+                mode = "retry"
+                payload = message
+                score = dueAt
+            case .dead(let entry):
+                mode = "dead"
+                payload = entry
+            }
+            var resultIndex = 0
+            if let result = settlement.result {
+                scriptKeys.append(Array(result.key.utf8))
+                resultIndex = scriptKeys.count
+            }
+            args.append(Array(UnsafeBufferPointer(start: mode.utf8Start, count: mode.utf8CodeUnitCount)))
+            args.append(settlement.job.raw)
+            args.append(payload)
+            args.append(score == 0 ? [UInt8(ascii: "0")] : Array(String(score).utf8))
+            args.append(resultIndex == 0 ? [UInt8(ascii: "0")] : Array(String(resultIndex).utf8))
+            args.append(settlement.result?.value ?? [])
+            args.append(Array(String(settlement.result?.expirySeconds ?? 0).utf8))
+        }
+        return Self.settleScript.call(keys: scriptKeys, arguments: args)
+    }
+
+    /// Settles a batch of one queue's jobs.
+    /// KEYS: in-flight, stats, home (ready) key, delayed, dead, wake, then result keys.
+    /// ARGV: dead-letter cap, then per job: mode, the job's raw bytes, new payload, due ms,
+    /// result key index in KEYS (0 for none), result, result expiry s.
+    /// A job no longer in the in-flight list (already settled, or recovered by a reaper) is skipped.
+    /// Returns how many were settled.
+    static let settleScript = RedisScript("""
+        #!lua flags=allow-oom
+        local inflight, stats, home, delayed, dead, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+        local counts = {processed = 0, failed = 0, retried = 0, dead = 0, expired = 0}
+        local settled, wakeScore, trimDead = 0, false, false
+        for i = 2, #ARGV, 7 do
+          local mode, raw, payload, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+          if redis.call('LREM', inflight, -1, raw) == 1 then
+            settled = settled + 1
+            local resultIndex = tonumber(ARGV[i + 4])
+            if resultIndex > 0 then
+              redis.call('SET', KEYS[resultIndex], ARGV[i + 5], 'EX', tonumber(ARGV[i + 6]))
+              redis.call('PUBLISH', KEYS[resultIndex], ARGV[i + 5])
+            end
+            if mode == 'ack' then
+              counts.processed = counts.processed + 1
+            elseif mode == 'expired' then
+              counts.expired = counts.expired + 1
+            elseif mode == 'requeue' then
+              redis.call('RPUSH', home, raw)
+            elseif mode == 'postpone' then
+              redis.call('ZADD', delayed, score, raw)
+              wakeScore = score
+            elseif mode == 'retry' then
+              redis.call('ZADD', delayed, score, payload)
+              counts.failed = counts.failed + 1
+              counts.retried = counts.retried + 1
+              wakeScore = score
+            elseif mode == 'dead' then
+              redis.call('LPUSH', dead, payload)
+              counts.failed = counts.failed + 1
+              counts.dead = counts.dead + 1
+              trimDead = true
+            end
+          end
+        end
+        if trimDead then redis.call('LTRIM', dead, 0, tonumber(ARGV[1]) - 1) end
+        if wakeScore then
+          redis.call('LPUSH', wake, wakeScore)
+          redis.call('LTRIM', wake, 0, 0)
+        end
+        for field, n in pairs(counts) do
+          if n > 0 then redis.call('HINCRBY', stats, field, n) end
+        end
+        return settled
+        """)
+}

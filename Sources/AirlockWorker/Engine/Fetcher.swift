@@ -1,0 +1,72 @@
+import Airlock
+import Logging
+
+/// Takes jobs from one lane into the worker's buffer, a reservation at a time.
+///
+/// It reserves free capacity first (``WorkBuffer``), then asks the source for at most that many
+/// jobs, so the worker never holds more than `concurrency + prefetch`. When the lane is empty it
+/// waits in the source (blocking, never polling): the worker's only lane waits *taking* the next
+/// job; one of several lanes only waits for work and then competes for a slot, so an earlier
+/// queue keeps its priority.
+struct Fetcher: Sendable {
+    let laneIndex: Int
+    let lane: FetchLane
+    /// Whether this is the worker's only lane.
+    let onlyLane: Bool
+    let source: any JobSource
+    let configuration: WorkerConfiguration
+    let buffer: WorkBuffer
+    let health: SourceHealth
+    let reconciler: Reconciler
+
+    func run() async {
+        let component = "fetch \(lane)"
+        var failures = 0
+        var uncertain = false
+        var reserved = await buffer.reserve(laneIndex: laneIndex, maximum: configuration.fetchBatch)
+        while reserved > 0 {
+            do {
+                if uncertain {
+                    // The last request failed after it may have run: take back what it may have moved.
+                    try await reconciler.reconcile(lane)
+                    uncertain = false
+                }
+                let taken = try await source.take(reserved, from: lane)
+                health.recovered(component)
+                failures = 0
+                switch taken {
+                case .paused:
+                    // Hold nothing, look again shortly.
+                    buffer.deliver([], laneIndex: laneIndex, reserved: reserved)
+                    reserved = 0
+                    try? await Task.sleep(for: .milliseconds(250))
+                case .jobs(let jobs) where !jobs.isEmpty:
+                    reserved = await buffer.deliverAndReserve(wrap(jobs), laneIndex: laneIndex, reserved: reserved, maximum: configuration.fetchBatch)
+                    continue
+                case .jobs where onlyLane:
+                    buffer.deliver([], laneIndex: laneIndex, reserved: reserved - 1)
+                    reserved = 1
+                    let jobs = try await source.waitForJobs(on: lane, timeout: configuration.blockTimeout, claimOne: true)
+                    reserved = await buffer.deliverAndReserve(wrap(jobs), laneIndex: laneIndex, reserved: 1, maximum: configuration.fetchBatch)
+                    continue
+                case .jobs:
+                    buffer.deliver([], laneIndex: laneIndex, reserved: reserved)
+                    reserved = 0
+                    _ = try await source.waitForJobs(on: lane, timeout: configuration.blockTimeout, claimOne: false)
+                }
+            } catch {
+                buffer.deliver([], laneIndex: laneIndex, reserved: reserved)
+                reserved = 0
+                if health.mayHaveBeenApplied(error) { uncertain = true }
+                if health.failed(component, error) { return }
+                failures += 1
+                await health.backoff(attempt: failures)
+            }
+            reserved = await buffer.reserve(laneIndex: laneIndex, maximum: configuration.fetchBatch)
+        }
+    }
+
+    private func wrap(_ jobs: [FetchedJob]) -> [Job] {
+        jobs.map { Job(laneIndex: laneIndex, fetched: $0) }
+    }
+}

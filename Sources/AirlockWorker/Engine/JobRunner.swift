@@ -1,0 +1,178 @@
+import Airlock
+import Foundation
+import Logging
+import Metrics
+
+/// Runs one fetched job and decides how it settles.
+///
+/// The message is read by the source's codec; input that can never succeed (unreadable, too
+/// large, unknown task, arguments that do not decode, numbers out of range) is dead-lettered at
+/// once with the reason. A task runs inside an airlock scope whose executor is the source's
+/// follow-up executor, so the jobs it enqueues are dispatched atomically, and only if it succeeds.
+struct JobRunner: Sendable {
+    let registry: TaskRegistry
+    let configuration: WorkerConfiguration
+    let codec: any WireCodec
+    let followUps: any Executor
+    let logger: Logger
+    let metrics: JobMetrics
+
+    func run(_ job: Job) async -> Settlement {
+        let fetched = job.fetched
+        guard fetched.raw.count <= configuration.maxMessageBytes else {
+            return unreadable(fetched, reason: "the message is \(fetched.raw.count) bytes, over this worker's limit of \(configuration.maxMessageBytes) (maxMessageBytes, --max-message-bytes); it was not read")
+        }
+        let decoded: DecodedJob
+        do {
+            decoded = try codec.decode(fetched.raw, queue: fetched.queue)
+        } catch {
+            return unreadable(fetched, reason: error.description)
+        }
+        let envelope = decoded.envelope
+        // Metadata goes with each log call, not onto the logger: some handlers format metadata
+        // eagerly whenever it is set, which cost more than a no-op job.
+        let logger = JobLogger(logger: self.logger, job: envelope.id, task: envelope.task, queue: fetched.queue)
+
+        guard let entry = registry[envelope.task] else {
+            logger.error("unknown task; dead-lettered")
+            return dead(fetched, decoded, reason: "unknown task '\(envelope.task)': no task of that name is registered on this worker",
+                        errorType: "NotRegistered", attempts: envelope.attempt)
+        }
+        if let eta = envelope.eta, eta > epochMilliseconds() + 5 {
+            // Celery producers put future tasks straight on the queue; they wait in the source, not here.
+            logger.debug("job not due yet; moved to the delayed jobs")
+            return Settlement(job: fetched, outcome: .postpone(dueAt: eta))
+        }
+        if let expires = envelope.expires, epochMilliseconds() > expires {
+            logger.notice("job expired before it started; dropped")
+            metrics.count(.expired, queue: fetched.queue)
+            return Settlement(job: fetched, outcome: .expired)
+        }
+        let body: @Sendable (TaskContext) async throws -> JSONValue
+        do {
+            body = try entry.prepare(TaskArguments(args: envelope.args, kwargs: envelope.kwargs))
+        } catch {
+            logger.error("arguments do not fit the task; dead-lettered", metadata: ["error": "\(error)"])
+            return dead(fetched, decoded, reason: "\(error)", errorType: "TypeError", attempts: envelope.attempt)
+        }
+
+        let maxRetries = envelope.maxRetries ?? entry.maxRetries ?? configuration.defaultMaxRetries
+        let context = TaskContext(
+            jobID: envelope.id, taskName: envelope.task, queue: fetched.queue, attempt: envelope.attempt, maxRetries: maxRetries,
+            enqueuedAt: Date(timeIntervalSince1970: Double(envelope.enqueuedAt) / 1000), logger: self.logger)
+        let started = ContinuousClock.now
+        do {
+            let value = try await Airlock.scope(executor: followUps) {
+                try await withTimeout(entry.timeout ?? configuration.defaultTimeout) { try await body(context) }
+            }
+            metrics.finished(.processed, queue: fetched.queue, after: ContinuousClock.now - started)
+            logger.debug("job succeeded")
+            return Settlement(job: fetched, outcome: .acknowledge, result: codec.result(of: decoded, .success(value), expiry: configuration.resultExpiry))
+        } catch {
+            metrics.finished(.failed, queue: fetched.queue, after: ContinuousClock.now - started)
+            // `attempt` is at most Envelope.Limits.attempts.upperBound: no overflow.
+            let failures = envelope.attempt + 1
+            if !(error is PermanentFailure), envelope.attempt < maxRetries {
+                let strategy = entry.retry ?? configuration.retryStrategy
+                // A strategy may answer anything; the due time stays a valid wire timestamp.
+                let due = min(
+                    epochMilliseconds().addingSaturated(strategy.delay(afterFailures: failures).wholeMilliseconds),
+                    acceptedEpochMilliseconds.upperBound)
+                logger.warning("job failed; retry scheduled", metadata: ["error": "\(error)", "attempt": "\(failures)", "max_retries": "\(maxRetries)"])
+                return Settlement(job: fetched, outcome: .retry(message: codec.retry(decoded, dueAt: due, error: error), dueAt: due))
+            }
+            logger.error("job failed for the last time; dead-lettered", metadata: ["error": "\(error)", "attempts": "\(failures)"])
+            return dead(fetched, decoded, reason: String(describing: error), errorType: "\(type(of: error))", attempts: failures)
+        }
+    }
+
+    private func dead(_ fetched: FetchedJob, _ decoded: DecodedJob, reason: String, errorType: String, attempts: Int) -> Settlement {
+        metrics.count(.dead, queue: fetched.queue)
+        return Settlement(
+            job: fetched,
+            outcome: .dead(entry: codec.deadLetter(decoded, reason: reason, errorType: errorType, attempts: attempts, failedAt: epochMilliseconds())),
+            result: codec.result(of: decoded, .failure(reason: reason, errorType: errorType), expiry: configuration.resultExpiry))
+    }
+
+    /// A message that cannot be read keeps its bytes in the dead letter.
+    private func unreadable(_ fetched: FetchedJob, reason: String) -> Settlement {
+        logger.error("malformed job; dead-lettered", metadata: ["queue": "\(SafeText.escape(fetched.queue))", "error": "\(SafeText.escape(reason))"])
+        metrics.count(.dead, queue: fetched.queue)
+        return Settlement(job: fetched, outcome: .dead(entry: codec.unreadable(fetched.raw, queue: fetched.queue, reason: reason, failedAt: epochMilliseconds())))
+    }
+}
+
+/// A logger plus one job's identity, turned into metadata only when a line is emitted.
+struct JobLogger {
+    let logger: Logger
+    let job: String
+    let task: String
+    let queue: String
+
+    /// Every value may carry a job's bytes (its id, its task name, the error its task threw), so
+    /// each goes through ``SafeText``: a newline in a task name must not forge a log line.
+    private func metadata(_ extra: Logger.Metadata) -> Logger.Metadata {
+        var metadata = extra.mapValues { Logger.MetadataValue.string(SafeText.escape("\($0)")) }
+        metadata["job"] = .string(SafeText.escape(job))
+        metadata["task"] = .string(SafeText.escape(task))
+        metadata["queue"] = .string(SafeText.escape(queue))
+        return metadata
+    }
+
+    func debug(_ message: @autoclosure () -> Logger.Message, metadata extra: Logger.Metadata = [:]) {
+        logger.debug(message(), metadata: metadata(extra))
+    }
+    func notice(_ message: @autoclosure () -> Logger.Message, metadata extra: Logger.Metadata = [:]) {
+        logger.notice(message(), metadata: metadata(extra))
+    }
+    func warning(_ message: @autoclosure () -> Logger.Message, metadata extra: Logger.Metadata = [:]) {
+        logger.warning(message(), metadata: metadata(extra))
+    }
+    func error(_ message: @autoclosure () -> Logger.Message, metadata extra: Logger.Metadata = [:]) {
+        logger.error(message(), metadata: metadata(extra))
+    }
+}
+
+/// Runs `body`, cancelling it and throwing ``TaskTimeoutError`` when it outlives `timeout`.
+func withTimeout<T: Sendable>(_ timeout: Duration?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    guard let timeout else { return try await body() }
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = try await group.next() ?? nil
+        group.cancelAll()
+        guard let value = first else { throw TaskTimeoutError(timeout: timeout) }
+        return value
+    }
+}
+
+/// swift-metrics instruments, created once per queue and outcome rather than per job.
+struct JobMetrics: Sendable {
+    enum Outcome: String, CaseIterable, Sendable { case processed, failed, dead, expired }
+    private let counters: [String: [Outcome: Counter]]
+    private let timers: [String: Timer]
+
+    init(queues: [String]) {
+        var counters: [String: [Outcome: Counter]] = [:]
+        var timers: [String: Timer] = [:]
+        for queue in queues {
+            counters[queue] = Dictionary(uniqueKeysWithValues: Outcome.allCases.map {
+                ($0, Counter(label: "airlock_jobs_total", dimensions: [("queue", queue), ("outcome", $0.rawValue)]))
+            })
+            timers[queue] = Timer(label: "airlock_job_duration", dimensions: [("queue", queue)])
+        }
+        self.counters = counters
+        self.timers = timers
+    }
+
+    func count(_ outcome: Outcome, queue: String) { counters[queue]?[outcome]?.increment() }
+
+    func finished(_ outcome: Outcome, queue: String, after duration: Duration) {
+        count(outcome, queue: queue)
+        let (seconds, attoseconds) = duration.components
+        timers[queue]?.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

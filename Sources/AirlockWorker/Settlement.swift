@@ -1,0 +1,37 @@
+/// What becomes of a job that left a task slot: the engine decides it, the ``JobSource`` records it.
+public struct Settlement: Sendable {
+    /// What to do with the job.
+    public enum Outcome: Sendable, Equatable {
+        /// Succeeded: forget it, count it processed.
+        case acknowledge
+        /// Failed, and runs again: `message` (one attempt later) becomes due at `dueAt` (ms).
+        case retry(message: [UInt8], dueAt: Int64)
+        /// Failed for good: keep `entry` in the dead letters.
+        case dead(entry: [UInt8])
+        /// Not started before it expired: dropped, counted expired.
+        case expired
+        /// Never started (shutdown, a reaped worker): back to the front of its queue, unchanged.
+        case requeue
+        /// Not due yet (a producer put a future `eta` on a ready job): wait among delayed jobs.
+        case postpone(dueAt: Int64)
+    }
+
+    /// The job, exactly as fetched.
+    public let job: FetchedJob
+    /// What to do with it.
+    public var outcome: Outcome
+    /// A result to store with the settlement, written only if the job was still held.
+    public var result: StoredResult?
+    /// The job still occupies a worker slot, freed once this settlement reached the source.
+    var holdsSlot = false
+
+    /// Creates a settlement.
+    public init(job: FetchedJob, outcome: Outcome, result: StoredResult? = nil) {
+        self.job = job
+        self.outcome = outcome
+        self.result = result
+    }
+
+    /// Whether the task succeeded.
+    public var succeeded: Bool { outcome == .acknowledge }
+}
