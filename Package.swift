@@ -143,6 +143,12 @@ let package = Package(
             dependencies: ["Airlock"],
             swiftSettings: strict
         ),
+        // The worker engine against in-memory queues: no server, milliseconds.
+        .testTarget(
+            name: "AirlockWorkerTests",
+            dependencies: ["AirlockWorker", "Airlock"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "AirlockRedisTests",
             dependencies: ["AirlockRedis", "AirlockDaemon", "AirlockTestSupport"],

@@ -94,7 +94,7 @@ extension IntegrationScenarios {
             let queues = try await s.cli(["queues"])
             #expect(queues.status == 0 && queues.stdout.split(separator: "\n").contains("default"), "\(queues)")
 
-            let purge = try await s.cli(["dead", "purge"])
+            let purge = try await s.cli(["dead", "purge", "--all"])
             #expect(purge.status == 0, "\(purge)")
             #expect(try await s.llen(dead) == 0, "dead purge left entries")
             for (worker, _) in fleet {

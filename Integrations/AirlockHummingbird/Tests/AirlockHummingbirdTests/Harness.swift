@@ -157,13 +157,13 @@ struct Harness: Sendable {
         deliver: @escaping @Sendable (Order, TaskContext) async throws -> Void,
         _ body: @Sendable () async throws -> R
     ) async throws -> R {
-        var configuration = WorkerConfiguration(redis: try RedisConfiguration(url: servers.redisURL))
-        configuration.namespace = keys.namespace
+        let source = try RedisJobSource(url: servers.redisURL, namespace: keys.namespace, logger: quietLogger)
+        var configuration = WorkerConfiguration()
         configuration.concurrency = 2
         configuration.prefetch = 0
         configuration.shutdownTimeout = .seconds(5)
         configuration.retryStrategy = .fixed(.milliseconds(200))
-        let worker = Worker(configuration: configuration, registry: OrderWorker.registry, logger: quietLogger)
+        let worker = Worker(source: source, configuration: configuration, registry: OrderWorker.registry, logger: quietLogger)
         let services = OrderWorkerServices(store: store, deliver: deliver)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await OrderWorker.run(worker, services: services) }

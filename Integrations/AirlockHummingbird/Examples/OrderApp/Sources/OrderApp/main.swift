@@ -21,7 +21,7 @@ case "serve":
     try await OrderAPI.application(router: router, store: store, port: settings.httpPort, logger: logger).runService()
 
 case "worker":
-    let worker = Worker(configuration: WorkerConfiguration(redis: try RedisConfiguration(url: settings.redisURL)), registry: OrderWorker.registry)
+    let worker = Worker(source: try RedisJobSource(url: settings.redisURL), configuration: WorkerConfiguration(), registry: OrderWorker.registry)
     // SIGINT/SIGTERM: graceful shutdown (running tasks finish, unstarted jobs go back to Redis).
     let signalSources = [SIGINT, SIGTERM].map { number in
         signal(number, SIG_IGN)
