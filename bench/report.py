@@ -150,16 +150,51 @@ def main():
     add("Memory", f"worker RSS halfway / after {rss_jobs:,} jobs",
         f"{mb(rss_mid)} / {mb(rss_after)} (peak {mb(v('rss_peak_mb'))}; anonymous {mb(v('rss_after_anon_mb'))})",
         "flat", check(flat) + ("" if rss_jobs >= 1_000_000 or rss_after is None else f" (only {rss_jobs:,} jobs: --quick)"))
-    if quick or celery is None:
-        add("Peers", "Celery / Dramatiq / RQ", "skipped (--quick)" if quick else "not measured", "", "")
-    else:
-        tasks = f"{int(v('celery_tasks') or 0):,}"
-        add("Peers", f"Celery prefork -c 2, {tasks} no-op tasks", f"{rate(celery)} (enqueue {rate(v('celery_enqueue_per_s'))})", "", "")
-        add("Peers", f"Dramatiq -p 2 -t 4, {tasks} no-op tasks", f"{rate(dramatiq)} (enqueue {rate(v('dramatiq_enqueue_per_s'))})", "", "")
-        add("Peers", f"RQ SimpleWorker, {tasks} no-op tasks", f"{rate(rq)} (enqueue {rate(v('rq_enqueue_per_s'))})", "", "")
-    ratio = lambda a, b: "—" if not a or not b else f"{a / b:,.1f}×" if a / b >= 1 else f"{a / b:.2f}×"  # noqa: E731
+    requested = values.get("peers", "celery,dramatiq,rq").split(",") if "peers" in values else ["celery", "dramatiq", "rq"]
+    requested = [p for p in requested if p]
+    sidekiq, sidekiq_rel = v("sidekiq_per_s"), v("sidekiq_reliable_per_s")
+    sidekiq_enq = v("sidekiq_enqueue_per_s")
+    if quick:
+        add("Peers", "Celery / Dramatiq / RQ / Sidekiq", "skipped (--quick)", "", "")
+    elif not requested:
+        add("Peers", "Celery / Dramatiq / RQ / Sidekiq", "skipped (--skip-peers)", "", "")
+    python_peers = (("celery", "Celery prefork -c 2", celery), ("dramatiq", "Dramatiq -p 2 -t 4", dramatiq),
+                    ("rq", "RQ SimpleWorker", rq))
+    for system, title, peer in python_peers:
+        if quick or system not in requested:
+            continue
+        if peer is None:
+            add("Peers", title, "not measured (see the log above)", "", "")
+        else:
+            tasks = f"{int(v(f'{system}_tasks') or 0):,}"
+            add("Peers", f"{title}, {tasks} no-op tasks", f"{rate(peer)} (enqueue {rate(v(f'{system}_enqueue_per_s'))})", "", "")
+    if not quick and "sidekiq" in requested:
+        versions = values.get("sidekiq_versions", "")
+        sk_version = versions.split(",")[0].replace("sidekiq-", "Sidekiq ") if versions else "Sidekiq"
+        configs = sorted(
+            {k[len("sidekiq_"):-len("_per_s")] for k in values
+             if k.startswith(("sidekiq_basic_c", "sidekiq_reliable_c")) and k.endswith("_per_s")
+             and not k.endswith(("_wall_per_s", "_enqueue_per_s"))},
+            key=lambda k: (k.split("_c")[0] != "basic", int(k.split("_c")[1])))
+        if not configs:
+            add("Peers", sk_version, "not measured (see the log above)", "", "")
+        for cfg in configs:
+            fetch, c = cfg.split("_c")
+            name = "BasicFetch" if fetch == "basic" else "gitlab ReliableFetch"
+            best = ((fetch == "basic" and values.get("sidekiq_best_concurrency") == c)
+                    or (fetch == "reliable" and values.get("sidekiq_reliable_best_concurrency") == c))
+            tasks = f"{int(v(f'sidekiq_{cfg}_tasks') or 0):,}"
+            extra = v(f"sidekiq_{cfg}_extra_runs")
+            add("Peers", f"{sk_version} {name} -c {c}, {tasks} no-op jobs{' ← best' if best else ''}",
+                f"{rate(v(f'sidekiq_{cfg}_per_s'))} (from process start {rate(v(f'sidekiq_{cfg}_wall_per_s'))}; "
+                f"push_bulk {rate(v(f'sidekiq_{cfg}_enqueue_per_s'))})"
+                + (f"; {extra:,.0f} jobs ran twice" if extra else ""), "", "")
+    ratio = lambda a, b: ("—" if not a or not b else f"{a / b:,.1f}×" if a / b >= 1  # noqa: E731
+                          else f"{a / b:.2f}×" if a / b >= 0.1 else f"{a / b:.4f}×")
     if drain:
-        for name, peer in (("Celery", celery), ("Dramatiq", dramatiq), ("RQ", rq)):
+        for name, peer in (("Celery", celery), ("Dramatiq", dramatiq), ("RQ", rq),
+                           ("Sidekiq (BasicFetch, best concurrency)", sidekiq),
+                           ("Sidekiq (gitlab ReliableFetch, best concurrency)", sidekiq_rel)):
             if peer:
                 add("Ratio", f"our drain vs {name}", ratio(drain, peer), "", "")
         add("Ratio", "our drain vs Redis RPOP -P 16", ratio(drain, rpop16), "", "")
@@ -167,7 +202,14 @@ def main():
         add("Ratio", "our enqueue (scopes of 100) vs Redis LPUSH -P 16", ratio(enqueue, lpush16), "", "")
         if celery:
             add("Ratio", "our enqueue vs Celery's", ratio(enqueue, v("celery_enqueue_per_s")), "", "")
+        if sidekiq_enq:
+            add("Ratio", "our enqueue vs Sidekiq's push_bulk (slices of 1,000)", ratio(enqueue, sidekiq_enq), "", "")
+    if sidekiq or sidekiq_rel:
+        add("Ratio", "Sidekiq drain (BasicFetch / ReliableFetch) vs Redis RPOP -P 16",
+            f"{ratio(sidekiq, rpop16)} / {ratio(sidekiq_rel, rpop16)}", "", "")
 
+    if values.get("mode") == "peers":  # --only-peers: Redis's ceiling and the peers, nothing of ours
+        rows = [r for r in rows if r[0] in ("Redis", "Peers", "Ratio")]
     widths = [max(len(str(r[i])) for r in rows + [("", "measurement", "result", "goal", "status")]) for i in range(5)]
     header = ("", "measurement", "result", "goal", "status")
     lines = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(header, widths)) + " |",
@@ -176,15 +218,22 @@ def main():
         lines.append("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |")
     table = "\n".join(lines)
 
+    only_peers = values.get("mode") == "peers"  # --only-peers: no Airlock figures
+
     def field(x, fmt="{:.0f}"):
-        return "skipped" if x is None and quick else ("na" if x is None else fmt.format(x))
+        return "skipped" if x is None and (quick or only_peers) else ("na" if x is None else fmt.format(x))
+
+    def peer_field(system, x):
+        """skipped: not asked for (--quick, --skip-peers, --peers); na: asked for, not measured."""
+        return "skipped" if quick or system not in requested else field(x)
 
     last = ("bench: drain_per_s={} enqueue_per_s={} latency_p50_us={} latency_p99_us={} lateness_p99_ms={} "
-            "rss_idle_mb={} rss_after_mb={} celery_drain_per_s={} dramatiq_drain_per_s={} redis_lpush_p16_per_s={}").format(
+            "rss_idle_mb={} rss_after_mb={} celery_drain_per_s={} dramatiq_drain_per_s={} redis_lpush_p16_per_s={} "
+            "sidekiq_drain_per_s={} sidekiq_reliable_drain_per_s={} sidekiq_enqueue_per_s={}").format(
         field(drain), field(enqueue), field(lat50, "{:.0f}"), field(lat99, "{:.0f}"), field(late99, "{:.2f}"),
         field(rss_idle, "{:.1f}"), field(rss_after, "{:.1f}"),
-        "skipped" if quick or celery is None else field(celery), "skipped" if quick or dramatiq is None else field(dramatiq),
-        field(lpush16))
+        peer_field("celery", celery), peer_field("dramatiq", dramatiq), field(lpush16),
+        peer_field("sidekiq", sidekiq), peer_field("sidekiq", sidekiq_rel), peer_field("sidekiq", sidekiq_enq))
 
     report = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -1,39 +1,71 @@
 #!/usr/bin/env bash
 # make bench: Airlock against one private redis-server (free loopback port, no persistence), side by
-# side with Redis's own ceiling and with Celery, Dramatiq and RQ on the same server.
+# side with Redis's own ceiling and with Celery, Dramatiq, RQ and Sidekiq on the same server.
 #
-#   bench/run.sh [--quick] [--no-build] [--skip-peers]
+#   bench/run.sh [--quick] [--no-build] [--skip-peers] [--peers LIST] [--only-peers]
 #
 # Prints a table, writes bench/results/latest.json, and ends with one machine-readable line:
 #   bench: drain_per_s=… enqueue_per_s=… latency_p50_us=… … redis_lpush_p16_per_s=…
+#          sidekiq_drain_per_s=… sidekiq_reliable_drain_per_s=… sidekiq_enqueue_per_s=…   (one line)
 # --quick: smaller counts, one drain configuration, peers skipped (under a minute once built).
+# --skip-peers: no peers. --peers LIST: only these peers (comma-separated: celery,dramatiq,rq,sidekiq).
+# --only-peers: Redis's ceiling and the peers only (no Swift build, no Airlock figures); writes
+#   bench/results/latest-peers.json instead, e.g. `bench/run.sh --only-peers --peers sidekiq` (~40 s).
+# Python peers are installed into bench/.venv (PyPI); Sidekiq from Debian packages (apt-get install
+# ruby-sidekiq ruby-gitlab-sidekiq-fetcher, with sudo when not root) when missing.
 # Every process started here (redis-server, workers, peer workers) is stopped on exit, whatever happens.
 #
 # Environment: SWIFT (default swift); BENCH_SCRATCH=path builds with --scratch-path path (default: .build).
+#   SIDEKIQ_LOG_LEVEL (default warn): the Sidekiq peer's log level (info logs two lines per job).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-MODE=full; BUILD=1; PEERS=1
-for arg in "$@"; do
-  case "$arg" in
+ALL_PEERS="celery dramatiq rq sidekiq"
+MODE=full; BUILD=1; PEERS=1; ONLY_PEERS=0; PEER_LIST=$ALL_PEERS
+usage() { awk 'NR > 1 { if (!/^#/) exit; print }' "$0"; }
+while [ $# -gt 0 ]; do
+  case "$1" in
     --quick) MODE=quick; PEERS=0 ;;
     --full) MODE=full ;;
     --no-build) BUILD=0 ;;
     --skip-peers) PEERS=0 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "bench: unknown argument $arg (try --quick, --no-build, --skip-peers)" >&2; exit 2 ;;
+    --only-peers) ONLY_PEERS=1 ;;
+    --peers|--peers=*)
+      if [ "$1" = --peers ]; then
+        [ $# -ge 2 ] || { echo "bench: --peers needs a list (e.g. --peers sidekiq)" >&2; exit 2; }
+        PEER_LIST=$2; shift
+      else
+        PEER_LIST=${1#--peers=}
+      fi
+      PEER_LIST=${PEER_LIST//,/ }
+      for p in $PEER_LIST; do
+        case " $ALL_PEERS " in *" $p "*) ;; *) echo "bench: unknown peer $p (known: ${ALL_PEERS// /,})" >&2; exit 2 ;; esac
+      done ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "bench: unknown argument $1 (try --quick, --no-build, --skip-peers, --peers LIST, --only-peers)" >&2; exit 2 ;;
   esac
+  shift
 done
+if [ "$ONLY_PEERS" = 1 ]; then
+  [ "$PEERS" = 1 ] || { echo "bench: --only-peers runs nothing with --quick or --skip-peers" >&2; exit 2; }
+  MODE=peers; BUILD=0
+fi
+[ "$PEERS" = 1 ] || PEER_LIST=
+wants() { case " $PEER_LIST " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 SWIFT=${SWIFT:-swift}
 build_args=(-c release --static-swift-stdlib)   # as `make build-release` builds them
 if [ -n "${BENCH_SCRATCH:-}" ]; then build_args+=(--scratch-path "$BENCH_SCRATCH"); fi
 if [ "$BUILD" = 1 ]; then $SWIFT build "${build_args[@]}" >&2; fi
-BIN=$($SWIFT build "${build_args[@]}" --show-bin-path)
-for exe in AirlockBench airlock-workerd AirlockCoreBench; do
-  [ -x "$BIN/$exe" ] || { echo "bench: $BIN/$exe is missing; build with: swift build -c release --static-swift-stdlib" >&2; exit 1; }
-done
+if [ "$ONLY_PEERS" = 1 ]; then
+  BIN="(not used: --only-peers)"
+else
+  BIN=$($SWIFT build "${build_args[@]}" --show-bin-path)
+  for exe in AirlockBench airlock-workerd AirlockCoreBench; do
+    [ -x "$BIN/$exe" ] || { echo "bench: $BIN/$exe is missing; build with: swift build -c release --static-swift-stdlib" >&2; exit 1; }
+  done
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Process bookkeeping: every pid we start goes in $PIDS; peer workers (their own process groups)
@@ -146,10 +178,14 @@ else
   N_LAT=2000; N_LATE=1000; LATE_SPREAD=3000; DRAIN_CONFIGS="16:64 32:128 64:256 128:512"; DRAIN_TRIALS=2; N_CORE=1000000; N_PEER=20000
 fi
 
+# Sections 0 and 2–5 measure Airlock and are left out by --only-peers (the blocks are not indented).
+if [ "$ONLY_PEERS" = 0 ]; then
 # --- 0. The core alone (recording executor, no Redis) -----------------------------------------
 say "core micro-benchmark ($N_CORE intents)"
 "$BIN/AirlockCoreBench" "$N_CORE" | tee "$work/core.out" >&2
 sed -n 's/^bench-core: //p' "$work/core.out" | tr ' ' '\n' | sed 's/^/core_/' >>"$RESULTS"
+
+fi  # ONLY_PEERS = 0
 
 # --- 1. Redis's ceiling on this server ---------------------------------------------------------
 say "redis-benchmark -P 16 -t lpush,rpop -n $N_CEIL (db 9)"
@@ -160,6 +196,7 @@ redis-benchmark -h 127.0.0.1 -p "$port" --dbnum 9 -P 1 -t lpush -q -n $((N_CEIL 
 awk -F'[: ]+' '/requests per second/ { printf "redis_%s_per_s=%.0f\n", tolower($1), $2 }' "$work/ceiling.out" >>"$RESULTS"
 redis-cli -p "$port" -n 9 flushdb >/dev/null
 
+if [ "$ONLY_PEERS" = 0 ]; then  # sections 2–5 (not indented)
 # --- 2. Enqueue throughput -------------------------------------------------------------------
 say "enqueue (Airlock.scope + RedisExecutor, one producer process)"
 bench enq1 enqueue --count "$N_E1" --scope 1
@@ -267,9 +304,14 @@ echo "rss_jobs=$N_RSS" >>"$RESULTS"
 stop_pid "$rw"
 redis-cli -p "$port" --scan --pattern "$NS:{rss}:*" | xargs -r redis-cli -p "$port" del >/dev/null
 
-# --- 6. Peers on the same Redis (own db numbers) -----------------------------------------------
+fi  # ONLY_PEERS = 0, sections 2–5
+
+# --- 6. Peers on the same Redis (own db numbers: Celery 1, Dramatiq 2, RQ 3, Sidekiq 4) ---------
 # A peer that cannot be installed or run is reported as not measured; it does not fail the bench.
-if [ "$PEERS" = 1 ]; then
+echo "peers=${PEER_LIST// /,}" >>"$RESULTS"
+PY_PEERS=
+for system in celery dramatiq rq; do wants "$system" && PY_PEERS+="$system "; done
+if [ -n "$PY_PEERS" ]; then
   VENV=$ROOT/bench/.venv
   if ! "$VENV/bin/python" -c 'import celery, dramatiq, rq, redis' 2>/dev/null; then
     say "installing Celery, Dramatiq and RQ into bench/.venv (PyPI)"
@@ -278,8 +320,8 @@ if [ "$PEERS" = 1 ]; then
   fi
   if "$VENV/bin/python" -c 'import celery, dramatiq, rq, redis' 2>/dev/null; then
     "$VENV/bin/python" -c 'import celery, dramatiq, rq; print("peer_versions=celery-%s,dramatiq-%s,rq-%s" % (celery.__version__, dramatiq.__version__, rq.__version__))' >>"$RESULTS"
-    db=1
-    for system in celery dramatiq rq; do
+    for system in $PY_PEERS; do
+      case $system in celery) db=1 ;; dramatiq) db=2 ;; rq) db=3 ;; esac
       say "$system: $N_PEER no-op tasks (db $db)"
       if out=$("$VENV/bin/python" "$ROOT/bench/peers/peer_bench.py" --system "$system" --url "redis://127.0.0.1:$port/$db" \
         --count "$N_PEER" --pgid-file "$work/pgids" --log "$work/$system.log"); then
@@ -288,11 +330,67 @@ if [ "$PEERS" = 1 ]; then
       else
         say "$system failed; last lines of its worker log:"; tail -n 10 "$work/$system.log" >&2 || true
       fi
-      db=$((db + 1))
     done
+  fi
+fi
+
+# Sidekiq (Debian's ruby-sidekiq 6.4 and ruby-gitlab-sidekiq-fetcher): bench/peers/sidekiq_bench.rb pushes
+# $N_PEER jobs with push_bulk, then runs one `sidekiq` process; each concurrency with the default
+# BasicFetch (BRPOP, at-most-once) and with gitlab's ReliableFetch (at-least-once, like ours).
+SIDEKIQ_CONCURRENCY="10 25"
+sidekiq_ok() {
+  command -v sidekiq >/dev/null 2>&1 && ruby -e 'require "sidekiq"; require "sidekiq-reliable-fetch"' >/dev/null 2>&1
+}
+install_sidekiq() {
+  local sudo=() pkgs=(ruby-sidekiq ruby-gitlab-sidekiq-fetcher)
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "not root and no sudo" >&2; return 1; }
+    sudo=(sudo -n)
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" \
+    || { "${sudo[@]}" apt-get update -q && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}"; }
+}
+if wants sidekiq; then
+  if ! sidekiq_ok; then
+    say "installing Sidekiq (apt-get install -y ruby-sidekiq ruby-gitlab-sidekiq-fetcher; log in $work/sidekiq-install.log)"
+    install_sidekiq >"$work/sidekiq-install.log" 2>&1 || true
+    sidekiq_ok || { say "could not install Sidekiq: not measured; last lines of apt-get:"; tail -n 5 "$work/sidekiq-install.log" >&2; }
+  fi
+  if sidekiq_ok; then
+    ruby -e 'require "sidekiq"; f = Gem::Specification.find_by_name("gitlab-sidekiq-fetcher").version rescue "?"
+             puts "sidekiq_versions=sidekiq-#{Sidekiq::VERSION},gitlab-sidekiq-fetcher-#{f},ruby-#{RUBY_VERSION}"' >>"$RESULTS"
+    for fetch in basic reliable; do
+      for c in $SIDEKIQ_CONCURRENCY; do
+        say "sidekiq: $N_PEER no-op jobs, $fetch fetch, -c $c (db 4)"
+        if out=$(ruby "$ROOT/bench/peers/sidekiq_bench.rb" --url "redis://127.0.0.1:$port/4" --count "$N_PEER" \
+          --concurrency "$c" --fetch "$fetch" --pgid-file "$work/pgids" --log "$work/sidekiq.log"); then
+          echo "$out" | grep -v '^result:' >&2 || true
+          echo "$out" | sed -n 's/^result: //p' | tr ' ' '\n' | sed "s/^/sidekiq_${fetch}_c${c}_/" >>"$RESULTS"
+        else
+          say "sidekiq ($fetch fetch, -c $c) failed; last lines of its log:"; tail -n 10 "$work/sidekiq.log" >&2 || true
+        fi
+      done
+    done
+    # The best concurrency of each fetch (sidekiq_per_s: BasicFetch, sidekiq_reliable_per_s: ReliableFetch),
+    # and the best push_bulk rate of the four runs.
+    awk -F= '
+      match($1, /^sidekiq_(basic|reliable)_c[0-9]+_per_s$/) {
+        split($1, k, "_"); f = k[2]; c = substr(k[3], 2)
+        if (!(f in best) || $2 + 0 > best[f] + 0) { best[f] = $2; conc[f] = c }
+      }
+      $1 ~ /^sidekiq_(basic|reliable)_c[0-9]+_enqueue_per_s$/ {
+        if ($2 + 0 > enq + 0) enq = $2; trials = trials (trials == "" ? "" : "/") $2
+      }
+      END {
+        if ("basic" in best) printf "sidekiq_per_s=%s\nsidekiq_best_concurrency=%s\n", best["basic"], conc["basic"]
+        if ("reliable" in best) printf "sidekiq_reliable_per_s=%s\nsidekiq_reliable_best_concurrency=%s\n", best["reliable"], conc["reliable"]
+        if (enq != "") printf "sidekiq_enqueue_per_s=%s\nsidekiq_enqueue_trials=%s\n", enq, trials
+      }' "$RESULTS" >>"$RESULTS.sidekiq"
+    cat "$RESULTS.sidekiq" >>"$RESULTS"; rm -f "$RESULTS.sidekiq"
   fi
 fi
 
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/')" >>"$RESULTS"
 mkdir -p "$ROOT/bench/results"
-python3 "$ROOT/bench/report.py" "$RESULTS" "$ROOT/bench/results/latest.json"
+if [ "$ONLY_PEERS" = 1 ]; then OUT=$ROOT/bench/results/latest-peers.json; else OUT=$ROOT/bench/results/latest.json; fi
+python3 "$ROOT/bench/report.py" "$RESULTS" "$OUT"
