@@ -118,6 +118,13 @@ let package = Package(
             path: "Examples/DemoProducer",
             swiftSettings: strict
         ),
+        // README.md's Swift samples, compiled (Tests/AirlockTests/ReadmeSamplesTests.swift checks they match).
+        .target(
+            name: "ReadmeSamples",
+            dependencies: ["Airlock", "AirlockRedis", "AirlockDaemon"],
+            path: "Examples/ReadmeSamples",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "AirlockCoreBench",
             dependencies: ["Airlock"],

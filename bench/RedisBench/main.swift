@@ -7,6 +7,8 @@
 //   AirlockBench watch …        time a drain: first job taken → ready list empty and stats `processed` reached
 //   AirlockBench latency …      enqueue→start latency at low load (paced single-intent scopes of bench.stamp)
 //   AirlockBench lateness …     delayed jobs: start − due, for jobs with due times spread over a few seconds
+//   AirlockBench roundtrip …    the client alone: sequential PINGs from one task (each a hop to the
+//                               connection's thread and back), then pipelines of 100; CPU per call
 //
 // Every measuring subcommand prints a human line and a last line `result: key=value …` that run.sh collects.
 // Arguments are parsed by hand (ArgumentParser is a dependency of AirlockDaemon, not of this target).
@@ -439,6 +441,32 @@ let usage = """
       lateness --count N [--spread-ms 3000] [--lead-ms 300] [--queue Q]
     """
 
+/// `roundtrip --redis URL [--count N]`: what one call through `RedisClient` costs on top of the
+/// network round trip — the number docs/ARCHITECTURE.md compares with `redis-benchmark -P 1 -c 1`.
+func roundtrip(_ options: Options) async throws {
+    let count = try options.int("count", 50_000)
+    let client = RedisClient(configuration: try RedisConfiguration(url: try options.string("redis")), name: "bench-roundtrip")
+    try await client.connect()
+    let ping = RedisCommand("PING")
+    for _ in 0..<1_000 { _ = try await client.send(ping) }   // warm-up
+    var cpu = processCPUSeconds()
+    var started = ContinuousClock.now
+    for _ in 0..<count { _ = try await client.send(ping) }
+    let sequential = ContinuousClock.now - started
+    let sequentialCPU = processCPUSeconds() - cpu
+    let batch = Array(repeating: ping, count: 100)
+    cpu = processCPUSeconds()
+    started = ContinuousClock.now
+    for _ in 0..<(count / 100) { _ = try await client.pipeline(batch) }
+    let pipelined = ContinuousClock.now - started
+    let pipelinedCPU = processCPUSeconds() - cpu
+    await client.close()
+    let sequentialRate = Double(count) / sequential.seconds
+    let pipelinedRate = Double(count / 100 * 100) / pipelined.seconds
+    print("roundtrip: \(count) sequential PINGs \(fmt(sequentialRate, 0))/s (\(fmt(sequential.micros / Double(count), 1)) µs each, client CPU \(fmt(sequentialCPU * 1e6 / Double(count), 2)) µs); pipelined by 100: \(fmt(pipelinedRate, 0))/s (client CPU \(fmt(pipelinedCPU * 1e6 / Double(count), 2)) µs per command)")
+    print("result: sequential_per_s=\(fmt(sequentialRate, 0)) sequential_cpu_us=\(fmt(sequentialCPU * 1e6 / Double(count), 2)) pipelined_per_s=\(fmt(pipelinedRate, 0)) pipelined_cpu_us=\(fmt(pipelinedCPU * 1e6 / Double(count), 2))")
+}
+
 let arguments = CommandLine.arguments
 let subcommand = arguments.count > 1 ? arguments[1] : "help"
 switch subcommand {
@@ -452,7 +480,7 @@ case "worker":
 case "run":
     _ = stampClient  // resolve --redis before the command line is parsed
     await AirlockCommand.main(tasks: benchTasks())
-case "enqueue", "fill", "watch", "latency", "lateness":
+case "enqueue", "fill", "watch", "latency", "lateness", "roundtrip":
     do {
         let options = try Options(arguments.dropFirst(2))
         switch subcommand {
@@ -460,6 +488,7 @@ case "enqueue", "fill", "watch", "latency", "lateness":
         case "fill": try await fill(options)
         case "watch": try await watch(options)
         case "latency": try await latency(options)
+        case "roundtrip": try await roundtrip(options)
         default: try await lateness(options)
         }
     } catch {
