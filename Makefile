@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export CI ?=
 
-.PHONY: all deps build build-release test unit integration hummingbird demo bench bench-core clean
+.PHONY: all deps build build-release test unit integration hummingbird demo bench bench-core fuzz clean
 
 all: build
 
@@ -37,6 +37,16 @@ integration: deps
 ## Hummingbird + PostgreSQL integration only (real PostgreSQL, Redis and HTTP; its own package).
 hummingbird: deps
 	SWIFT=$(SWIFT) Integrations/AirlockHummingbird/scripts/test.sh
+
+## libFuzzer over the worker's whole path (decode → run → settle → delayed score → printed text), seeded
+## from Fuzz/corpus (make test replays that corpus). FUZZ_SECONDS=600 make fuzz for a longer run; new
+## interesting inputs land in .build-fuzz/corpus, crashes in .build-fuzz/findings.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	$(SWIFT) build -c debug --product AirlockFuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	mkdir -p .build-fuzz/corpus .build-fuzz/findings
+	.build-fuzz/debug/AirlockFuzz .build-fuzz/corpus Fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		-timeout=10 -artifact_prefix=.build-fuzz/findings/ -print_final_stats=1
 
 ## A local Redis, workers, a producer with real jobs, and queue stats at the end.
 demo: build-release

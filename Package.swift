@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         // Core: scopes, intents, policies, executors. No C, no Redis.
@@ -62,6 +63,7 @@ let package = Package(
                 "Airlock",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -84,6 +86,8 @@ let package = Package(
                 "AirlockRedis",
                 "AirlockWorker",
                 "AirlockRedisClient",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -116,6 +120,21 @@ let package = Package(
             name: "DemoProducer",
             dependencies: ["AirlockRedis", "DemoTasks"],
             path: "Examples/DemoProducer",
+            swiftSettings: strict
+        ),
+        // The worker's whole path for one input (decode → run → settle → score → text), shared by
+        // the fuzz target and the corpus replay in the tests.
+        .target(
+            name: "AirlockFuzzing",
+            dependencies: ["Airlock", "AirlockWorker", "AirlockRedis", .product(name: "Logging", package: "swift-log")],
+            path: "Fuzz/AirlockFuzzing",
+            swiftSettings: strict
+        ),
+        // `make fuzz` builds this with -sanitize=fuzzer,address -DFUZZING; plainly built, it replays a corpus.
+        .executableTarget(
+            name: "AirlockFuzz",
+            dependencies: ["AirlockFuzzing"],
+            path: "Fuzz/AirlockFuzz",
             swiftSettings: strict
         ),
         // README.md's Swift samples, compiled (Tests/AirlockTests/ReadmeSamplesTests.swift checks they match).
@@ -153,7 +172,10 @@ let package = Package(
         // The worker engine against in-memory queues: no server, milliseconds.
         .testTarget(
             name: "AirlockWorkerTests",
-            dependencies: ["AirlockWorker", "Airlock"],
+            dependencies: [
+                "AirlockWorker", "Airlock", "AirlockFuzzing",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

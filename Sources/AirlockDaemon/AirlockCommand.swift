@@ -45,11 +45,23 @@ public struct AirlockCommand: AsyncParsableCommand {
     public init() {}
 
     static let registeredTasks = Mutex(TaskRegistry())
+    static let logging = Mutex(LoggingSetup.bootstrap)
+
+    /// Who sets up swift-log's global handler for `run` (swift-log allows one bootstrap per process).
+    public enum LoggingSetup: Sendable {
+        /// `run` bootstraps logging from `--log-level` and `--log-format` (the stock daemon).
+        case bootstrap
+        /// The application already did (or will); `run` logs through whatever handler is in force.
+        case alreadyBootstrapped
+    }
 
     /// Parses the process's arguments and runs the chosen subcommand; `run` executes `tasks`
     /// (plus the built-in diagnostic tasks). Exits the process with the command's status.
-    public static func main(tasks: TaskRegistry) async {
+    /// - Parameter logging: pass `.alreadyBootstrapped` when the application set up swift-log
+    ///   itself, so `run` does not bootstrap it a second time (which would crash the process).
+    public static func main(tasks: TaskRegistry, logging: LoggingSetup = .bootstrap) async {
         registeredTasks.withLock { $0 = tasks }
+        self.logging.withLock { $0 = logging }
         let arguments = normalized(Array(CommandLine.arguments.dropFirst()))
         do {
             var command = try parseAsRoot(arguments)

@@ -4,6 +4,8 @@ import AirlockWorker
 import ArgumentParser
 import Foundation
 import Logging
+import ServiceLifecycle
+import UnixSignals
 import AirlockRedisClient
 
 /// `airlock-workerd run`: a worker process.
@@ -89,7 +91,9 @@ struct RunCommand: AsyncParsableCommand {
     var queueList: [String] { AirlockDaemon.queueList([queues]) }
 
     func run() async throws {
-        bootstrapLogging(level: Logger.Level(rawValue: logLevel.lowercased()) ?? .info, format: LogFormat(rawValue: logFormat) ?? .human)
+        if AirlockCommand.logging.withLock({ $0 }) == .bootstrap {
+            bootstrapLogging(level: Logger.Level(rawValue: logLevel.lowercased()) ?? .info, format: LogFormat(rawValue: logFormat) ?? .human)
+        }
         var source = RedisJobSource.Configuration(redis: try connection.redisConfiguration())
         source.namespace = connection.namespace
         source.wireProtocol = WireProtocol(rawValue: `protocol`) ?? .native
@@ -108,12 +112,30 @@ struct RunCommand: AsyncParsableCommand {
         let worker = Worker(
             source: RedisJobSource(configuration: source, logger: logger), configuration: configuration,
             registry: AirlockCommand.registeredTasks.withLock { $0 }, logger: logger)
-        let signals = ShutdownSignals { worker.shutdown() }
-        defer { signals.cancel() }
+        // SIGTERM and SIGINT shut the group down gracefully; a second one exits at once (what was
+        // running is recovered by another worker's reaper).
+        let group = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         do {
-            try await worker.run()
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                tasks.addTask { await Self.exitOnSecondSignal() }
+                try await tasks.next()
+                tasks.cancelAll()
+            }
         } catch {
             throw CommandFailure(error)
+        }
+    }
+
+    /// The second SIGTERM or SIGINT ends the process with status 130, at once.
+    static func exitOnSecondSignal() async {
+        var seen = 0
+        for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+            seen += 1
+            if seen == 2 {
+                FileHandle.standardError.write(Data("airlock-workerd: second signal, exiting now\n".utf8))
+                Foundation.exit(130)
+            }
         }
     }
 }

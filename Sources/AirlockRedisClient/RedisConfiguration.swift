@@ -201,37 +201,54 @@ struct RedisURLParser {
 
     /// `url` with any password replaced by `***` — in the user info (`redis://user:***@host`) and in
     /// a `password=` query parameter — however malformed the rest is, so an error message that
-    /// quotes a URL never leaks the secret.
+    /// quotes a URL never leaks the secret. A `/` or `?` inside an unencoded password does not
+    /// hide it: everything before the last `@` counts as user info here.
     static func redacted(_ url: String) -> String {
+        let (redacted, _) = redaction(url)
+        return redacted
+    }
+
+    /// The redacted URL and the secrets it removed (for scrubbing them from error details that
+    /// quote a part of the URL).
+    static func redaction(_ url: String) -> (url: String, secrets: [String]) {
         var text = Substring(url)
         var prefix = ""
+        var secrets: [String] = []
         if let scheme = text.range(of: "://") {
             prefix = String(text[..<scheme.upperBound])
             text = text[scheme.upperBound...]
+        }
+        if let at = text.lastIndex(of: "@") {
+            let userInfo = text[..<at]
+            let rest = text[text.index(after: at)...]
+            let user: Substring
+            if let colon = userInfo.firstIndex(of: ":") {
+                user = userInfo[..<colon] + ":***"
+                secrets.append(String(userInfo[userInfo.index(after: colon)...]))
+            } else if prefix.isEmpty {
+                user = "***"
+                secrets.append(String(userInfo))
+            } else {
+                user = userInfo
+            }
+            text = Substring(user + "@" + rest)
         }
         var query: Substring?
         if let q = text.firstIndex(of: "?") {
             query = text[text.index(after: q)...]
             text = text[..<q]
         }
-        let authorityEnd = text.firstIndex(of: "/") ?? text.endIndex
-        var authority = text[..<authorityEnd]
-        let path = text[authorityEnd...]
-        if let at = authority.lastIndex(of: "@") {
-            let userInfo = authority[..<at]
-            let host = authority[authority.index(after: at)...]
-            let user = userInfo.firstIndex(of: ":").map { userInfo[..<$0] + ":***" } ?? (prefix.isEmpty ? "***" : userInfo)
-            authority = Substring(user + "@" + host)
-        }
-        var result = prefix + authority + path
+        var result = prefix + text
         if let query {
             let items = query.split(separator: "&", omittingEmptySubsequences: false).map { item -> String in
-                let key = item.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
-                return key.lowercased() == "password" ? key + "=***" : String(item)
+                let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.first.map({ $0.lowercased() == "password" }) == true else { return String(item) }
+                if parts.count > 1 { secrets.append(String(parts[1])) }
+                return parts[0] + "=***"
             }
             result += "?" + items.joined(separator: "&")
         }
-        return result
+        return (result, secrets.filter { !$0.isEmpty })
     }
 
     /// Escapes everything but unreserved characters, so a redacted URL parses back.

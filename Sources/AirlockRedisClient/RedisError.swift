@@ -1,4 +1,5 @@
 public import Airlock
+import Foundation
 /// Everything that can go wrong talking to Redis, as one concrete type so that
 /// `throws(RedisError)` APIs stay exhaustive and callers can decide between
 /// "retry later" (``isConnectionProblem``) and "tell a human" (everything else).
@@ -163,7 +164,10 @@ public struct RedisError: AirlockError, Equatable {
     /// The Redis URL is malformed; `detail` names the offending part. The URL is shown with its
     /// password replaced by `***` (``RedisURLParser/redacted(_:)``): error messages end up in logs.
     public static func invalidURL(_ url: String, _ detail: String) -> RedisError {
-        RedisError(.invalidURL, "Invalid Redis URL '\(SafeText.escape(RedisURLParser.redacted(url)))': \(detail) (expected redis://[[user]:password@]host[:port][/db] or unix:///path/to/socket[?db=N])")
+        let (redacted, secrets) = RedisURLParser.redaction(url)
+        // A detail quoting a malformed part of the URL must not quote the password either.
+        let scrubbed = secrets.reduce(detail) { $0.replacingOccurrences(of: $1, with: "***") }
+        return RedisError(.invalidURL, "Invalid Redis URL '\(SafeText.escape(redacted))': \(SafeText.escape(scrubbed)) (expected redis://[[user]:password@]host[:port][/db] or unix:///path/to/socket[?db=N])")
     }
 
     /// The client has been closed, so nothing was sent.

@@ -2,6 +2,7 @@ import Airlock
 import Foundation
 public import Logging
 import Metrics
+public import ServiceLifecycle
 import Synchronization
 
 /// Runs registered tasks from a ``JobSource``: at least once, waiting without polling when idle,
@@ -18,7 +19,17 @@ import Synchronization
 /// A job is taken and recorded as this worker's in one atomic step of the source, and settled
 /// only after its task has finished (succeeded, retry scheduled, or dead-lettered). A worker can
 /// be run again after ``run()`` returned.
-public final class Worker: Sendable {
+///
+/// A worker is a swift-service-lifecycle `Service`: put it in an application's `ServiceGroup`
+/// beside the web server, and the group's graceful shutdown (SIGTERM) becomes ``shutdown()`` —
+/// running tasks finish within ``WorkerConfiguration/shutdownTimeout``, unstarted jobs go back to
+/// their queue, and ``run()`` returns. Cancelling the task that runs it does the same.
+///
+/// ```swift
+/// let group = ServiceGroup(services: [webServer, worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// ```
+public final class Worker: Service, Sendable {
     /// The settings in force.
     public let configuration: WorkerConfiguration
     /// Where the jobs come from.
@@ -68,6 +79,14 @@ public final class Worker: Sendable {
     ///   when it refuses the worker for good (for Redis: wrong credentials, a missing ACL
     ///   permission), at start or later — never retried in a loop. An unreachable source is waited for.
     public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await runUntilShutdown()
+        } onGracefulShutdown: { [self] in
+            shutdown()
+        }
+    }
+
+    private func runUntilShutdown() async throws {
         try configuration.validate()
         defer { lifecycle.withLock { $0 = Lifecycle() } }   // ready to run again
         let health = SourceHealth(source: source, logger: logger, backoff: configuration.sourceBackoff) { [self] error in
@@ -143,7 +162,7 @@ public final class Worker: Sendable {
                 "started_at": String(epochMilliseconds()), "version": AirlockVersion.current, "protocol": source.codec.name,
             ])
         var failures = 0
-        while !lifecycle.withLock({ $0.stopRequested }) {
+        while !lifecycle.withLock({ $0.stopRequested }) && !Task.isCancelled {
             do {
                 try await source.open(registration)
                 health.recovered("start")

@@ -116,6 +116,8 @@ struct ConnectionConfigurationTests {
         ("rediss://u:s3cret@host/0", "rediss://u:***@host/0"),
         ("s3cret@host", "***@host"),
         ("http://a:s3cret@b:c@host/", "http://a:***@host/"),
+        // Found by the fuzzer: an unencoded `/` before the password moved it into the "path".
+        ("redis://ali/ce:s3cret@localhost:99999/0", "redis://ali/ce:***@localhost:99999/0"),
     ])
     func invalidURLErrorsNeverShowThePassword(url: String, redacted: String) {
         #expect(RedisURLParser.redacted(url) == redacted)

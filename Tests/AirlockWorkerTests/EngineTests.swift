@@ -1,6 +1,7 @@
 import Airlock
 import AirlockWorker
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("Worker engine over in-memory queues")
@@ -233,6 +234,45 @@ struct EngineTests {
         for token in ["t2", "t3", "t4"] { #expect(probe.count(token) == 1, "\(token) ran \(probe.count(token)) times") }
         #expect(probe.count("t1") == 2, "only the job running at the reap ran twice")
         #expect(queues.heldCount == 0)
+    }
+
+    /// A typed task whose work needs an application service: the registration closure captures it.
+    struct SendReceipt: AirlockTask {
+        static let name = "shop.send_receipt"
+        let orderID: Int
+        let email: String
+    }
+
+    /// Stands in for a mailer an application would inject.
+    final class Outbox: Sendable {
+        private let sent = Mutex<[String]>([])
+        func send(_ text: String) { sent.withLock { $0.append(text) } }
+        var messages: [String] { sent.withLock { $0 } }
+    }
+
+    @Test func aTypedTaskReachesTheServicesItsRegistrationCaptured() async throws {
+        let queues = InMemoryQueues()
+        let outbox = Outbox()
+        var registry = TaskRegistry()
+        registry.register(SendReceipt.self) { task, context in
+            outbox.send("order \(task.orderID) → \(task.email) (job \(context.jobID))")
+        }
+        var enqueued: Intent?
+        try await Airlock.scope(policy: AllowAll(), executor: queues.executor(), behavior: DefaultScopeBehavior()) {
+            enqueued = try Airlock.enqueue(SendReceipt(orderID: 7, email: "ada@example.com"))
+        }
+        let run = EngineRun(Worker(source: queues.makeSource(), configuration: Engine.configuration(), registry: registry, logger: Engine.quiet))
+        try await Engine.eventually("sent") { !outbox.messages.isEmpty }
+        try await run.stop()
+        let id = try #require(enqueued).id.uuidString.lowercased()
+        #expect(outbox.messages == ["order 7 → ada@example.com (job \(id))"])
+    }
+
+    @Test func aClosureRegisteredTaskRunWithoutItsRegistrationSaysHowItIsMeantToRun() async throws {
+        let error = await #expect(throws: UnrunnableTaskError.self) {
+            try await SendReceipt(orderID: 1, email: "x").run(TaskContext(jobID: "j", taskName: SendReceipt.name))
+        }
+        #expect(error?.description.contains("tasks.register(SendReceipt.self) { task, context in") == true)
     }
 
     @Test func aWorkerCanRunAgainAfterItStopped() async throws {

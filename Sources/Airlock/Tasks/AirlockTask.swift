@@ -23,7 +23,9 @@ public protocol AirlockTask: Codable, Sendable {
     static var argumentNames: [String] { get }
     /// Options every intent of this task starts from; options given at enqueue override them.
     static var defaultOptions: DispatchOptions { get }
-    /// Performs the side effect.
+    /// Performs the side effect. A task whose work needs the application's services leaves it out
+    /// and is registered with the closure that runs it (`tasks.register(T.self) { task, context in … }`),
+    /// which captures them.
     func run(_ context: TaskContext) async throws
 }
 
@@ -32,6 +34,12 @@ extension AirlockTask {
     public static var argumentNames: [String] { [] }
     /// No defaults: the executor's own defaults apply.
     public static var defaultOptions: DispatchOptions { DispatchOptions() }
+
+    /// For a task registered with a closure (the closure runs it): reached only when something
+    /// runs the task without its registration — the in-process executor, say — and says so.
+    public func run(_ context: TaskContext) async throws {
+        throw UnrunnableTaskError(taskName: Self.name, typeName: "\(Self.self)")
+    }
 }
 
 /// What a running task knows about its own execution.

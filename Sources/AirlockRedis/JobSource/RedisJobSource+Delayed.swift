@@ -12,9 +12,14 @@ extension RedisJobSource {
         let parts = try reply.elements()
         guard parts.count == 2 else { throw RedisError.unexpectedReply(reply, expected: "{moved, next due score}") }
         let moved = try parts[0].integer()
-        // A score is whatever someone ZADDed: +inf, 1e300 or Int64.max must not trap.
-        let next = try parts[1].optionalBulk().flatMap { Double(String(decoding: $0, as: UTF8.self)) }.flatMap(Int64.init(saturating:))
-        return Promotion(moved: moved, more: moved >= Self.promotionBatch, nextDueAt: next)
+        return Promotion(moved: moved, more: moved >= Self.promotionBatch, nextDueAt: try parts[1].optionalBulk().flatMap(Self.dueTime(score:)))
+    }
+
+    /// A sorted-set score as a due time in ms. A score is whatever someone ZADDed — `+inf`,
+    /// `1e300`, `9223372036854775807`, garbage — so it is saturated, never trapping; `nil` when it
+    /// is not a number.
+    package static func dueTime(score: [UInt8]) -> Int64? {
+        Double(String(decoding: score, as: UTF8.self)).flatMap(Int64.init(saturating:))
     }
 
     /// `BLPOP` of the queue's wake list on the queue's own listener connection: producers push to

@@ -1,6 +1,6 @@
-import Airlock
+package import Airlock
 import Foundation
-import Logging
+package import Logging
 import Metrics
 
 /// Runs one fetched job and decides how it settles.
@@ -9,7 +9,7 @@ import Metrics
 /// large, unknown task, arguments that do not decode, numbers out of range) is dead-lettered at
 /// once with the reason. A task runs inside an airlock scope whose executor is the source's
 /// follow-up executor, so the jobs it enqueues are dispatched atomically, and only if it succeeds.
-struct JobRunner: Sendable {
+package struct JobRunner: Sendable {
     let registry: TaskRegistry
     let configuration: WorkerConfiguration
     let codec: any WireCodec
@@ -17,7 +17,17 @@ struct JobRunner: Sendable {
     let logger: Logger
     let metrics: JobMetrics
 
-    func run(_ job: Job) async -> Settlement {
+    /// A runner; the worker builds one per run (the fuzz harness one per process).
+    package init(registry: TaskRegistry, configuration: WorkerConfiguration, codec: any WireCodec, followUps: any Executor, logger: Logger, metrics: JobMetrics) {
+        self.registry = registry
+        self.configuration = configuration
+        self.codec = codec
+        self.followUps = followUps
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    package func run(_ job: Job) async -> Settlement {
         let fetched = job.fetched
         guard fetched.raw.count <= configuration.maxMessageBytes else {
             return unreadable(fetched, reason: "the message is \(fetched.raw.count) bytes, over this worker's limit of \(configuration.maxMessageBytes) (maxMessageBytes, --max-message-bytes); it was not read")
@@ -150,12 +160,12 @@ func withTimeout<T: Sendable>(_ timeout: Duration?, _ body: @escaping @Sendable 
 }
 
 /// swift-metrics instruments, created once per queue and outcome rather than per job.
-struct JobMetrics: Sendable {
+package struct JobMetrics: Sendable {
     enum Outcome: String, CaseIterable, Sendable { case processed, failed, dead, expired }
     private let counters: [String: [Outcome: Counter]]
     private let timers: [String: Timer]
 
-    init(queues: [String]) {
+    package init(queues: [String]) {
         var counters: [String: [Outcome: Counter]] = [:]
         var timers: [String: Timer] = [:]
         for queue in queues {

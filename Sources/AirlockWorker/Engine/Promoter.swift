@@ -7,12 +7,19 @@ import Logging
 /// earlier job signals it (``JobSource/waitForDelayedChange(on:timeout:)``, which a listener waits
 /// on) and the promoter wakes early. Promotion is atomic in the source with a bounded batch, so any
 /// number of workers can promote the same queue without moving a job twice.
-struct Promoter: Sendable {
+package struct Promoter: Sendable {
     let queue: String
     let source: any JobSource
     let health: SourceHealth
     /// The longest the promoter sleeps without news (a missed signal costs at most this).
-    static let idleWait: Duration = .seconds(5)
+    package static let idleWait: Duration = .seconds(5)
+
+    /// How long to sleep before promoting again: until the next due time (a number from the
+    /// back end, so anything — saturated, never trapping), at most ``idleWait``.
+    package static func wait(untilDue next: Int64?, now: Int64) -> Duration {
+        guard let next else { return idleWait }
+        return min(.milliseconds(max(0, next.subtractingSaturated(now))), idleWait)
+    }
 
     func run() async {
         let doorbell = Doorbell()
@@ -31,8 +38,7 @@ struct Promoter: Sendable {
                 health.recovered("promote \(queue)")
                 failures = 0
                 if promotion.more { continue }
-                let wait = promotion.nextDueAt.map { Duration.milliseconds(max(0, $0.subtractingSaturated(epochMilliseconds()))) } ?? Self.idleWait
-                await doorbell.wait(until: .now + min(wait, Self.idleWait))
+                await doorbell.wait(until: .now + Self.wait(untilDue: promotion.nextDueAt, now: epochMilliseconds()))
             } catch {
                 if health.failed("promote \(queue)", error) { return }
                 failures += 1

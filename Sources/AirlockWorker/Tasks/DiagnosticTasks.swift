@@ -11,7 +11,7 @@ extension TaskRegistry {
     /// - `airlock.fail`: throws an error with kwargs `message`.
     /// - `airlock.record`: hands kwargs `token` (a string) to `record` (for Redis: an RPUSH onto
     ///   `<ns>:diag:record`).
-    mutating func registerDiagnostics(record: @escaping @Sendable (String) async throws -> Void) {
+    package mutating func registerDiagnostics(record: @escaping @Sendable (String) async throws -> Void) {
         func add(_ name: String, _ handler: @escaping Handler) {
             if self[name] == nil { register(name, handler) }
         }

@@ -3,10 +3,17 @@ public import Airlock
 /// The tasks a worker can run, by wire name: typed ``AirlockTask`` types and named closures over
 /// Celery-style arguments.
 ///
+/// A task that needs the application's services — a database pool, an HTTP client, a mailer —
+/// gets them from the closure it is registered with, which captures them: nothing global,
+/// nothing that fails at run time because it was forgotten.
+///
 /// ```swift
 /// var tasks = TaskRegistry()
-/// tasks.register(SendConfirmationEmail.self)
-/// tasks.register("proj.tasks.add") { arguments, context in … }
+/// tasks.register(SendConfirmationEmail.self) { task, context in   // the decoded arguments, and the job
+///     try await mailer.send(to: task.email, orderID: task.orderID)
+/// }
+/// tasks.register(NotifyWarehouse.self)                             // a task with a `run(_:)` of its own
+/// tasks.register("proj.tasks.add") { arguments, context in … }     // by name, Celery-style arguments
 /// ```
 public struct TaskRegistry: Sendable {
     /// Runs a task known by name.
@@ -40,6 +47,22 @@ public struct TaskRegistry: Sendable {
             let task = try arguments.decode(T.self)
             return { context in
                 try await task.run(context)
+                return .null
+            }
+        }
+    }
+
+    /// Registers a typed task under `T.name` with the closure that runs it: the closure receives the
+    /// decoded task value and the job's context, and captures whatever services the task needs.
+    /// The type's own ``AirlockTask/run(_:)`` is not called.
+    public mutating func register<T: AirlockTask>(
+        _ type: T.Type, maxRetries: Int? = nil, timeout: Duration? = nil, retry: (any RetryStrategy)? = nil,
+        _ run: @escaping @Sendable (T, TaskContext) async throws -> Void
+    ) {
+        entries[T.name] = Entry(name: T.name, maxRetries: maxRetries ?? T.defaultOptions.maxRetries, timeout: timeout, retry: retry) { arguments in
+            let task = try arguments.decode(T.self)
+            return { context in
+                try await run(task, context)
                 return .null
             }
         }
