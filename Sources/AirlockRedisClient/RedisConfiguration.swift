@@ -201,44 +201,43 @@ struct RedisURLParser {
 
     /// `url` with any password replaced by `***` — in the user info (`redis://user:***@host`) and in
     /// a `password=` query parameter — however malformed the rest is, so an error message that
-    /// quotes a URL never leaks the secret. A `/` or `?` inside an unencoded password does not
-    /// hide it: everything before the last `@` counts as user info here.
+    /// quotes a URL never leaks the secret. Everything before the last `@` counts as user info
+    /// here (a `/`, `?` or `://` inside an unencoded password does not hide it); only a well-formed
+    /// scheme in front of it is kept.
     static func redacted(_ url: String) -> String {
-        let (redacted, _) = redaction(url)
-        return redacted
+        redaction(url).url
     }
 
     /// The redacted URL and the secrets it removed (for scrubbing them from error details that
     /// quote a part of the URL).
     static func redaction(_ url: String) -> (url: String, secrets: [String]) {
         var text = Substring(url)
-        var prefix = ""
+        var result = ""
         var secrets: [String] = []
-        if let scheme = text.range(of: "://") {
-            prefix = String(text[..<scheme.upperBound])
-            text = text[scheme.upperBound...]
-        }
         if let at = text.lastIndex(of: "@") {
-            let userInfo = text[..<at]
-            let rest = text[text.index(after: at)...]
-            let user: Substring
-            if let colon = userInfo.firstIndex(of: ":") {
-                user = userInfo[..<colon] + ":***"
-                secrets.append(String(userInfo[userInfo.index(after: colon)...]))
-            } else if prefix.isEmpty {
-                user = "***"
-                secrets.append(String(userInfo))
+            var credentials = text[..<at]
+            text = text[at...]
+            if let scheme = credentials.range(of: "://"), credentials[..<scheme.lowerBound].allSatisfy(isSchemeCharacter),
+               (1...20).contains(credentials.distance(from: credentials.startIndex, to: scheme.lowerBound)) {
+                result = String(credentials[..<scheme.upperBound])
+                credentials = credentials[scheme.upperBound...]
+                if let colon = credentials.firstIndex(of: ":") {
+                    result += credentials[..<colon] + ":***"
+                    secrets.append(String(credentials[credentials.index(after: colon)...]))
+                } else {
+                    result += credentials
+                }
             } else {
-                user = userInfo
+                result = "***"
+                secrets.append(String(credentials))
             }
-            text = Substring(user + "@" + rest)
         }
         var query: Substring?
         if let q = text.firstIndex(of: "?") {
             query = text[text.index(after: q)...]
             text = text[..<q]
         }
-        var result = prefix + text
+        result += text
         if let query {
             let items = query.split(separator: "&", omittingEmptySubsequences: false).map { item -> String in
                 let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -249,6 +248,10 @@ struct RedisURLParser {
             result += "?" + items.joined(separator: "&")
         }
         return (result, secrets.filter { !$0.isEmpty })
+    }
+
+    private static func isSchemeCharacter(_ character: Character) -> Bool {
+        character.isASCII && (character.isLetter || character.isNumber || "+-.".contains(character))
     }
 
     /// Escapes everything but unreserved characters, so a redacted URL parses back.
