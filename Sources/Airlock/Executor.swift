@@ -1,7 +1,7 @@
 /// Dispatches the intents a flush let through.
 ///
 /// A flush hands the whole batch over at once, in FIFO order, so an executor whose back end
-/// allows it (Redis: one `MULTI`/`EXEC`) can dispatch all or nothing. An empty flush never calls
+/// allows it (Redis: one Lua script, one round trip) can dispatch all or nothing. An empty flush never calls
 /// the executor.
 ///
 /// On failure, throw ``DispatchError`` saying which intents went out. Any other error is taken

@@ -266,7 +266,7 @@ public struct JSONParser {
 }
 
 /// JSON text that could not be parsed; says what and where.
-public struct JSONParseError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct JSONParseError: AirlockError, Equatable {
     /// What is wrong.
     public let message: String
     /// Byte offset where it went wrong.

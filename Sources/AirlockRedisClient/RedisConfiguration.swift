@@ -85,6 +85,14 @@ struct RedisURLParser {
         }
         let scheme = url[..<schemeEnd.lowerBound].lowercased()
         var rest = Substring(url[schemeEnd.upperBound...])
+        // The user info is everything before the last `@`, so an unencoded `/`, `?` or `@` in a
+        // password can neither break the URL apart nor end up quoted in an error about the host,
+        // port or database (which all come after it).
+        var userInfo: Substring?
+        if scheme == "redis" || scheme == "rediss", let at = rest.lastIndex(of: "@") {
+            userInfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+        }
         var query: Substring = ""
         if let q = rest.firstIndex(of: "?") {
             query = rest[rest.index(after: q)...]
@@ -92,6 +100,7 @@ struct RedisURLParser {
         }
         switch scheme {
         case "redis":
+            if let userInfo { try parseUserInfo(userInfo, into: &config) }
             try parseTCP(rest, into: &config)
         case "unix":
             guard rest.hasPrefix("/"), rest.count > 1 else {
@@ -101,9 +110,21 @@ struct RedisURLParser {
         case "rediss":
             throw .invalidURL(url, "TLS (rediss://) is not supported by this build")
         default:
-            throw .invalidURL(url, "unsupported scheme '\(scheme)'")
+            let wellFormed = !scheme.isEmpty && scheme.count <= 20 && scheme.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }
+            throw .invalidURL(url, wellFormed ? "unsupported scheme '\(scheme)'" : "the scheme is malformed")
         }
         try parseQuery(query, into: &config)
+    }
+
+    private func parseUserInfo(_ userInfo: Substring, into config: inout RedisConfiguration) throws(RedisError) {
+        if let colon = userInfo.firstIndex(of: ":") {
+            let user = try decode(userInfo[..<colon], "user name")
+            config.username = user.isEmpty ? nil : user
+            config.password = try decode(userInfo[userInfo.index(after: colon)...], "password")
+        } else {
+            let user = try decode(userInfo, "user name")
+            config.username = user.isEmpty ? nil : user
+        }
     }
 
     private func parseTCP(_ text: Substring, into config: inout RedisConfiguration) throws(RedisError) {
@@ -112,18 +133,6 @@ struct RedisURLParser {
         if let slash = text.firstIndex(of: "/") {
             authority = text[..<slash]
             path = text[text.index(after: slash)...]
-        }
-        if let at = authority.lastIndex(of: "@") {
-            let userInfo = authority[..<at]
-            authority = authority[authority.index(after: at)...]
-            if let colon = userInfo.firstIndex(of: ":") {
-                let user = try decode(userInfo[..<colon], "user name")
-                config.username = user.isEmpty ? nil : user
-                config.password = try decode(userInfo[userInfo.index(after: colon)...], "password")
-            } else {
-                let user = try decode(userInfo, "user name")
-                config.username = user.isEmpty ? nil : user
-            }
         }
         var hostPart = authority
         var portPart: Substring?

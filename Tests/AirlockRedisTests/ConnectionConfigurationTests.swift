@@ -126,6 +126,20 @@ struct ConnectionConfigurationTests {
         #expect(error.description.contains(redacted))
     }
 
+    @Test func everythingBeforeTheLastAtIsUserInfo() throws {
+        // An unencoded `/`, `?` or `@` in a password cannot split the URL (nor leak into an error about the host).
+        let config = try RedisConfiguration(url: "redis://u:pa/ss?w@rd@host:6380/2?name=worker")
+        #expect(config.username == "u")
+        #expect(config.password == "pa/ss?w@rd")
+        #expect(config.host == "host")
+        #expect(config.port == 6380)
+        #expect(config.database == 2)
+        #expect(config.clientName == "worker")
+        let error = #expect(throws: RedisError.self) { try RedisConfiguration(url: "redis://u:se/cret@host:99999") }
+        #expect(error?.description.contains("se/cret") == false, "\(String(describing: error))")
+        #expect(error?.description.contains("port '99999'") == true)
+    }
+
     @Test func backoffGrowsAndIsCapped() {
         let backoff = Backoff()
         #expect(backoff.delay(attempt: 0) == .milliseconds(50))

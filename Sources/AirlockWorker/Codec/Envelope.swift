@@ -216,7 +216,7 @@ public struct Envelope: Sendable, Hashable {
 }
 
 /// A message that is not a valid envelope. Such a job is dead-lettered at once with this reason.
-public struct EnvelopeError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct EnvelopeError: AirlockError, Equatable {
     /// What is wrong with the message.
     public let description: String
     init(_ description: String) { self.description = description }
