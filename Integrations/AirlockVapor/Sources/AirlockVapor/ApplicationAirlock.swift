@@ -20,8 +20,8 @@ public struct ApplicationAirlock: Sendable {
     /// The application this configures.
     public let application: Application
 
-    /// What `app.airlock` holds, shared by every copy of the accessor. A class behind a lock:
-    /// requests read it concurrently, `configure` writes it.
+    /// What `app.airlock` holds, shared by every copy of the accessor (`app.airlock` is a new
+    /// value each time). A class behind a lock: requests read it concurrently.
     final class State: Sendable {
         struct Values {
             var executor: (any Executor)?
@@ -34,24 +34,28 @@ public struct ApplicationAirlock: Sendable {
         typealias Value = State
     }
 
-    /// The state for this application, created on first use. Called from `configure` first (one
-    /// task), so creating it is not raced.
-    var state: State {
-        if let state = application.storage[StateKey.self] { return state }
+    /// The state for this application, created by the first call that configures something
+    /// (`use(executor:)`, `useRedis`), which runs in `configure`, before requests.
+    private var state: State {
+        if let state = existing { return state }
         let state = State()
         application.storage[StateKey.self] = state
         return state
     }
 
+    /// The state if anything was configured; reads never create it, so requests never write
+    /// to the application's storage.
+    private var existing: State? { application.storage[StateKey.self] }
+
     /// The executor request scopes use when ``AirlockMiddleware`` is not given one; `nil` (the
     /// default) leaves it to `Airlock.configuration`.
     public var executor: (any Executor)? {
-        state.values.withLock { $0.executor }
+        existing?.values.withLock { $0.executor }
     }
 
     /// The Redis executor ``useRedis(url:namespace:defaultQueue:global:)`` made, if it was called.
     public var redis: RedisExecutor? {
-        state.values.withLock { $0.redis }
+        existing?.values.withLock { $0.redis }
     }
 
     /// Makes `executor` the application's: request scopes dispatch through it.
