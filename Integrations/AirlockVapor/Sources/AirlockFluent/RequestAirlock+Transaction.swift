@@ -35,7 +35,9 @@ extension RequestAirlock {
     ///   - id: the database (default: the application's default one).
     ///   - dispatch: where the intents go after the commit.
     ///   - policy: the transaction scope's policy.
-    ///   - executor: the executor used when the transaction's scope dispatches by itself.
+    ///   - executor: the executor used when the transaction's scope dispatches by itself (no
+    ///     enclosing scope, or `.atCommit`); default: the enclosing scope's (the request's), else
+    ///     `app.airlock.executor`, else the configured one.
     ///   - body: the transaction's work, on the transaction's database.
     @discardableResult
     public func transaction<R: Sendable>(
@@ -45,6 +47,9 @@ extension RequestAirlock {
         executor: (any Executor)? = nil,
         _ body: @escaping @Sendable (any Database) async throws -> R
     ) async throws -> R {
-        try await request.db(id).airlockTransaction(dispatch: dispatch, policy: policy, executor: executor, body)
+        // On a route the middleware does not cover there is no enclosing scope: the application's
+        // executor is still the one this application chose, not the process-wide default.
+        let executor = executor ?? Airlock.currentScope?.executor ?? request.application.airlock.executor
+        return try await request.db(id).airlockTransaction(dispatch: dispatch, policy: policy, executor: executor, body)
     }
 }

@@ -184,6 +184,15 @@ struct Harness: Sendable {
         return try result.get()
     }
 
+    /// Points `app`'s default Fluent database at the test PostgreSQL.
+    func usePostgres(_ app: Application) {
+        app.databases.use(
+            .postgres(configuration: .init(
+                hostname: servers.postgresHost, port: servers.postgresPort, username: servers.postgresUser,
+                database: servers.postgresDatabase, tls: .disable)),
+            as: .psql)
+    }
+
     /// Runs `body` on a connection of its own: what another client sees, committed rows only.
     func withConnection<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
         let connection = try await PostgresConnection.connect(configuration: servers.postgresConnection, id: 1, logger: quietLogger)

@@ -155,6 +155,29 @@ struct TransactionTests {
         }
     }
 
+    @Test("on a route the middleware does not cover, the committed intents go to app.airlock.executor, not the process-wide default")
+    func uncoveredRouteUsesTheApplicationsExecutor() async throws {
+        let harness = try await Harness.make()
+        let item = uniqueItem()
+        try await harness.withBareApp({ app in
+            harness.usePostgres(app)
+            try app.airlock.useRedis(url: harness.servers.redisURL, namespace: harness.namespace, global: false)
+            app.post("t", "uncovered") { req async throws -> HTTPStatus in
+                #expect(Airlock.currentScope == nil)
+                try await req.airlock.transaction { db in
+                    let order = Order(item: item, quantity: 1, email: "f@example.com")
+                    try await order.create(on: db)
+                    try OrderTasks.enqueueConfirmation(orderID: try order.requireID())
+                }
+                return .created
+            }
+        }) { app in
+            try await app.testing(method: live).test(.POST, "t/uncovered") { #expect($0.status == .created) }
+            #expect(try await harness.readyJobs().map(\.task) == [OrderTasks.sendConfirmation])
+            #expect(try await harness.committedOrders(item: item) == 1)
+        }
+    }
+
     @Test("with no enclosing scope the executor runs after COMMIT: it already sees the row from another connection")
     func topLevelDispatchesAfterCommit() async throws {
         let harness = try await Harness.make()
