@@ -32,7 +32,6 @@ let package = Package(
                 .product(name: "Airlock", package: "airlock-swift"),
                 .product(name: "AirlockPostgres", package: "airlock-postgres"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
