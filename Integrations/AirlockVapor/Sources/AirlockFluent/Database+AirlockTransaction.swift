@@ -76,7 +76,7 @@ extension Database {
             throw TransactionNotCommitted(reason: .rolledBackByServer, droppedIntents: await transaction.didRollBack(after: aborted.underlying))
         } catch {
             let dropped = await transaction.didRollBack(after: error)
-            // After the body returned, only COMMIT (or the ROLLBACK Fluent sends when it fails) can throw.
+            // After the body returned, only the committable check or COMMIT can have thrown.
             guard bodyFinished.isSet else { throw error }
             throw TransactionNotCommitted(reason: .commitFailed, droppedIntents: dropped, underlying: error)
         }
