@@ -18,18 +18,20 @@ let package = Package(
     ],
     dependencies: [
         .package(name: "airlock-swift", path: "../.."),
+        .package(name: "airlock-postgres", path: "../AirlockPostgres"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.5.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
     ],
     targets: [
-        // The middleware (a scope per request) and transaction-deferred dispatch over postgres-nio.
+        // The middleware (a scope per request); re-exports AirlockPostgres, the commit gate
+        // (`Airlock.transaction(on:)` over postgres-nio).
         .target(
             name: "AirlockHummingbird",
             dependencies: [
                 .product(name: "Airlock", package: "airlock-swift"),
+                .product(name: "AirlockPostgres", package: "airlock-postgres"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
