@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.5.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         // The middleware (a scope per request); re-exports AirlockPostgres, the commit gate
@@ -46,14 +47,18 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Examples/OrderApp/Sources/OrderAppKit",
             swiftSettings: strict
         ),
-        // `OrderApp serve` / `OrderApp worker`: the example's one binary.
+        // `OrderApp serve` / `worker` / `all`: the example's one binary.
         .executableTarget(
             name: "OrderApp",
-            dependencies: ["OrderAppKit"],
+            dependencies: [
+                "OrderAppKit",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Examples/OrderApp/Sources/OrderApp",
             swiftSettings: strict
         ),

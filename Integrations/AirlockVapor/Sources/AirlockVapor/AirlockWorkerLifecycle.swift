@@ -1,8 +1,8 @@
 // Everything that embeds an Airlock worker in a Vapor application lives in this file, behind two
-// names: `app.airlock.runWorker(tasks:redis:configure:)` and `EmbeddedWorker`. The worker engine's
-// API is being re-cut (a swift-service-lifecycle `Service` over a job source, its Redis settings
-// moving out of `WorkerConfiguration`); when it lands, only this file changes: build the worker
-// from the job source, run it in a `ServiceGroup`, and stop it with a graceful shutdown.
+// names: `app.airlock.runWorker(tasks:redis:configure:)` and `EmbeddedWorker`. Vapor 4 has its own
+// lifecycle (LifecycleHandler) rather than swift-service-lifecycle's ServiceGroup, so the worker —
+// a `Service` — runs in a task of its own between didBoot and shutdown, and is stopped with its
+// graceful `shutdown()`, exactly what a ServiceGroup would do on SIGTERM.
 public import AirlockRedis
 import Logging
 import Synchronization
@@ -48,15 +48,19 @@ extension ApplicationAirlock {
             throw EmbeddedWorkerError(
                 "app.airlock.runWorker(tasks:) needs a Redis server: call app.airlock.useRedis(url:) first, or pass redis:.")
         }
-        var configuration = WorkerConfiguration(redis: server)
+        var source = RedisJobSource.Configuration(redis: server)
+        var configuration = WorkerConfiguration()
         if redis == nil, let executor {
-            configuration.namespace = executor.keys.namespace
+            source.namespace = executor.keys.namespace
             configuration.queues = [executor.defaultQueue]
         }
         configure(&configuration)
-        let worker = EmbeddedWorker(Worker(configuration: configuration, registry: tasks, logger: application.logger), logger: application.logger)
-        application.lifecycle.use(EmbeddedWorkerLifecycle(worker: worker))
-        return worker
+        let logger = application.logger
+        let worker = Worker(
+            source: RedisJobSource(configuration: source, logger: logger), configuration: configuration, registry: tasks, logger: logger)
+        let embedded = EmbeddedWorker(worker, namespace: source.namespace, logger: logger)
+        application.lifecycle.use(EmbeddedWorkerLifecycle(worker: embedded))
+        return embedded
     }
 }
 
@@ -67,6 +71,8 @@ public final class EmbeddedWorker: Sendable {
     public var id: String { worker.id }
     /// The settings it runs with.
     public var configuration: WorkerConfiguration { worker.configuration }
+    /// The Redis key prefix it reads (the executor's, unless `redis:` was given).
+    public let namespace: String
 
     private let worker: Worker
     private let logger: Logger
@@ -76,8 +82,9 @@ public final class EmbeddedWorker: Sendable {
     }
     private let state = Mutex(State())
 
-    init(_ worker: Worker, logger: Logger) {
+    init(_ worker: Worker, namespace: String, logger: Logger) {
         self.worker = worker
+        self.namespace = namespace
         self.logger = logger
     }
 

@@ -59,7 +59,7 @@ struct WorkerLifecycleTests {
             #expect(app.airlock.executor is RedisExecutor)
         }) { app in
             let worker = try app.airlock.runWorker(tasks: TaskRegistry()) { $0.concurrency = 1 }
-            #expect(worker.configuration.namespace == harness.namespace)
+            #expect(worker.namespace == harness.namespace)
             #expect(worker.configuration.queues == ["mail"])
             #expect(!worker.isRunning)
             try await app.asyncBoot()
