@@ -14,6 +14,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "AirlockHummingbird", targets: ["AirlockHummingbird"]),
+        // The example as a library too, for the integration suites' shared build (../Package.swift).
+        .library(name: "OrderAppKit", targets: ["OrderAppKit"]),
         .executable(name: "OrderApp", targets: ["OrderApp"]),
     ],
     dependencies: [

@@ -17,6 +17,8 @@ let package = Package(
     products: [
         .library(name: "AirlockVapor", targets: ["AirlockVapor"]),
         .library(name: "AirlockFluent", targets: ["AirlockFluent"]),
+        // The example as a library too, for the integration suites' shared build (../Package.swift).
+        .library(name: "VaporOrderAppKit", targets: ["VaporOrderAppKit"]),
         .executable(name: "VaporOrderApp", targets: ["VaporOrderApp"]),
     ],
     dependencies: [
