@@ -126,6 +126,19 @@ struct StatsCommand: AsyncParsableCommand {
         if let seconds = report.rateIntervalSeconds { footer += String(format: " · rate over %.1fs", seconds) }
         lines.append("")
         lines.append(footer)
+        lines.append(Self.outboxLine(report.outbox, now: report.sampledAtMilliseconds))
         return lines.joined(separator: "\n")
+    }
+
+    /// `outbox: 12 pending (oldest 3.1s), 0 parked · 2 relays, last report 1.0s ago`, or that no
+    /// relay reports (no outbox, or its relays are down: their reports expire).
+    static func outboxLine(_ outbox: OutboxSummary, now: Int64) -> String {
+        guard let latest = outbox.latest else { return "outbox: no relay reporting" }
+        var line = "outbox: \(latest.pending) pending"
+        if let oldest = latest.oldestPendingAgeMilliseconds { line += " (oldest \(Format.age(milliseconds: oldest)))" }
+        line += ", \(latest.parked) parked · \(outbox.relays.count) relay\(outbox.relays.count == 1 ? "" : "s")"
+        line += ", last report \(Format.age(milliseconds: max(0, now.subtractingSaturated(latest.reportedAtMilliseconds)))) ago"
+        if let error = latest.lastError { line += " · last error: \(safe(error))" }
+        return line
     }
 }

@@ -1,7 +1,7 @@
 public import Airlock
 public import AirlockRedisClient
-import AirlockWorker
-import Foundation
+public import AirlockWorker
+public import Foundation
 public import Logging
 import Synchronization
 
@@ -91,20 +91,64 @@ public struct RedisExecutor: Executor {
     public func enqueue(_ intents: [Intent]) async throws -> [Outcome] {
         guard !intents.isEmpty else { return [] }
         let now = Date()
+        var jobs: [OutgoingJob] = []
+        jobs.reserveCapacity(intents.count)
+        for intent in intents {
+            do {
+                jobs.append(try job(for: intent, now: now))
+            } catch {
+                throw DispatchError(dispatched: [], notDispatched: intents, underlying: error)
+            }
+        }
+        do {
+            return try await write(jobs, deduplicatingByJobID: false)
+        } catch {
+            throw DispatchError(dispatched: [], notDispatched: intents, underlying: error)
+        }
+    }
+
+    /// The job this executor would write for `intent` dispatched at `now`: the same envelope bytes,
+    /// queue and placement as ``enqueue(_:)`` (a PostgreSQL outbox stores them and sends them later).
+    /// - Throws: ``RedisExecutorError`` (`.payloadTooLarge`, `.encodingFailed`, `.invalidIntent`)
+    ///   when the intent cannot become a job.
+    public func job(for intent: Intent, now: Date) throws(RedisExecutorError) -> OutgoingJob {
+        do {
+            return try OutgoingJob(intent: intent, now: now, defaultQueue: defaultQueue, origin: origin, maxBytes: maxPayloadBytes)
+        } catch {
+            throw RedisExecutorError(error)
+        }
+    }
+
+    /// Writes already-encoded jobs atomically (one script, all or nothing), as ``enqueue(_:)`` does.
+    ///
+    /// With `deduplicatingByJobID`, a job is written only if no job with its id was written to its
+    /// queue within ``idempotencyTTL`` (key `<ns>:{Q}:sent:<id>`; a job with an idempotency key
+    /// is deduplicated by that key instead, which a second delivery of the same job carries too):
+    /// sending the same jobs twice queues them once. The PostgreSQL outbox's fast path and relay
+    /// send this way.
+    /// - Throws: ``RedisExecutorError``: `.payloadTooLarge` or `.invalidIntent` before anything is
+    ///   sent (see `OutgoingJob.problem(maxBytes:)`), else `.notWritten`, `.outcomeUnknown`, `.protocolViolation`.
+    public func enqueue(jobs: [OutgoingJob], deduplicatingByJobID: Bool) async throws(RedisExecutorError) -> [Outcome] {
+        for job in jobs {
+            if let problem = job.problem(maxBytes: maxPayloadBytes) {
+                let kind: RedisExecutorError.Kind = job.bytes.count > maxPayloadBytes ? .payloadTooLarge : .invalidIntent
+                throw RedisExecutorError(kind, "job \(SafeText.escape(job.id)): \(problem); nothing was enqueued")
+            }
+        }
+        return try await write(jobs, deduplicatingByJobID: deduplicatingByJobID)
+    }
+
+    /// The one round trip behind both entry points.
+    private func write(_ jobs: [OutgoingJob], deduplicatingByJobID: Bool) async throws(RedisExecutorError) -> [Outcome] {
+        guard !jobs.isEmpty else { return [] }
         var keyArgs: [[UInt8]] = []
         var argv: [[UInt8]] = [Array(String(idempotencyTTL.wholeMilliseconds).utf8)]
-        keyArgs.reserveCapacity(intents.count * 3)
-        argv.reserveCapacity(1 + intents.count * 6)
+        keyArgs.reserveCapacity(jobs.count * 3)
+        argv.reserveCapacity(1 + jobs.count * 5)
         var queues: [String] = []
         // Key names repeat across a batch; each queue's are built once.
         var queueKeys: [String: (ready: [UInt8], delayed: [UInt8], wake: [UInt8])] = [:]
-        for intent in intents {
-            let job: OutgoingJob
-            do {
-                job = try OutgoingJob(intent: intent, now: now, defaultQueue: defaultQueue, origin: origin, maxBytes: maxPayloadBytes)
-            } catch {
-                throw DispatchError(dispatched: [], notDispatched: intents, underlying: RedisExecutorError(error))
-            }
+        for job in jobs {
             let names: (ready: [UInt8], delayed: [UInt8], wake: [UInt8])
             if let known = queueKeys[job.queue] {
                 names = known
@@ -114,20 +158,24 @@ public struct RedisExecutor: Executor {
                 queues.append(job.queue)
             }
             let target = job.placement == .delayed ? names.delayed : names.ready
+            // A producer's idempotency key already makes a second delivery a no-op; otherwise the
+            // job id does, when asked for — the same SET NX PX step of the script either way.
+            let marker = job.idempotencyKey.map { keys.idempotency(job.queue, key: $0) }
+                ?? (deduplicatingByJobID ? keys.delivered(job.queue, jobID: job.id) : nil)
             keyArgs.append(target)
-            keyArgs.append(job.idempotencyKey.map { Array(keys.idempotency(job.queue, key: $0).utf8) } ?? target)
+            keyArgs.append(marker.map { Array($0.utf8) } ?? target)
             keyArgs.append(names.wake)
             argv.append(Self.placementArgument(job.placement))
             argv.append(Array(String(job.dueAt).utf8))
             argv.append(job.bytes)
-            argv.append(job.idempotencyKey == nil ? [] : Self.yes)
+            argv.append(marker == nil ? [] : Self.yes)
             argv.append(Array(job.id.utf8))
         }
         let reply: RedisReply
         do {
             reply = try await client.evalScript(Self.enqueueScript, keys: keyArgs, args: argv)
         } catch {
-            throw DispatchError(dispatched: [], notDispatched: intents, underlying: RedisExecutorError.from(error))
+            throw RedisExecutorError.from(error)
         }
         // Queue names are registered outside the script, so the script touches only one queue's
         // (hash-tagged) keys; once per queue per executor, after a write succeeded, so a refused
@@ -136,9 +184,8 @@ public struct RedisExecutor: Executor {
         if !unregistered.isEmpty, (try? await client.send(RedisCommand("SADD", [keys.queues] + unregistered))) != nil {
             registeredQueues.withLock { $0.formUnion(unregistered) }
         }
-        guard let results = reply.array, results.count == intents.count else {
-            throw DispatchError(dispatched: [], notDispatched: intents,
-                                underlying: RedisExecutorError(.protocolViolation, "unexpected reply to the enqueue script: \(reply)"))
+        guard let results = reply.array, results.count == jobs.count else {
+            throw RedisExecutorError(.protocolViolation, "unexpected reply to the enqueue script: \(reply)")
         }
         return results.map { result in
             if let existing = result.string, !existing.isEmpty { .duplicate(existingJobID: existing) } else { .queued }
@@ -157,8 +204,8 @@ public struct RedisExecutor: Executor {
     }
 
     /// Checks every key's type before writing anything, so a batch is never half applied.
-    /// KEYS: per job [target, idempotency key (or target), wake list].
-    /// ARGV: [idempotency ttl ms] + per job [mode r|f|d, score, envelope, use-idempotency "1"|"", job id].
+    /// KEYS: per job [target, idempotency or job-id key (or target), wake list].
+    /// ARGV: [idempotency ttl ms] + per job [mode r|f|d, score, envelope, use-that-key "1"|"", job id].
     static let enqueueScript = RedisScript("""
         #!lua
         local n = #KEYS / 3

@@ -33,6 +33,15 @@ public struct RedisKeys: Sendable, Hashable {
     /// Marks an idempotency key as used (value: the job id that used it).
     public func idempotency(_ queue: String, key: String) -> String { "\(namespace):{\(queue)}:idem:\(key)" }
 
+    /// Marks a job id as delivered by a producer that deduplicates by job id (the PostgreSQL
+    /// outbox's fast path and relay), for the executor's idempotency TTL; value: the job id.
+    public func delivered(_ queue: String, jobID: String) -> String { "\(namespace):{\(queue)}:sent:\(jobID)" }
+
+    /// Sorted set of the outbox relays that reported (score: their last report, ms since the epoch).
+    public var outboxRelays: String { "\(namespace):outbox:relays" }
+    /// Hash in which one outbox relay reports the outbox it drains (expires unless refreshed).
+    public func outboxRelay(_ relay: String) -> String { "\(namespace):outbox:relay:\(relay)" }
+
     /// Expiring key whose presence proves the worker is alive.
     public func heartbeat(_ worker: String) -> String { "\(namespace):worker:\(worker):alive" }
     /// Hash describing a worker (host, pid, queues, concurrency, started, version, in flight).

@@ -37,7 +37,19 @@ extension StatsReport {
             ("queues", .array(queueObjects)),
             ("totals", totalObject),
             ("workers", .object([("registered", .int(workers.registered)), ("alive", .int(workers.alive)), ("dead", .int(workers.dead))])),
+            ("outbox", outboxJSON),
         ]).text
+    }
+
+    /// The outbox as its relays last reported it; every figure null when no relay reports.
+    private var outboxJSON: AdminJSON {
+        let latest = outbox.latest
+        return .object([
+            ("relays", .int(outbox.relays.count)), ("pending", .int(latest?.pending)),
+            ("oldest_pending_age_ms", .int(latest?.oldestPendingAgeMilliseconds)), ("parked", .int(latest?.parked)),
+            ("delivered", .int(latest == nil ? nil : outbox.relays.reduce(0) { $0 + $1.delivered })),
+            ("reported_at_ms", .int(latest?.reportedAtMilliseconds)), ("last_error", .string(latest?.lastError)),
+        ])
     }
 }
 

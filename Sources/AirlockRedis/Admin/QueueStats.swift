@@ -151,16 +151,20 @@ public struct StatsReport: Sendable, Hashable {
     public var totals: StatsTotals
     /// Worker liveness.
     public var workers: WorkerCounts
+    /// The PostgreSQL outbox as its relays last reported it (no relay reporting: empty).
+    public var outbox: OutboxSummary
     /// Monotonic time of the sample, for rates.
     let instant: ContinuousClock.Instant
 
-    init(namespace: String, sampledAtMilliseconds: Int64, queues: [QueueStats], workers: WorkerCounts, instant: ContinuousClock.Instant) {
+    init(namespace: String, sampledAtMilliseconds: Int64, queues: [QueueStats], workers: WorkerCounts,
+         outbox: OutboxSummary = OutboxSummary(relays: []), instant: ContinuousClock.Instant) {
         self.namespace = namespace
         self.sampledAtMilliseconds = sampledAtMilliseconds
         self.rateIntervalSeconds = nil
         self.queues = queues
         self.totals = StatsTotals(queues, rated: false)
         self.workers = workers
+        self.outbox = outbox
         self.instant = instant
     }
 
@@ -189,15 +193,19 @@ public struct StatsReport: Sendable, Hashable {
 extension RedisAdmin {
     /// One sample of `queues` (every known queue when `nil` or empty), without rates.
     ///
-    /// Two round trips whatever the number of jobs: `SMEMBERS` of the queue and worker sets, then
-    /// one pipeline of `LLEN`/`ZCARD`/`EXISTS`/`LINDEX`/`HGETALL` per queue, `LLEN` of each
-    /// registered worker's in-flight list per queue, and `EXISTS` of each worker's heartbeat. Only
-    /// the job next in line is parsed (for its age).
+    /// Two round trips whatever the number of jobs: `SMEMBERS` of the queue and worker sets (and
+    /// `ZRANGE` of the outbox relays), then one pipeline of `LLEN`/`ZCARD`/`EXISTS`/`LINDEX`/`HGETALL`
+    /// per queue, `LLEN` of each registered worker's in-flight list per queue, `EXISTS` of each
+    /// worker's heartbeat and `HGETALL` of each outbox relay's report. Only the job next in line is
+    /// parsed (for its age).
     /// - Throws: ``AdminError`` for a queue that is not known; ``RedisError``.
     public func statsSample(queues requested: [String]? = nil) async throws -> StatsReport {
-        let sets = try await pipeline([RedisCommand("SMEMBERS", keys.queues), RedisCommand("SMEMBERS", keys.workers)])
+        let sets = try await pipeline([
+            RedisCommand("SMEMBERS", keys.queues), RedisCommand("SMEMBERS", keys.workers), RedisCommand("ZRANGE", keys.outboxRelays, "0", "-1"),
+        ])
         let known = try sets[0].strings().sorted()
         let workers = try sets[1].strings().sorted()
+        let relays = try sets[2].strings()
         let queues = try resolveQueues(requested, known: known)
 
         let perQueue = 6 + workers.count
@@ -216,6 +224,9 @@ extension RedisAdmin {
         }
         for worker in workers {
             commands.append(RedisCommand("EXISTS", keys.heartbeat(worker)))
+        }
+        for relay in relays {
+            commands.append(RedisCommand("HGETALL", keys.outboxRelay(relay)))
         }
         let replies = try await pipeline(commands)
         let instant = ContinuousClock.now
@@ -239,8 +250,14 @@ extension RedisAdmin {
         }
         var alive = 0
         for worker in 0..<workers.count where try replies[queues.count * perQueue + worker].integer() > 0 { alive += 1 }
+        var reports: [OutboxRelayReport] = []
+        for (index, relay) in relays.enumerated() {
+            let reply = replies[queues.count * perQueue + workers.count + index]
+            if let report = OutboxRelayReport(relayID: relay, hash: try reply.fields()) { reports.append(report) }
+        }
         return StatsReport(namespace: namespace, sampledAtMilliseconds: now, queues: rows,
-                           workers: WorkerCounts(registered: workers.count, alive: alive), instant: instant)
+                           workers: WorkerCounts(registered: workers.count, alive: alive),
+                           outbox: OutboxSummary(relays: reports), instant: instant)
     }
 
     /// A report with rates: samples, waits `interval`, samples again and compares (four round

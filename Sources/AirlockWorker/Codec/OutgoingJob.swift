@@ -85,6 +85,30 @@ public struct OutgoingJob: Sendable {
         self.bytes = bytes
     }
 
+    /// A job whose envelope is already encoded — read back from a PostgreSQL outbox row, say —
+    /// to be sent as is. Nothing is checked here: ``problem(maxBytes:)`` says what a producer
+    /// would refuse.
+    public init(id: String, queue: String, placement: Placement, dueAt: Int64, idempotencyKey: String?, bytes: [UInt8]) {
+        self.id = id
+        self.queue = queue
+        self.placement = placement
+        self.dueAt = dueAt
+        self.idempotencyKey = idempotencyKey
+        self.bytes = bytes
+    }
+
+    /// What would make a producer refuse to send this already-encoded job (an envelope over
+    /// `maxBytes`, a queue name outside the rule, a due time outside the wire range), or `nil`.
+    /// The envelope's own fields are not parsed: `Envelope.decode` does that.
+    public func problem(maxBytes: Int) -> String? {
+        if let problem = QueueName.problem(with: queue) { return problem }
+        if bytes.count > maxBytes {
+            return "the envelope is \(bytes.count) bytes, over the limit of \(maxBytes)"
+        }
+        if !acceptedEpochMilliseconds.contains(dueAt) { return "its due time lies outside the years 1970 to 9999" }
+        return nil
+    }
+
     /// What would make a worker refuse the job, found before anything is sent.
     static func problem(queue: String, due: Int64?, expires: Int64?, options: DispatchOptions) -> String? {
         if let problem = QueueName.problem(with: queue) { return problem }
