@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/fluent-postgres-driver.git", from: "2.14.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         .testTarget(
@@ -36,8 +37,12 @@ let package = Package(
             dependencies: [
                 .product(name: "AirlockPostgres", package: "airlock-postgres"),
                 .product(name: "Airlock", package: "airlock-swift"),
+                .product(name: "AirlockRedis", package: "airlock-swift"),
+                .product(name: "AirlockRedisClient", package: "airlock-swift"),
+                .product(name: "AirlockWorker", package: "airlock-swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "AirlockPostgres/Tests/AirlockPostgresTests",
             swiftSettings: strict

@@ -14,8 +14,11 @@ SWIFT=${SWIFT:-swift}
 cd "$here"
 start=$(date +%s)
 "$SWIFT" build --build-tests
-# The SIGTERM-under-load test runs the Hummingbird example as a child process.
+# The SIGTERM-under-load test runs the Hummingbird example as a child process; the outbox tests
+# run airlock-outbox and their crash child, found beside the test binary.
 "$SWIFT" build --product OrderApp
+"$SWIFT" build --product airlock-outbox
+"$SWIFT" build --product OutboxCrashChild
 built=$(date +%s)
 export ORDERAPP_BINARY="$("$SWIFT" build --show-bin-path)/OrderApp"
 "$root/scripts/with-postgres.sh" "$root/scripts/with-redis.sh" "$SWIFT" test --skip-build "$@"

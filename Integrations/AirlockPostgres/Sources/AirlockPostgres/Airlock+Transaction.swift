@@ -27,9 +27,16 @@ extension Airlock {
     /// Scopes opened inside `body` are captured by the transaction's scope and wait for the same
     /// commit (see ``TransactionScope``). Savepoints are not managed: the connection must not
     /// already be in a transaction.
+    ///
+    /// **With an outbox** (`outbox:`, or one set with `Airlock.configure(outbox:)`) the intents are
+    /// written to the `airlock_outbox` table just before `COMMIT`, in the same transaction, and
+    /// sent to Redis right after it; a committed intent Redis did not take waits in the table for an
+    /// ``OutboxRelay`` — so a Redis outage or a crash after `COMMIT` loses nothing, and no
+    /// ``CommittedButNotDispatched`` is thrown. See `docs/OUTBOX.md`.
     /// - Parameters:
     ///   - client: the pool to lease a connection from (it must be running).
-    ///   - dispatch: where the intents go after the commit.
+    ///   - dispatch: where the intents go after the commit (with an outbox: at the commit, always).
+    ///   - outbox: whether the intents are written through an outbox (default: the configured one, if any).
     ///   - policy: the transaction scope's policy (default: the configured one).
     ///   - executor: the executor used when the intents are dispatched by this scope itself (no
     ///     enclosing scope, or ``TransactionDispatch/atCommit``); default: the enclosing scope's,
@@ -38,12 +45,15 @@ extension Airlock {
     ///   - isolation: the actor `body` runs on (the caller's, by default).
     ///   - body: the transaction's work; `Airlock.enqueue` inside it buffers into the transaction's scope.
     /// - Returns: what `body` returned (a `Sendable` value: it crosses the connection lease).
-    /// - Throws: the body's error; ``TransactionNotCommitted``; ``CommittedButNotDispatched`` when
-    ///   dispatching after the commit failed (the data is committed); PostgreSQL errors from `BEGIN`.
+    /// - Throws: the body's error; ``TransactionNotCommitted`` (``TransactionNotCommitted/Reason/outboxWriteFailed``
+    ///   when the outbox write failed: nothing committed); ``CommittedButNotDispatched`` when
+    ///   dispatching after the commit failed (the data is committed; never with an outbox);
+    ///   PostgreSQL errors from `BEGIN`.
     @discardableResult
     public static func transaction<R: Sendable>(
         on client: PostgresClient,
         dispatch: TransactionDispatch = .afterEnclosingScope,
+        outbox: TransactionOutbox = .configured,
         policy: (any Policy)? = nil,
         executor: (any Executor)? = nil,
         logger: Logger? = nil,
@@ -52,7 +62,7 @@ extension Airlock {
     ) async throws -> R {
         try await client.withConnection(isolation: isolation) { connection in
             try await transaction(
-                on: connection, dispatch: dispatch, policy: policy, executor: executor, logger: logger,
+                on: connection, dispatch: dispatch, outbox: outbox, policy: policy, executor: executor, logger: logger,
                 isolation: isolation, body)
         }
     }
@@ -65,6 +75,7 @@ extension Airlock {
     public static func transaction<R: Sendable>(
         on connection: PostgresConnection,
         dispatch: TransactionDispatch = .afterEnclosingScope,
+        outbox: TransactionOutbox = .configured,
         policy: (any Policy)? = nil,
         executor: (any Executor)? = nil,
         logger: Logger? = nil,
@@ -72,7 +83,7 @@ extension Airlock {
         _ body: (PostgresConnection) async throws -> R
     ) async throws -> R {
         let logger = logger ?? transactionLogger
-        let transaction = try await TransactionScope.enter(dispatch: dispatch, policy: policy, executor: executor)
+        let transaction = try await TransactionScope.enter(dispatch: dispatch, policy: policy, executor: executor, outbox: outbox.resolved)
         do {
             try await connection.query("BEGIN;", logger: logger)
         } catch {
@@ -96,6 +107,21 @@ extension Airlock {
                 logger.debug("airlock: transaction rolled back; intents dropped", metadata: ["intents": "\(dropped.count)"])
             }
             throw error
+        }
+
+        do {
+            // The outbox rows join the transaction: COMMIT makes them durable with the data.
+            try await transaction.willCommit(on: connection, logger: logger)
+        } catch {
+            let dropped = await transaction.didRollBack(after: error)
+            do {
+                try await connection.query("ROLLBACK;", logger: logger)
+            } catch let rollbackError {
+                logger.warning("airlock: ROLLBACK failed after the outbox write failed", metadata: [
+                    "error": "\(rollbackError)", "outbox_error": "\(error)",
+                ])
+            }
+            throw TransactionNotCommitted(reason: .outboxWriteFailed, droppedIntents: dropped, underlying: error)
         }
 
         let command: String
