@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export CI ?=
 
-.PHONY: all deps build build-release test unit integration postgres hummingbird vapor demo bench bench-core fuzz clean
+.PHONY: all deps build build-release test unit integration postgres hummingbird vapor demo bench bench-core bench-outbox fuzz clean
 
 all: build
 
@@ -68,6 +68,10 @@ bench-core: build-release
 
 bench: build-release
 	bench/run.sh $(BENCH_ARGS)
+
+## The PostgreSQL outbox: added latency, commit→queued, relay drain of 100k rows (docs/OUTBOX.md).
+bench-outbox: deps
+	bench/outbox.sh
 
 clean:
 	rm -rf .build Integrations/AirlockPostgres/.build Integrations/AirlockHummingbird/.build Integrations/AirlockVapor/.build
