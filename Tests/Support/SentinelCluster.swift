@@ -123,11 +123,16 @@ public final class SentinelCluster: Sendable {
         self.logger = logger
     }
 
-    /// Starts the five processes and waits until the cluster can fail over.
-    public static func start(masterName: String = "mymaster", sentinelPassword: String? = nil, downAfter: Duration = .seconds(1)) async throws -> SentinelCluster {
+    /// Starts the five processes and waits until the cluster can fail over. `dataOptions` configure
+    /// the primary and the replica (an ACL user, say; the sentinels and replication use the default user).
+    public static func start(
+        masterName: String = "mymaster", sentinelPassword: String? = nil, downAfter: Duration = .seconds(1), dataOptions: RedisServer.Options = .init()
+    ) async throws -> SentinelCluster {
         let binary = try Launcher.findRedisServer()
-        let primary = try await RedisServer.start()
-        let replica = try await RedisServer.start(.init(extraConfig: ["replicaof 127.0.0.1 \(primary.port)"]))
+        let primary = try await RedisServer.start(dataOptions)
+        var replicaOptions = dataOptions
+        replicaOptions.extraConfig.append("replicaof 127.0.0.1 \(primary.port)")
+        let replica = try await RedisServer.start(replicaOptions)
         var sentinels: [SentinelProcess] = []
         do {
             for _ in 0..<3 {
@@ -217,6 +222,18 @@ public final class SentinelCluster: Sendable {
         nodes.withLock { $0.append(replica) }
         try await awaitReplicaInSync(replica)
         return replica
+    }
+
+    /// The ports of the nodes this cluster started that replicate from `masterPort` (as they say).
+    public func replicaPorts(of masterPort: Int) async throws -> [Int] {
+        var ports: [Int] = []
+        for node in nodes.withLock({ $0 }) where node.port != masterPort && node.isRunning {
+            let client = RedisClient(configuration: Self.direct(port: node.port), logger: logger)
+            let info = (try? await client.send("INFO", "replication").string) ?? ""
+            await client.close()
+            if info.contains("master_port:\(masterPort)") { ports.append(node.port) }
+        }
+        return ports
     }
 
     /// `ROLE`'s first element on the node at `port` ("master", "slave").

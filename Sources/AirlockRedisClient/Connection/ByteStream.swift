@@ -17,6 +17,8 @@ protocol ByteStream: AnyObject {
     func setTimeout(_ timeout: Duration?) throws(StreamFailure)
     /// Without blocking: has the peer closed the stream, or sent something nobody asked for?
     var peerHasClosed: Bool { get }
+    /// Waits up to `timeout` for something to read (pushed messages on a subscribed connection).
+    func waitReadable(_ timeout: Duration) -> Bool
 }
 
 /// Why a stream operation failed, before it is phrased as a ``RedisError`` by the connection
@@ -56,6 +58,8 @@ final class PlainStream: ByteStream {
     }
 
     var peerHasClosed: Bool { socket.peerHasClosedOrSentData }
+
+    func waitReadable(_ timeout: Duration) -> Bool { socket.waitReadable(timeout) }
 
     static func failure(_ code: Int32) -> StreamFailure {
         code == EAGAIN || code == EWOULDBLOCK || code == ETIMEDOUT ? .timedOut : .system(code)

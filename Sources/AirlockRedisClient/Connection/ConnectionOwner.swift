@@ -22,6 +22,9 @@ final class ConnectionOwner {
     private var connection: RedisConnection?
     /// Opens connections (TCP/unix, plaintext/TLS, through sentinels); owns the TLS context.
     private let dialer: Dialer
+    /// The sentinels' switch count when the connection was made: a newer one drops it.
+    private var connectedEpoch = 0
+    private var released = false
     /// Consecutive failed connect attempts; drives the backoff before the next one.
     private var failedAttempts = 0
     private var lastAttempt: ContinuousClock.Instant?
@@ -42,7 +45,7 @@ final class ConnectionOwner {
     init(configuration: RedisConfiguration, name: String?, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.dialer = Dialer(configuration: configuration)
+        self.dialer = Dialer(configuration: configuration, watcher: SentinelWatcher.acquire(configuration, logger: logger))
         let rawName = configuration.clientName ?? name
         self.clientName = rawName.map { String($0.map { $0 == " " || $0 == "\n" ? "-" : $0 }) }
     }
@@ -53,8 +56,16 @@ final class ConnectionOwner {
     @discardableResult
     func connected() throws(RedisError) -> RedisConnection {
         if let connection {
-            if !connection.peerHasClosed { return connection }
-            dropConnection(because: .connectionClosed(connection.endpoint, detail: "the server closed the idle connection"))
+            if let watcher = dialer.watcher, watcher.epoch != connectedEpoch {
+                // The sentinels moved the master: leave the old one before writing to it. Nothing
+                // was sent, so reconnecting at once is safe (the watcher logged the switch).
+                self.connection = nil
+                failedAttempts = 0
+            } else if !connection.peerHasClosed {
+                return connection
+            } else {
+                dropConnection(because: .connectionClosed(connection.endpoint, detail: "the server closed the idle connection"))
+            }
         }
         if failedAttempts > 0, let lastAttempt {
             let wait = configuration.reconnectBackoff.delay(attempt: failedAttempts - 1)
@@ -62,11 +73,13 @@ final class ConnectionOwner {
             if remaining > .zero { Self.sleep(remaining) }
         }
         lastAttempt = .now
+        let epoch = dialer.watcher?.epoch ?? 0
         do {
             let fresh = try dialer.dial()
             try fresh.setReadTimeout(configuration.commandTimeout)
             try handshake(fresh)
             connection = fresh
+            connectedEpoch = epoch
             failedAttempts = 0
             if link != .up {
                 logger.info(everConnected ? "Reconnected to Redis" : "Connected to Redis")
@@ -183,6 +196,10 @@ final class ConnectionOwner {
     func close() {
         if connection != nil { logger.debug("Closed Redis connection") }
         connection = nil
+        if !released {
+            released = true
+            dialer.watcher?.release()
+        }
     }
 
     private func dropConnection(because error: RedisError) {

@@ -5,11 +5,16 @@
 /// connecting may block; its TLS context and sentinel order are that thread's alone.
 final class Dialer {
     let configuration: RedisConfiguration
+    /// The process's `+switch-master` listener for these sentinels (nil without sentinels).
+    let watcher: SentinelWatcher?
     private var tlsContext: TLSContext?
     private var sentinels: SentinelResolver?
+    /// The announcement already tried, so a stale one is tried once, not after every failure.
+    private var triedAnnouncement: Int?
 
-    init(configuration: RedisConfiguration) {
+    init(configuration: RedisConfiguration, watcher: SentinelWatcher?) {
         self.configuration = configuration
+        self.watcher = watcher
         self.sentinels = configuration.sentinel.map(SentinelResolver.init)
     }
 
@@ -20,6 +25,12 @@ final class Dialer {
     /// sentinels, each call asks them afresh: after a failover the next connect finds the new master.
     func dial() throws(RedisError) -> RedisConnection {
         if var sentinels {
+            // Right after a switch, a sentinel asked next may not have heard of it yet, while the
+            // old master still says it is one: go where the announcement said, once (ROLE checks it).
+            if let announced = watcher?.announcement, announced.epoch != triedAnnouncement {
+                triedAnnouncement = announced.epoch
+                if let connection = try? open(host: announced.host, port: announced.port) { return connection }
+            }
             let master = try sentinels.masterAddress(using: self)
             self.sentinels = sentinels
             return try open(host: master.host, port: master.port)

@@ -72,8 +72,22 @@ final class RedisConnection {
     /// Writes all commands in one go, then reads exactly one reply per command, so N commands
     /// cost one round trip. Error replies stay in place: only transport and protocol failures throw.
     func pipeline(_ commands: [RedisCommand]) throws(RedisError) -> [RedisReply] {
+        if commands.isEmpty {
+            guard !isBroken else { throw .connectionClosed(endpoint, detail: "connection already failed") }
+            return []
+        }
+        try write(commands)
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        while replies.count < commands.count {
+            replies.append(try readReply())
+        }
+        return replies
+    }
+
+    /// Writes commands without reading their replies (a subscribed connection's `PING`).
+    func write(_ commands: [RedisCommand]) throws(RedisError) {
         guard !isBroken else { throw .connectionClosed(endpoint, detail: "connection already failed") }
-        if commands.isEmpty { return [] }
         // Refused before anything is written, so later replies stay aligned.
         if commands.contains(where: \.arguments.isEmpty) { throw .protocolError("cannot send an empty command (no command name)") }
         output.removeAll(keepingCapacity: true)
@@ -81,15 +95,22 @@ final class RedisConnection {
         let written = output.withUnsafeBytes { bytes in Result { () throws(StreamFailure) in try stream.write(bytes) } }
         if output.capacity > Self.keptOutputCapacity { output = [] }
         if case .failure(let failure) = written { throw fail(failure) }
+    }
 
-        var replies: [RedisReply] = []
-        replies.reserveCapacity(commands.count)
-        while replies.count < commands.count {
+    /// The next reply that arrives within `timeout` (a message pushed to a subscribed
+    /// connection), nil when nothing started arriving in that time. Once bytes arrive the rest of
+    /// the reply is read under the ordinary read timeout.
+    func nextPushedReply(waitingUpTo timeout: Duration) throws(RedisError) -> RedisReply? {
+        guard !isBroken else { throw .connectionClosed(endpoint, detail: "connection already failed") }
+        if !reader.hasUnconsumedBytes && !stream.waitReadable(timeout) { return nil }
+        return try readReply()
+    }
+
+    /// One whole reply: what the reader already holds, else bytes read from the stream until it has one.
+    private func readReply() throws(RedisError) -> RedisReply {
+        while true {
             do {
-                if let reply = try reader.next() {
-                    replies.append(reply)
-                    continue
-                }
+                if let reply = try reader.next() { return reply }
             } catch {
                 isBroken = true
                 throw protocolFailure(error.message)
@@ -106,7 +127,6 @@ final class RedisConnection {
                 throw .protocolError("hiredis could not buffer a reply from \(endpoint) (out of memory?)")
             }
         }
-        return replies
     }
 
     /// Marks the connection broken and phrases the stream's failure.

@@ -198,6 +198,10 @@ final class TLSStream: ByteStream {
         return code != SSL_ERROR_WANT_READ
     }
 
+    func waitReadable(_ timeout: Duration) -> Bool {
+        SSL_pending(ssl) > 0 || socket.waitReadable(timeout)
+    }
+
     private func failure(_ result: Int32) -> StreamFailure {
         let savedErrno = errno
         let code = SSL_get_error(ssl, result)
