@@ -168,12 +168,17 @@ public final class Worker: Service, Sendable {
                 health.recovered("start")
                 return true
             } catch {
-                if source.classify(error) == .fatal { throw error }
+                if source.classify(error) == .fatal {
+                    await source.close(clean: false)
+                    throw error
+                }
                 health.failed("start", error)
                 failures += 1
                 await health.backoff(attempt: failures)
             }
         }
+        // Stopped before the source ever opened: release whatever the attempts left open.
+        await source.close(clean: false)
         return false
     }
 
