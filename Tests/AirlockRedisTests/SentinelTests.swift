@@ -90,7 +90,7 @@ struct SentinelTests {
     @Test func sentinelsAreAskedInTurnAndTheirPasswordIsChecked() async throws {
         let master = try await RedisServer.start()
         let guarded = try FakeSentinel(answering: master.port, password: "sentinel-secret")
-        let dead = try RedisServer.freePort()
+        let dead = try RedisServer.closedPort()
         // The first sentinel is down; the second answers once authenticated.
         let base = "redis+sentinel://127.0.0.1:\(dead),127.0.0.1:\(guarded.port)/mymaster/0"
         let good = try Self.client(base + "?sentinel_password=sentinel-secret")
@@ -107,7 +107,7 @@ struct SentinelTests {
             await client.close()
         }
 
-        let nobody = try Self.client("redis+sentinel://127.0.0.1:\(dead),127.0.0.1:\(try RedisServer.freePort())/mymaster")
+        let nobody = try Self.client("redis+sentinel://127.0.0.1:\(dead),127.0.0.1:\(try RedisServer.closedPort())/mymaster")
         let unreachable = await #expect(throws: RedisError.self) { try await nobody.connect() }
         #expect(unreachable?.kind == .connectionRefused, "\(String(describing: unreachable))")
         #expect(unreachable?.isConnectionProblem == true)
