@@ -205,6 +205,7 @@ let package = Package(
                 "AirlockWorker", "Airlock", "AirlockFuzzing", "AirlockTracingTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strict
