@@ -77,6 +77,11 @@ struct RunCommand: AsyncParsableCommand {
         valueName: "seconds"))
     var metricsSampleInterval: Double = 5
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Most queues given gauges of their own by the sampler (the first by name); the rest are counted in airlock_queue_sampler_omitted_queues.",
+        valueName: "count"))
+    var metricsMaxQueues: Int = 200
+
     func validate() throws {
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 10000") }
         if let prefetch, !(0...100_000).contains(prefetch) { throw ValidationError("--prefetch must be between 0 and 100000") }
@@ -104,6 +109,7 @@ struct RunCommand: AsyncParsableCommand {
         guard let interval = Duration(checkedSeconds: metricsSampleInterval), interval >= .milliseconds(10) else {
             throw ValidationError("--metrics-sample-interval must be a number of seconds from 0.01 to \(Int(Duration.longestAccepted.timeInterval))")
         }
+        guard (1...100_000).contains(metricsMaxQueues) else { throw ValidationError("--metrics-max-queues must be between 1 and 100000") }
     }
 
     var queueList: [String] { AirlockDaemon.queueList([queues]) }
@@ -143,7 +149,7 @@ struct RunCommand: AsyncParsableCommand {
             }
             services.append(QueueGaugeSampler(
                 redis: source.redis, namespace: connection.namespace, holder: worker.id,
-                interval: Duration(checkedSeconds: metricsSampleInterval) ?? .seconds(5), logger: logger))
+                interval: Duration(checkedSeconds: metricsSampleInterval) ?? .seconds(5), maxQueues: metricsMaxQueues, logger: logger))
         }
         services.append(worker)
         // SIGTERM and SIGINT shut the group down gracefully; a second one exits at once (what was

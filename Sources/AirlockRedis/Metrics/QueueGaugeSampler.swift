@@ -27,6 +27,10 @@ public final class QueueGaugeSampler: Service, Sendable {
     public let interval: Duration
     /// The key layout (the lease is ``RedisKeys/metricsSampler``).
     public let keys: RedisKeys
+    /// Most queues given gauges of their own (the first by name); the rest are counted in
+    /// `airlock_queue_sampler_omitted_queues`, so a producer that invents queue names cannot grow
+    /// the exposition without bound.
+    public let maxQueues: Int
     private let redis: RedisConfiguration
     private let metricsFactory: (any MetricsFactory)?
     private let logger: Logger
@@ -39,15 +43,17 @@ public final class QueueGaugeSampler: Service, Sendable {
     /// - Parameters:
     ///   - holder: this process's id in the lease (unique in the fleet).
     ///   - interval: the sampling period; at least 10 ms.
+    ///   - maxQueues: most queues exported (at least 1); see ``maxQueues``.
     ///   - metricsFactory: where the gauges go; `nil` means swift-metrics' bootstrapped factory.
     public init(
-        redis: RedisConfiguration, namespace: String = "airlock", holder: String, interval: Duration = .seconds(5),
+        redis: RedisConfiguration, namespace: String = "airlock", holder: String, interval: Duration = .seconds(5), maxQueues: Int = 200,
         metricsFactory: (any MetricsFactory)? = nil, logger: Logger = Logger(label: "airlock.sampler")
     ) {
         self.redis = redis
         self.keys = RedisKeys(namespace: namespace)
         self.holder = holder
         self.interval = max(interval, .milliseconds(10))
+        self.maxQueues = max(1, maxQueues)
         self.metricsFactory = metricsFactory
         self.logger = logger
     }
@@ -55,7 +61,7 @@ public final class QueueGaugeSampler: Service, Sendable {
     /// Samples until graceful shutdown or cancellation, then gives the lease up.
     public func run() async throws {
         let client = RedisClient(configuration: redis, name: "airlock-metrics", logger: logger)
-        let gauges = ExportedGauges(factory: metricsFactory ?? MetricsSystem.factory)
+        let gauges = ExportedGauges(factory: metricsFactory ?? MetricsSystem.factory, maxQueues: maxQueues)
         let state = await cancelWhenGracefulShutdown { [self] in
             var state = SamplerState()
             while !Task.isCancelled {
@@ -131,17 +137,27 @@ public final class QueueGaugeSampler: Service, Sendable {
 
 /// The gauges a sampler exports now; those of queues that disappeared are destroyed, so the
 /// exporter stops showing them.
+///
+/// Queue names come from Redis (`<ns>:queues`, which any producer adds to), so they are bounded
+/// before they become label values: a name outside ``QueueName``'s rule is never exported, and
+/// beyond the first `maxQueues` valid names (by name) queues are only counted as omitted. The
+/// exporter escapes what remains (swift-prometheus escapes `\`, `"` and line feeds).
 final class ExportedGauges: Sendable {
     let leader: Gauge
+    let omitted: Gauge
+    let maxQueues: Int
     private let factory: any MetricsFactory
     // Only the sampler's one loop touches the map; the lock makes that checkable.
     private let byQueue = Mutex<[String: [Gauge]]>([:])
     private let workers = Mutex<[Gauge]>([])
 
-    init(factory: any MetricsFactory) {
+    init(factory: any MetricsFactory, maxQueues: Int = 200) {
         self.factory = factory
+        self.maxQueues = maxQueues
         leader = Gauge(label: AirlockMetrics.samplerLeader.name, factory: factory)
         leader.record(0)
+        omitted = Gauge(label: AirlockMetrics.samplerOmittedQueues.name, factory: factory)
+        omitted.record(0)
     }
 
     private static let perQueue = [
@@ -151,8 +167,11 @@ final class ExportedGauges: Sendable {
 
     func export(_ report: StatsReport) {
         let factory = self.factory
+        let valid = report.queues.filter { QueueName.isValid($0.name) }
+        let exported = valid.prefix(maxQueues)
+        omitted.record(report.queues.count - exported.count)
         let gone = byQueue.withLock { byQueue -> [Gauge] in
-            for queue in report.queues {
+            for queue in exported {
                 let gauges = byQueue[queue.name] ?? Self.perQueue.map {
                     Gauge(label: $0.name, dimensions: [("queue", queue.name)], factory: factory)
                 }
@@ -164,7 +183,7 @@ final class ExportedGauges: Sendable {
                 gauges[4].record(Double(max(0, queue.oldestReadyAgeMilliseconds ?? 0)) / 1000)
                 gauges[5].record(queue.paused ? 1 : 0)
             }
-            let present = Set(report.queues.map(\.name))
+            let present = Set(exported.map(\.name))
             let removed = byQueue.keys.filter { !present.contains($0) }
             return removed.flatMap { byQueue.removeValue(forKey: $0) ?? [] }
         }
@@ -188,5 +207,6 @@ final class ExportedGauges: Sendable {
             return workers
         }
         for gauge in all { gauge.destroy() }
+        omitted.record(0)
     }
 }

@@ -110,10 +110,17 @@ public enum AirlockMetrics {
         name: "airlock_queue_sampler_leader", kind: .gauge, labels: [],
         help: "1 while this process holds the fleet's sampler lease and exports the queue gauges, else 0.", buckets: [])
 
+    /// Queues the sampler found but gave no gauges.
+    public static let samplerOmittedQueues = Definition(
+        name: "airlock_queue_sampler_omitted_queues", kind: .gauge, labels: [],
+        help: "Known queues the sampler exported no gauges for: names outside the queue-name rule, and any beyond --metrics-max-queues (exported by the sampling worker only).",
+        buckets: [])
+
     /// Every metric, in the order `docs/OPERATIONS.md` lists them.
     public static let all: [Definition] = [
         jobs, runDuration, queueWait, inFlight, concurrency, reaperRecovered, redisReconnects,
         queueReady, queueDelayed, queueInFlight, queueDead, queueOldestAge, queuePaused, workersAlive, workersDead, samplerLeader,
+        samplerOmittedQueues,
     ]
 
     /// The definition of `name`, if it is one of Airlock's.
