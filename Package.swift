@@ -174,6 +174,7 @@ let package = Package(
                 "AirlockRedis", "AirlockDaemon", "AirlockTracingTestSupport",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "bench/RedisBench",
             swiftSettings: strict

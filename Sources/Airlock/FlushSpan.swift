@@ -16,8 +16,10 @@ enum FlushSpan {
 
     private static func traced<T: Tracer>(_ tracer: T, _ intents: Int, _ executor: any Executor, _ dispatch: () async throws -> Void) async throws {
         try await tracer.withSpan("airlock.flush", ofKind: .producer) { span in
-            span.attributes["airlock.intents"] = intents
-            span.attributes["airlock.executor"] = String(describing: type(of: executor))
+            span.updateAttributes { attributes in
+                attributes["airlock.intents"] = intents
+                attributes["airlock.executor"] = String(describing: type(of: executor))
+            }
             try await dispatch()
         }
     }

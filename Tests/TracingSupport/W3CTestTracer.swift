@@ -59,6 +59,8 @@ public final class W3CTestTracer: Tracer, Sendable {
     /// How many spans have ended.
     public var endedCount: Int { state.withLock { $0.ended } }
 
+    fileprivate func countEnded() { state.withLock { $0.ended += 1 } }
+
     fileprivate func record(_ span: FinishedSpan) {
         state.withLock { state in
             state.ended += 1
@@ -188,16 +190,19 @@ public final class TestSpan: Span, Sendable {
 
     /// Reports the span to its tracer, once.
     public func end<Instant: TracerInstant>(at instant: @autoclosure () -> Instant) {
+        let keeps = tracer.keepsSpans
         let finished = state.withLock { state -> W3CTestTracer.FinishedSpan? in
             guard !state.ended else { return nil }
             state.ended = true
+            // A counting tracer (the bench) does not pay for building what it would not keep.
+            guard keeps else { return nil }
             var attributes: [String: String] = [:]
             state.attributes.forEach { key, value in attributes[key] = Self.text(value) }
             return W3CTestTracer.FinishedSpan(
                 name: state.name, kind: kind, traceID: identity.traceID, spanID: identity.spanID, parentSpanID: parent,
                 links: state.links, attributes: attributes, errors: state.errors, failed: state.failed)
         }
-        if let finished { tracer.record(finished) }
+        if let finished { tracer.record(finished) } else if !keeps { tracer.countEnded() }
     }
 
     private static func text(_ value: SpanAttribute) -> String {

@@ -1,7 +1,7 @@
 // AirlockBench: the Swift half of `make bench` (bench/run.sh drives it against a private redis-server).
 //
 //   AirlockBench run …          the stock worker command line (AirlockCommand) plus the `bench.stamp` task
-//   AirlockBench worker …       same as `run …`
+//   AirlockBench worker …       same as `run …` (AIRLOCK_BENCH_TRACING=1: with an in-memory tracer bootstrapped)
 //   AirlockBench enqueue …      enqueue throughput through Airlock.scope + RedisExecutor, flush latency per scope
 //   AirlockBench fill …         pre-enqueue jobs quickly (scopes of 1000) for a drain measurement
 //   AirlockBench watch …        time a drain: first job taken → ready list empty and stats `processed` reached
@@ -15,7 +15,9 @@
 import Airlock
 import AirlockDaemon
 import AirlockRedis
+import AirlockTracingTestSupport
 import Foundation
+import Tracing
 
 // MARK: - Small helpers
 
@@ -479,6 +481,11 @@ case "worker":
     exit(1)
 case "run":
     _ = stampClient  // resolve --redis before the command line is parsed
+    // bench/observability.sh: a tracer that records every span (counting, not keeping them), to
+    // price the airlock.run span; the stock daemon bootstraps none.
+    if ProcessInfo.processInfo.environment["AIRLOCK_BENCH_TRACING"] == "1" {
+        InstrumentationSystem.bootstrap(W3CTestTracer(keepsSpans: false))
+    }
     await AirlockCommand.main(tasks: benchTasks())
 case "enqueue", "fill", "watch", "latency", "lateness", "roundtrip":
     do {

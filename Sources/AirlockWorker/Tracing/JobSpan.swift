@@ -21,10 +21,13 @@ enum JobSpan {
     ) async throws -> T {
         let parent = envelope.trace?.serviceContext(extractedBy: tracer) ?? .topLevel
         return try await tracer.withSpan("airlock.run \(envelope.task)", context: parent, ofKind: .consumer) { span in
-            span.attributes["airlock.task"] = envelope.task
-            span.attributes["airlock.queue"] = queue
-            span.attributes["airlock.job_id"] = envelope.id
-            span.attributes["airlock.attempt"] = envelope.attempt
+            // One read and one write of the span's attributes, not one of each per attribute.
+            span.updateAttributes { attributes in
+                attributes["airlock.task"] = envelope.task
+                attributes["airlock.queue"] = queue
+                attributes["airlock.job_id"] = envelope.id
+                attributes["airlock.attempt"] = envelope.attempt
+            }
             return try await body()
         }
     }
