@@ -68,8 +68,10 @@ struct MetricsExpositionTests {
         }
         let tasks = samplers.map { sampler in Task { try await sampler.run() } }
         func texts() -> [String] { registries.map { String(decoding: $0.emitToBuffer(), as: UTF8.self) } }
-        try await WorkerKit.eventually("one sampler exports the gauges") {
-            texts().filter { $0.contains(#"airlock_queue_ready_jobs{queue="a"} 3"#) }.count == 1
+        try await WorkerKit.eventually("one sampler exports the gauges, the other has run a step and does not") {
+            let now = texts()
+            return now.filter { $0.contains(#"airlock_queue_ready_jobs{queue="a"} 3"#) }.count == 1
+                && now.allSatisfy { $0.contains("airlock_queue_sampler_leader ") }
         }
         let leader = try #require(texts().first { $0.contains("airlock_queue_ready_jobs") })
         let other = try #require(texts().first { !$0.contains("airlock_queue_ready_jobs") })

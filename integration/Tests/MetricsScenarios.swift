@@ -11,7 +11,7 @@ extension IntegrationScenarios {
     static let builtInTasks: Set<String> = ["airlock.echo", "airlock.fail", "airlock.ping", "airlock.record", "airlock.sleep"]
 
     @Test("10. metrics: a real Prometheus scrapes 2 workers: job counters move with real jobs, the sampler's queue gauges, hostile names bounded and escaped, alert rules load",
-          .timeLimit(.minutes(3)), .enabled(if: PrometheusTools.shouldRun))
+          .timeLimit(.minutes(5)), .enabled(if: PrometheusTools.shouldRun))
     func prometheusScrapesWorkers() async throws {
         let tools = try PrometheusTools.required()
         try await Scenario.run("metrics") { s in
@@ -40,13 +40,13 @@ extension IntegrationScenarios {
             }
             let firstBatch = IntegrationScenarios.tokens("m", 40)
             try await s.produceRecords(firstBatch, using: try s.executor())
-            #expect(try await s.waitForRecords(firstBatch.count, timeout: .seconds(60)), "the workers did not run the jobs")
-            #expect(try await eventually(timeout: .seconds(30)) { try await s.llen(s.keys.dead("default")) == hostileTasks.count })
+            #expect(try await s.waitForRecords(firstBatch.count, timeout: .seconds(120)), "the workers did not run the jobs")
+            #expect(try await eventually(timeout: .seconds(120)) { try await s.llen(s.keys.dead("default")) == hostileTasks.count })
 
             // Each endpoint's exposition passes promtool's checks and holds no forged line.
             for port in ports {
                 var body = ""
-                let sampled = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
+                let sampled = try await eventually(timeout: .seconds(120), every: .milliseconds(100)) {
                     body = try await httpGet("http://127.0.0.1:\(port)/metrics").body
                     return body.contains("airlock_jobs_total") && body.contains("airlock_queue_sampler_leader")
                 }
@@ -63,7 +63,7 @@ extension IntegrationScenarios {
             let prometheus = try await tools.startServer(s, targets: ports.map { "127.0.0.1:\($0)" },
                                                          ruleFile: Integration.packageRoot + "/docs/prometheus/airlock-alerts.yml")
             func value(_ query: String) async throws -> Double? { try await prometheus.scalar(query) }
-            func waitFor(_ query: String, _ expected: Double, timeout: Duration = .seconds(60)) async throws -> Bool {
+            func waitFor(_ query: String, _ expected: Double, timeout: Duration = .seconds(120)) async throws -> Bool {
                 var last: Double?
                 let ok = try await eventually(timeout: timeout, every: .milliseconds(250)) {
                     last = try await value(query)
@@ -89,7 +89,7 @@ extension IntegrationScenarios {
             // The counter moves with more real jobs.
             let secondBatch = IntegrationScenarios.tokens("n", 25)
             try await s.produceRecords(secondBatch, using: try s.executor())
-            #expect(try await s.waitForRecords(firstBatch.count + secondBatch.count, timeout: .seconds(60)))
+            #expect(try await s.waitForRecords(firstBatch.count + secondBatch.count, timeout: .seconds(120)))
             #expect(try await waitFor(succeeded, Double(firstBatch.count + secondBatch.count)), "the counter did not follow the second batch")
 
             // The rule file loaded and every rule evaluates without error.
@@ -98,7 +98,7 @@ extension IntegrationScenarios {
             Integration.report("metrics scraped_targets=\(ports.count) jobs=\(firstBatch.count + secondBatch.count) hostile_tasks=\(hostileTasks.count) rules=\(rules.count)")
 
             for worker in workers { worker.terminate() }
-            for worker in workers { #expect(await worker.waitForExit(timeout: .seconds(15)) == 0, "\(worker.label): \(worker.stderrTail())") }
+            for worker in workers { #expect(await worker.waitForExit(timeout: .seconds(60)) == 0, "\(worker.label): \(worker.stderrTail())") }
         }
     }
 
@@ -166,7 +166,7 @@ struct PrometheusTools {
             "--web.listen-address=127.0.0.1:\(port)",
         ], label: "prometheus")
         let server = PrometheusServer(base: "http://127.0.0.1:\(port)")
-        let ready = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
+        let ready = try await eventually(timeout: .seconds(120), every: .milliseconds(100)) {
             (try? await httpGet(server.base + "/-/ready").status) == 200
         }
         guard ready else { throw IntegrationError("Prometheus did not become ready on port \(port)") }
@@ -208,7 +208,7 @@ struct PrometheusServer {
     /// Each loaded rule's name and health (`ok` once evaluated without error).
     func ruleHealth() async throws -> [String: String] {
         var health: [String: String] = [:]
-        _ = try await eventually(timeout: .seconds(20), every: .milliseconds(250)) {
+        _ = try await eventually(timeout: .seconds(120), every: .milliseconds(250)) {
             let object = try await api("/api/v1/rules", [])
             let groups = ((object["data"] as? [String: Any])?["groups"] as? [[String: Any]]) ?? []
             health = [:]
