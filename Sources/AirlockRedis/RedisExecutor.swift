@@ -104,11 +104,13 @@ public struct RedisExecutor: Executor {
     public func enqueue(_ intents: [Intent]) async throws -> [Outcome] {
         guard !intents.isEmpty else { return [] }
         let now = Date()
+        // Every job of a flush continues the flush's span.
+        let trace = TraceContext.current()
         var jobs: [OutgoingJob] = []
         jobs.reserveCapacity(intents.count)
         for intent in intents {
             do {
-                jobs.append(try job(for: intent, now: now))
+                jobs.append(try job(for: intent, now: now, trace: trace))
             } catch {
                 throw DispatchError(dispatched: [], notDispatched: intents, underlying: error)
             }
@@ -125,11 +127,13 @@ public struct RedisExecutor: Executor {
 
     /// The job this executor would write for `intent` dispatched at `now`: the same envelope bytes,
     /// queue and placement as ``enqueue(_:)`` (a PostgreSQL outbox stores them and sends them later).
+    /// - Parameter trace: the producer's trace context written into the envelope (default: the
+    ///   current one, ``TraceContext/current()`` — for an outbox, the transaction's span).
     /// - Throws: ``RedisExecutorError`` (`.payloadTooLarge`, `.encodingFailed`, `.invalidIntent`)
     ///   when the intent cannot become a job.
-    public func job(for intent: Intent, now: Date) throws(RedisExecutorError) -> OutgoingJob {
+    public func job(for intent: Intent, now: Date, trace: TraceContext? = TraceContext.current()) throws(RedisExecutorError) -> OutgoingJob {
         do {
-            return try OutgoingJob(intent: intent, now: now, defaultQueue: defaultQueue, origin: origin, maxBytes: maxPayloadBytes)
+            return try OutgoingJob(intent: intent, now: now, defaultQueue: defaultQueue, origin: origin, maxBytes: maxPayloadBytes, trace: trace)
         } catch {
             throw RedisExecutorError(error)
         }
