@@ -61,9 +61,11 @@ struct MetricsExpositionTests {
         _ = try await executor.enqueue([Intent(taskName: "t", payload: .dynamic(TaskArguments()), options: DispatchOptions(queue: "c"))])
         _ = try await client.send("SADD", keys.queues, "bad\"name\n{x}")
 
+        // A 2 s interval (so a 6 s lease): a loaded machine that delays the leader's renewal by a few
+        // hundred milliseconds must not hand the lease over between the checks below.
         let registries = [PrometheusCollectorRegistry(), PrometheusCollectorRegistry()]
         let samplers = registries.enumerated().map { index, registry in
-            QueueGaugeSampler(redis: configuration, namespace: namespace, holder: "holder-\(index)", interval: .milliseconds(50), maxQueues: 2,
+            QueueGaugeSampler(redis: configuration, namespace: namespace, holder: "holder-\(index)", interval: .seconds(2), maxQueues: 2,
                               metricsFactory: AirlockPrometheusFactory(registry: registry), logger: WorkerKit.quiet)
         }
         let tasks = samplers.map { sampler in Task { try await sampler.run() } }
