@@ -28,6 +28,7 @@ extension RedisJobSource {
         var scriptKeys: [[UInt8]] = [
             inflightKey(queue, run), Array(keys.stats(queue).utf8), Array(homeKey(queue).utf8),
             Array(keys.delayed(queue).utf8), Array(keys.dead(queue).utf8), Array(keys.wake(queue).utf8),
+            Array(keys.seriesPrefix(queue).utf8),
         ]
         var args: [[UInt8]] = [Array(String(configuration.deadLetterCap).utf8)]
         args.reserveCapacity(1 + settlements.count * 7)
@@ -67,11 +68,13 @@ extension RedisJobSource {
     }
 
     /// Settles a batch of one queue's jobs.
-    /// KEYS: in-flight, stats, home (ready) key, delayed, dead, wake, then result keys.
+    /// KEYS: in-flight, stats, home (ready) key, delayed, dead, wake, the per-second series' key
+    /// prefix (`<ns>:{Q}:series:`, same hash slot), then result keys.
     /// ARGV: dead-letter cap, then per job: mode, the job's raw bytes, new payload, due ms,
     /// result key index in KEYS (0 for none), result, result expiry s.
     /// A job no longer in the in-flight list (already settled, or recovered by a reaper) is skipped.
-    /// Returns how many were settled.
+    /// Processed and failed counts also go to this minute's series hash (Redis's clock, one
+    /// `TIME` and at most two `HINCRBY` and one `EXPIRE` per call). Returns how many were settled.
     static let settleScript = RedisScript("""
         #!lua flags=allow-oom
         local inflight, stats, home, delayed, dead, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -115,6 +118,14 @@ extension RedisJobSource {
         end
         for field, n in pairs(counts) do
           if n > 0 then redis.call('HINCRBY', stats, field, n) end
+        end
+        -- The dashboard's per-second time series: <prefix><unix minute>, fields p<s>/f<s>, 65 min TTL.
+        if counts.processed > 0 or counts.failed > 0 then
+          local now = tonumber(redis.call('TIME')[1])
+          local series, second = KEYS[7] .. math.floor(now / 60), now % 60
+          if counts.processed > 0 then redis.call('HINCRBY', series, 'p' .. second, counts.processed) end
+          if counts.failed > 0 then redis.call('HINCRBY', series, 'f' .. second, counts.failed) end
+          redis.call('EXPIRE', series, 3900)
         end
         return settled
         """)
