@@ -34,11 +34,9 @@ public struct RedisKeys: Sendable, Hashable {
     public func idempotency(_ queue: String, key: String) -> String { "\(namespace):{\(queue)}:idem:\(key)" }
 
     /// Hash of one minute of per-second counters (`p<second>` processed, `f<second>` failed),
-    /// written by the settle script with Redis's clock and expiring after 65 minutes.
+    /// written by the settle script and expiring 65 minutes after its last new field.
     /// `minute` is Unix seconds divided by 60.
-    public func series(_ queue: String, minute: Int64) -> String { seriesPrefix(queue) + String(minute) }
-    /// What every one of the queue's ``series(_:minute:)`` keys starts with.
-    public func seriesPrefix(_ queue: String) -> String { "\(namespace):{\(queue)}:series:" }
+    public func series(_ queue: String, minute: Int64) -> String { "\(namespace):{\(queue)}:series:\(minute)" }
 
     /// Expiring key whose presence proves the worker is alive.
     public func heartbeat(_ worker: String) -> String { "\(namespace):worker:\(worker):alive" }

@@ -2,7 +2,8 @@ import Airlock
 import AirlockRedisClient
 
 /// One minute of one queue's per-second counters, as the settle script writes them to
-/// `<ns>:{Q}:series:<minute>` (Redis's clock; the hash expires 65 minutes after its last write).
+/// `<ns>:{Q}:series:<minute>` (the worker's clock; the hash expires 65 minutes after its last new
+/// field).
 public struct ThroughputMinute: Sendable, Hashable {
     /// The minute: Unix seconds divided by 60.
     public var minute: Int64
@@ -84,12 +85,6 @@ public struct ThroughputSeries: Sendable, Hashable {
 }
 
 extension RedisAdmin {
-    /// Redis's clock (`TIME`), in milliseconds since the epoch: the clock the series are written
-    /// with. One round trip.
-    public func serverTimeMilliseconds() async throws -> Int64 {
-        try Self.milliseconds(fromTime: await send(RedisCommand("TIME")))
-    }
-
     /// The series hashes of `queues` for each minute in `minutes` (Unix minutes), per queue and
     /// minute; a minute without a hash (no jobs, or expired) is absent. One round trip: one
     /// `HGETALL` per queue and minute, pipelined.
@@ -116,14 +111,14 @@ extension RedisAdmin {
 
     /// Processed and failed jobs per second over the last `seconds` seconds (at most 3900: the
     /// series keys expire after 65 minutes), summed over `queues` (every known queue when `nil` or
-    /// empty), ending with the current second of Redis's clock. Two round trips: the queue set
-    /// and `TIME`, then one `HGETALL` per queue and minute covered (61 per queue for an hour).
+    /// empty), ending with the current second (this process's clock: the series are written with
+    /// the workers' clocks, which NTP keeps together). Two round trips: the queue set, then one
+    /// `HGETALL` per queue and minute covered (61 per queue for an hour).
     /// - Throws: ``AdminError`` for a queue that is not known; ``RedisError``.
     public func throughput(queues requested: [String]? = nil, seconds: Int = 3600) async throws -> ThroughputSeries {
-        let replies = try await pipeline([RedisCommand("SMEMBERS", keys.queues), RedisCommand("TIME")])
-        let queues = try resolveQueues(requested, known: try replies[0].strings().sorted())
+        let queues = try resolveQueues(requested, known: try await queueNames())
         let seconds = min(max(seconds, 1), 3900)
-        let end = try Self.milliseconds(fromTime: replies[1]) / 1000
+        let end = epochMilliseconds() / 1000
         let window = Self.minutes(endSecond: end, seconds: seconds)
         let perQueue = try await throughputMinutes(queues: queues, minutes: window)
         var summed: [Int64: ThroughputMinute] = [:]
@@ -137,14 +132,5 @@ extension RedisAdmin {
     public static func minutes(endSecond: Int64, seconds: Int) -> ClosedRange<Int64> {
         let start = endSecond - Int64(max(seconds, 1)) + 1
         return start.quotientAndRemainder(dividingBy: 60).quotient...endSecond.quotientAndRemainder(dividingBy: 60).quotient
-    }
-
-    /// `TIME`'s reply (seconds, microseconds) in milliseconds.
-    static func milliseconds(fromTime reply: RedisReply) throws(RedisError) -> Int64 {
-        let parts = try reply.elements()
-        guard parts.count == 2, let seconds = parts[0].int, let micros = parts[1].int else {
-            throw RedisError.unexpectedReply(reply, expected: "TIME: seconds and microseconds")
-        }
-        return Int64(seconds) * 1000 + Int64(micros / 1000)
     }
 }

@@ -43,12 +43,18 @@ enum Assets {
               if (element.textContent !== values[id]) element.textContent = values[id];
             }
             if (data.chart) {
-              var peak = 1;
-              data.chart.processed.concat(data.chart.failed).forEach(function (v) { if (v > peak) peak = v; });
-              var processed = document.getElementById('chart-processed');
-              var failed = document.getElementById('chart-failed');
-              if (processed) processed.setAttribute('points', points(data.chart.processed, peak));
-              if (failed) failed.setAttribute('points', points(data.chart.failed, peak));
+              document.querySelectorAll('svg[data-chart]').forEach(function (svg) {
+                var name = svg.dataset.chart;
+                var seconds = Number(svg.dataset.seconds);
+                var processed = data.chart.processed.slice(-seconds);
+                var failed = data.chart.failed.slice(-seconds);
+                var peak = 1;
+                processed.concat(failed).forEach(function (v) { if (v > peak) peak = v; });
+                var p = document.getElementById(name + '-processed');
+                var f = document.getElementById(name + '-failed');
+                if (p) p.setAttribute('points', points(processed, peak));
+                if (f) f.setAttribute('points', points(failed, peak));
+              });
             }
             if (status) status.textContent = 'live · updated ' + new Date().toISOString().substring(11, 19) + 'Z';
           }
@@ -91,6 +97,7 @@ enum Assets {
         .card .figure { font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums; }
         .card .hint { color: var(--muted); font-size: 11px; }
         .card.placeholder { border-style: dashed; background: transparent; }
+        .charts { display: grid; grid-template-columns: 3fr 1fr; gap: 10px; }
         .chart { margin: 0; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; }
         .chart svg { width: 100%; height: 180px; display: block; }
         .chart polyline { fill: none; stroke-width: 1.5; }

@@ -2,16 +2,15 @@ import AirlockRedis
 
 /// The overview's hour of per-second counters, summed over queues, with finished minutes kept.
 ///
-/// The settle script writes each batch into the current minute of Redis's clock, so once Redis's
-/// clock has passed a minute that minute's hashes never change again (until they expire). The
-/// first overview reads the whole hour (one `HGETALL` per queue and minute); later ones read only
-/// the minutes not kept yet plus the last two (the second one in case a replica or a restarted
-/// Redis runs a little behind), whatever the number of dashboards' refreshes.
+/// A worker writes each batch into the current minute of its clock, so once the minute is over a
+/// minute's hashes no longer change (until they expire). The first overview reads the whole hour
+/// (one `HGETALL` per queue and minute); later ones read only the minutes not kept yet plus the last
+/// two (the previous one in case a worker's clock runs a little behind this one's).
 actor SeriesCache {
     private var queues: [String] = []
     private var finished: [Int64: ThroughputMinute] = [:]
 
-    /// The last `seconds` seconds ending at Redis's current second, over `queues`.
+    /// The last `seconds` seconds ending at `endSecond` (Unix seconds), over `queues`.
     func series(admin: RedisAdmin, queues current: [String], endSecond: Int64, seconds: Int = 3600) async throws -> ThroughputSeries {
         if current != queues {
             queues = current

@@ -48,6 +48,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Seconds the live worker keeps running at most (it stops earlier when stdin closes).")
     var hold = 600
 
+    @Option(help: "Rounds of traffic, one a second, before the batch worker stops.")
+    var rounds = 20
+
     /// The error a hostile task throws: markup, a script, quotes and terminal controls.
     static let hostileError = "card declined <script>window.__pwned = 1</script> <img src=x onerror=\"window.__pwned=2\"> \u{1b}[31mRED\u{1b}[0m"
     /// A task name no worker registered, with markup and a control character.
@@ -78,17 +81,25 @@ struct Demo: AsyncParsableCommand {
         let batch = Worker(source: RedisJobSource(configuration: sourceConfiguration, logger: Seed.quiet), configuration: first, registry: registry, logger: Seed.quiet)
         let batchRun = Task { try await batch.run() }
 
+        // About 20 s of traffic of varying volume, so the charts have a shape.
         var chargeIDs: [String] = []
-        for round in 0..<6 {
+        var mailJobs = 0
+        for round in 0..<rounds {
+            let count = 20 + (round * 7) % 30
+            mailJobs += count
             try await flush {
-                for n in 0..<40 { try Airlock.enqueue(name: "mail.send", kwargs: ["to": .string("user\(round * 40 + n)@example.com")], options: DispatchOptions(queue: "mail")) }
-                if round < 3 {
+                for n in 0..<count { try Airlock.enqueue(name: "mail.send", kwargs: ["to": .string("user\(round)-\(n)@example.com")], options: DispatchOptions(queue: "mail")) }
+                if round % 4 == 1, chargeIDs.count < 3 {
                     chargeIDs.append(try Airlock.enqueue(name: "billing.charge", args: [.int(round), "<script>window.__pwned=4</script>"], options: DispatchOptions(queue: "billing")).id.uuidString.lowercased())
                 }
-                if round == 3 { try Airlock.enqueue(name: "billing.refund", args: [42], options: DispatchOptions(queue: "billing")) }
+                if round == rounds / 2 { try Airlock.enqueue(name: "billing.refund", args: [42], options: DispatchOptions(queue: "billing")) }
             }
-            try await Task.sleep(for: .milliseconds(400))
+            try await Task.sleep(for: .seconds(1))
         }
+        while chargeIDs.count < 3 {
+            try await flush { chargeIDs.append(try Airlock.enqueue(name: "billing.charge", args: [0], options: DispatchOptions(queue: "billing")).id.uuidString.lowercased()) }
+        }
+        if rounds / 2 >= rounds { try await flush { try Airlock.enqueue(name: "billing.refund", args: [42], options: DispatchOptions(queue: "billing")) } }
         var hostile: String = ""
         var retrying: String = ""
         try await flush {
@@ -96,7 +107,7 @@ struct Demo: AsyncParsableCommand {
             retrying = try Airlock.enqueue(name: "reports.build", kwargs: ["day": "2026-12-01"], options: DispatchOptions(queue: "reports")).id.uuidString.lowercased()
         }
         try await waitFor("the batch to settle", admin) { stats in
-            stats["billing"].map { $0.dead >= 5 } == true && stats["mail"].map { $0.counters.processed >= 240 } == true
+            stats["billing"].map { $0.dead >= 5 } == true && stats["mail"].map { $0.counters.processed >= mailJobs } == true
                 && stats["reports"].map { $0.delayed >= 1 } == true
         }
         batch.shutdown()
@@ -125,7 +136,7 @@ struct Demo: AsyncParsableCommand {
             "namespace": .string(target.namespace),
             "charge_ids": .array(chargeIDs.map { .string($0) }),
             "hostile_id": .string(hostile), "retrying_id": .string(retrying), "scheduled_id": .string(scheduled),
-            "live_worker": .string(live.id), "hostile_error": .string(Self.hostileError), "hostile_task": .string(Self.hostileTask),
+            "live_worker": .string(live.id), "mail_processed": .int(mailJobs), "hostile_error": .string(Self.hostileError), "hostile_task": .string(Self.hostileTask),
         ]
         seeded["ready"] = "ok"
         var line: [UInt8] = []

@@ -16,7 +16,7 @@ struct PageTests {
         try await h.pushDead("mail", [Seeds.deadEntry(id: "dead-1", task: "mail.send", queue: "mail", error: "550 unavailable")])
         try await h.command("HSET", h.keys.stats("mail"), "processed", "1234", "failed", "7")
         try await h.registerWorker("w-1", host: "box-1", queues: ["mail"])
-        let minute = try await h.admin.serverTimeMilliseconds() / 60_000
+        let minute = epochMilliseconds() / 60_000
         try await h.command("HSET", h.keys.series("mail", minute: minute), "p0", "5", "p1", "6", "f1", "2")
 
         let overview = try await h.get("/")
@@ -29,7 +29,8 @@ struct PageTests {
         #expect(overview.body.contains("id=\"ov-hour-processed\">11<"), "the series of this minute")
         #expect(overview.body.contains("id=\"ov-hour-failed\">2<"))
         #expect(overview.body.contains("id=\"ov-latency\">42s<") || overview.body.contains("id=\"ov-latency\">43s<"))
-        #expect(overview.body.contains("<svg"), "the chart is inline SVG")
+        #expect(overview.body.contains("<svg"), "the charts are inline SVG")
+        #expect(overview.body.contains("id=\"recent-processed\""), "the last five minutes, zoomed")
         #expect(overview.body.contains("id=\"outbox-card\""), "the outbox placeholder")
         #expect(overview.header("content-security-policy")?.contains("script-src 'self'") == true)
 
@@ -59,6 +60,7 @@ struct PageTests {
         #expect(show.status == 200)
         #expect(show.body.contains("id=\"letter-task\">mail.send<"))
         #expect(show.body.contains("&quot;error&quot;: &quot;550 unavailable&quot;"))
+        #expect(show.body.contains("{\n  &quot;v&quot;: 1,\n  &quot;id&quot;: &quot;dead-1&quot;"), "indented, identifying fields first")
 
         let job = try await h.get("/job?id=dead-1")
         #expect(job.body.contains("<strong>dead</strong> on queue <code>mail</code>"))

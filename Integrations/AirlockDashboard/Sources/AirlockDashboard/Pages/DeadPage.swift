@@ -168,7 +168,9 @@ enum PrettyJSON {
         }
         var text = ""
         write(.object(fields), indent: "", into: &text, top: true)
-        return "\(text)"
+        // The JSON writer already escaped every control and bidirectional character inside
+        // strings; the line breaks left are the indentation's own. So: escaped, not SafeText'd.
+        return HTML(trusted: HTML.escape(text))
     }
 
     static func write(_ value: JSONValue, indent: String, into text: inout String, top: Bool = false) {

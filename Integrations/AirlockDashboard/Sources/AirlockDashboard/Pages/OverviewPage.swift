@@ -10,11 +10,10 @@ extension Dashboard {
         let outbox: Int?
     }
 
-    /// Four round trips: the stats sample (two), Redis's clock, the series minutes not cached yet.
+    /// Three round trips: the stats sample (two), then the series minutes not cached yet.
     func loadOverview() async throws -> Overview {
-        async let time = admin.serverTimeMilliseconds()
         let report = try await admin.statsSample()
-        let series = try await self.series.series(admin: admin, queues: report.queues.map(\.name), endSecond: try await time / 1000)
+        let series = try await self.series.series(admin: admin, queues: report.queues.map(\.name), endSecond: epochMilliseconds() / 1000)
         let outbox = try await configuration.outboxDepth?()
         return Overview(report: report, series: series, outbox: outbox)
     }
@@ -37,8 +36,9 @@ extension Dashboard {
             \(card("ov-workers", "Workers alive", "registered workers with a heartbeat"))
             \(outboxCard)
             </section>
-            <h2>Processed and failed per second, last hour</h2>
-            \(Chart.throughput(data.series))
+            <h2>Processed and failed per second</h2>
+            <div class="charts">\(Chart.throughput(data.series, seconds: data.series.count, name: "chart", caption: "last hour"))
+            \(Chart.throughput(data.series, seconds: 300, name: "recent", caption: "last 5 minutes"))</div>
             <h2>Totals</h2>
             <section class="cards">
             \(card("ov-ready", "Ready", "waiting in ready lists"))
@@ -55,9 +55,11 @@ extension Dashboard {
 
     func liveOverview(_ visit: Visit) async throws -> Reply {
         let data = try await loadOverview()
-        let peak = max(1, data.series.processed.max() ?? 0, data.series.failed.max() ?? 0)
         var values = Self.overviewValues(data)
-        values["chart-peak"] = Format.count(peak)
+        for (name, seconds) in [("chart", data.series.count), ("recent", 300)] {
+            let peak = max(1, data.series.processed.suffix(seconds).max() ?? 0, data.series.failed.suffix(seconds).max() ?? 0)
+            values[name + "-peak"] = Format.count(peak)
+        }
         return .json(LiveFeed.json(values: values, chart: data.series))
     }
 
@@ -80,7 +82,7 @@ extension Dashboard {
             "ov-dead": Format.count(totals.dead),
             "ov-processed": Format.count(totals.counters.processed),
             "ov-failed": Format.count(totals.counters.failed),
-            "ov-queues": totals.pausedQueues > 0 ? "\(totals.queues) (\(totals.pausedQueues) paused)" : "\(totals.queues)",
+            "ov-queues": totals.pausedQueues > 0 ? "\(totals.queues) · \(totals.pausedQueues) paused" : "\(totals.queues)",
         ]
     }
 }
