@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export CI ?=
 
-.PHONY: all deps build build-release test unit integration hummingbird demo bench bench-core fuzz clean
+.PHONY: all deps build build-release test unit integration integrations postgres hummingbird vapor demo bench bench-core fuzz clean
 
 all: build
 
@@ -25,7 +25,8 @@ test: deps
 	$(SWIFT) test --skip-build --filter AirlockTests
 	scripts/with-redis.sh $(SWIFT) test --skip-build --skip AirlockTests --skip AirlockIntegrationTests
 	integration/run.sh
-	SWIFT=$(SWIFT) Integrations/AirlockHummingbird/scripts/test.sh
+	# Every integration package's tests in one build (Integrations/Package.swift), one PostgreSQL, one Redis.
+	SWIFT=$(SWIFT) Integrations/scripts/test.sh
 
 unit: deps
 	$(SWIFT) test --filter AirlockTests
@@ -34,9 +35,21 @@ unit: deps
 integration: deps
 	integration/run.sh
 
+## Every integration suite (PostgreSQL, Hummingbird, Vapor) in one shared build, as make test runs them.
+integrations: deps
+	SWIFT=$(SWIFT) Integrations/scripts/test.sh
+
+## The framework-neutral PostgreSQL commit gate only (real PostgreSQL; its own package).
+postgres: deps
+	SWIFT=$(SWIFT) Integrations/AirlockPostgres/scripts/test.sh
+
 ## Hummingbird + PostgreSQL integration only (real PostgreSQL, Redis and HTTP; its own package).
 hummingbird: deps
 	SWIFT=$(SWIFT) Integrations/AirlockHummingbird/scripts/test.sh
+
+## Vapor + Fluent integration only (real PostgreSQL, Redis and HTTP; its own package).
+vapor: deps
+	SWIFT=$(SWIFT) Integrations/AirlockVapor/scripts/test.sh
 
 ## libFuzzer over the worker's whole path (decode → run → settle → delayed score → printed text), seeded
 ## from Fuzz/corpus (make test replays that corpus). FUZZ_SECONDS=600 make fuzz for a longer run; new
@@ -60,4 +73,4 @@ bench: build-release
 	bench/run.sh $(BENCH_ARGS)
 
 clean:
-	rm -rf .build Integrations/AirlockHummingbird/.build
+	rm -rf .build Integrations/.build Integrations/AirlockPostgres/.build Integrations/AirlockHummingbird/.build Integrations/AirlockVapor/.build

@@ -140,7 +140,11 @@ let package = Package(
         // README.md's Swift samples, compiled (Tests/AirlockTests/ReadmeSamplesTests.swift checks they match).
         .target(
             name: "ReadmeSamples",
-            dependencies: ["Airlock", "AirlockRedis", "AirlockDaemon"],
+            dependencies: [
+                "Airlock", "AirlockRedis", "AirlockDaemon",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Examples/ReadmeSamples",
             swiftSettings: strict
         ),

@@ -51,6 +51,207 @@ def machine():
     }
 
 
+# --- Scaling tables (bench/run.sh section S: sc_* keys) -------------------------------------------------
+
+def md_table(columns, rows):
+    """A Markdown table, columns padded to their widest cell."""
+    cells = [[str(c) for c in columns]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    return [line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells[1:]]
+
+
+def scaling_tables(values):
+    """The scaling tables as [{name, title, command, columns, rows}] (empty when the section did not run)."""
+    if "sc_scale" not in values:
+        return []
+    v = lambda key: num(values, key)  # noqa: E731
+
+    def rate(x):
+        return "—" if x is None else f"{x:,.0f}/s"
+
+    def us(x):
+        return "—" if x is None else f"{x:,.0f} µs" if x >= 100 else f"{x:.1f} µs"
+
+    def f1(x, unit=""):
+        return "—" if x is None else f"{x:,.1f}{unit}"
+
+    def trials(prefix):
+        t = values.get(f"{prefix}_trials", "")
+        return ", ".join(f"{int(x):,}" for x in t.split("/") if x) if "/" in t else ""
+
+    def size(b):
+        b = int(b)
+        return f"{b // 1024} KiB" if b >= 1024 and b % 1024 == 0 else f"{b} B"
+
+    tables = []
+    best = values.get("sc_best_config", "")
+
+    # 1. Drain vs concurrency
+    rows = []
+    concs = sorted({k.split("_")[2] for k in values if k.startswith("sc_conc_c") and k.endswith("_per_s")},
+                   key=lambda k: int(k[1:]))
+    for ck in concs:
+        key = next(k[:-len("_per_s")] for k in values if k.startswith(f"sc_conc_{ck}_p") and k.endswith("_per_s"))
+        c, p = key[len("sc_conc_c"):].split("_p")
+        rows.append([c + (" ← best" if best == f"{c}:{p}" else ""), p, f"{int(v(key + '_jobs') or 0):,}",
+                     rate(v(key + "_per_s")), trials(key), f1(v(key + "_worker_cpu_us_per_job"), " µs"),
+                     f1(v(key + "_redis_cpu_us_per_job"), " µs"), f"{v(key + '_inflight_max') or 0:,.0f}"])
+    if rows:
+        tables.append({"name": "drain_concurrency", "title": "Drain vs concurrency (one airlock-workerd, prefetch = 4 × concurrency, at most 1024)",
+                       "command": values.get("sc_cmd_conc", ""),
+                       "columns": ["concurrency", "prefetch", "jobs", "drain (best)", "trials", "worker CPU/job", "Redis CPU/job", "held ≤"],
+                       "rows": rows})
+
+    # 2. Drain vs worker processes
+    rows = []
+    for w in sorted({int(k.split("_")[2][1:]) for k in values if k.startswith("sc_proc_w") and k.endswith("_per_s")}):
+        key = f"sc_proc_w{w}"
+        rows.append([str(w), best.replace(":", " / "), f"{int(v(key + '_jobs') or 0):,}", rate(v(key + "_per_s")), trials(key),
+                     f1(v(key + "_worker_cpu_us_per_job"), " µs"), f1(v(key + "_redis_cpu_us_per_job"), " µs"),
+                     f"{v(key + '_inflight_max') or 0:,.0f}"])
+    if rows:
+        tables.append({"name": "drain_processes", "title": "Drain vs worker processes (best concurrency / prefetch of the table above, each)",
+                       "command": values.get("sc_cmd_proc", ""),
+                       "columns": ["processes", "concurrency / prefetch", "jobs", "drain (best)", "trials", "worker CPU/job (all)", "Redis CPU/job", "held ≤"],
+                       "rows": rows})
+
+    # 3. Enqueue vs scope size × producers
+    rows = []
+    cells = sorted({tuple(int(x) for x in k[len("sc_enq_s"):-len("_per_s")].split("_p"))
+                    for k in values if k.startswith("sc_enq_s") and k.endswith("_per_s")})
+    for s, pr in cells:
+        key = f"sc_enq_s{s}_p{pr}"
+        n, redis_s = v(key + "_intents"), v(key + "_redis_cpu_s")
+        rows.append([str(s), str(pr), f"{int(n or 0):,}", rate(v(key + "_per_s")), us(v(key + "_flush_p50_us")), us(v(key + "_flush_p99_us")),
+                     f1(v(key + "_cpu_us_per_intent"), " µs"), "—" if not n or redis_s is None else f"{redis_s * 1e6 / n:.1f} µs"])
+    if rows:
+        tables.append({"name": "enqueue_scope_producers", "title": "Enqueue vs scope size and producer tasks (one process, a RedisExecutor per task)",
+                       "command": values.get("sc_cmd_enq", ""),
+                       "columns": ["scope", "producer tasks", "intents", "enqueue", "flush p50", "flush p99", "producer CPU/intent", "Redis CPU/intent"],
+                       "rows": rows})
+
+    # 4. Envelope size
+    rows = []
+    for b in sorted({int(k[len("sc_env_b"):].split("_")[0]) for k in values if k.startswith("sc_env_b") and k.endswith("_enq_per_s")}):
+        e, d = f"sc_env_b{b}_enq", f"sc_env_b{b}_drain"
+        eb = v(e + "_envelope_bytes") or v(d + "_envelope_bytes")
+        er, dr, n = v(e + "_per_s"), v(d + "_per_s"), v(e + "_intents")
+        redis_s = v(e + "_redis_cpu_s")
+        mbps = lambda r: "—" if r is None or not eb else f"{r * eb / 1e6:,.1f} MB/s"  # noqa: E731
+        rows.append([size(b), "—" if eb is None else f"{eb:,.0f} B",
+                     f"{int(n or 0):,}", rate(er), mbps(er), f1(v(e + "_cpu_us_per_intent"), " µs"),
+                     "—" if not n or redis_s is None else f"{redis_s * 1e6 / n:.1f} µs",
+                     f"{int(v(d + '_jobs') or 0):,}", rate(dr), mbps(dr),
+                     f1(v(d + "_worker_cpu_us_per_job"), " µs"), f1(v(d + "_redis_cpu_us_per_job"), " µs")])
+    if rows:
+        tables.append({"name": "envelope_size", "title": f"Envelope size (kwarg `pad` of the given size; enqueue in scopes of 100 from one task, drain by one worker at {best.replace(':', ' / ')})",
+                       "command": values.get("sc_cmd_env", ""),
+                       "columns": ["payload", "envelope", "intents", "enqueue", "enqueue MB/s", "producer CPU/intent", "Redis CPU/intent",
+                                   "jobs", "drain (best)", "drain MB/s", "worker CPU/job", "Redis CPU/job"],
+                       "rows": rows})
+
+    # 5. Latency
+    rows = []
+    for label, title in (("light", "light (nothing else queued)"), ("quarter", "25 % of capacity"), ("half", "50 % of capacity")):
+        key = f"sc_lat_{label}"
+        if v(key + "_p50_us") is None:
+            continue
+        if label != "light":
+            behind = v(key + "_bg_behind_ticks")
+            bg = (f"{rate(v(key + '_bg_per_s'))} (target {rate(v(key + '_bg_target_per_s'))}; capacity {rate(v('sc_capacity_per_s'))})"
+                  + (f"; {behind:,.0f} ticks > 1,000 jobs behind" if behind else ""))
+            backlog = f"{v(key + '_bg_backlog_max') or 0:,.0f}"
+            jobs, wcpu = v(key + "_bg_jobs"), v(key + "_worker_cpu_s")
+            cpu = "—" if not jobs or wcpu is None else f"{wcpu * 1e6 / jobs:.1f} µs"
+        else:
+            bg, backlog, cpu = "none", "—", "—"
+        rows.append([title, f"{int(v(key + '_jobs') or 0):,}", bg, backlog, us(v(key + "_p50_us")), us(v(key + "_p99_us")),
+                     us(v(key + "_p999_us")), us(v(key + "_max_us")), cpu])
+    if rows:
+        tables.append({"name": "latency_load", "title": "Enqueue→start latency at light load and beside a producer at 25 % and 50 % of the drain capacity measured above (same worker, same queue)",
+                       "command": values.get("sc_cmd_lat", ""),
+                       "columns": ["load", "stamped jobs", "background airlock.ping", "ready list ≤ (sampled)", "p50", "p99", "p99.9", "max",
+                                   "worker CPU/job at load"],
+                       "rows": rows})
+
+    # 6. Promoter
+    rows = []
+    for label in ("empty", "full"):
+        key = f"sc_promo_{label}"
+        if v(key + "_worker_idle_cpu_ms") is None:
+            continue
+        idle = v(key + "_idle_s") or 1
+        w, r = v(key + "_worker_idle_cpu_ms"), v(key + "_redis_idle_cpu_ms")
+        zc = v(key + "_zcard")
+        rows.append([f"{zc:,.0f} jobs due in 30 days" if zc else "empty", f"{idle:.0f} s",
+                     f"{w:.1f} ms ({w / idle / 10:.2f} % of a core)", f"{r:.1f} ms ({r / idle / 10:.2f} %)",
+                     f"{int(v(key + '_late_jobs') or 0):,}", f1(v(key + "_late_p50_ms"), " ms"), f1(v(key + "_late_p99_ms"), " ms"),
+                     f1(v(key + "_late_max_ms"), " ms"), f1(v(key + "_late_worker_cpu_ms"), " ms")])
+    if rows:
+        seed = v("sc_promo_seed_per_s")
+        tables.append({"name": "promoter", "title": "Promoter cost vs delayed-set size (one AirlockBench worker, concurrency 16)"
+                       + ("" if seed is None else f"; the set was seeded at {seed:,.0f} jobs/s, Redis then used {v('sc_promo_redis_used_mb') or 0:,.0f} MB"),
+                       "command": values.get("sc_cmd_promo", ""),
+                       "columns": ["delayed set", "idle window", "worker CPU idle", "Redis CPU idle", "delayed jobs timed",
+                                   "lateness p50", "lateness p99", "lateness max", "worker CPU for them"],
+                       "rows": rows})
+
+    # 7. Admin commands
+    rows = []
+    names = (("stats", "stats --no-rate"), ("list", "dead list"), ("list_all_json", "dead list --limit 0 --json"),
+             ("retry_all", "dead retry --all"), ("purge_all", "dead purge --all (after re-seeding the dead letters)"))
+    for label, cmd in names:
+        key = f"sc_admin_{label}"
+        if v(key + "_wall_s") is None:
+            continue
+        status = values.get(key + "_status", "")
+        rows.append([f"airlock-workerd {cmd}", f"{v(key + '_wall_s'):.3f} s",
+                     "—" if v(key + "_cli_cpu_s") is None else f"{v(key + '_cli_cpu_s'):.2f} s",
+                     "—" if v(key + "_cli_rss_mb") is None else f"{v(key + '_cli_rss_mb'):.1f} MB",
+                     f"{v(key + '_redis_cpu_s'):.3f} s",
+                     f"{int(v(key + '_out_lines') or 0):,} lines, {(v(key + '_out_bytes') or 0) / 1e6:,.1f} MB",
+                     status if status != "0" else "ok"])
+    if rows:
+        after = values.get("sc_admin_after_retry_ready")
+        tables.append({"name": "admin", "title": f"Operator commands, {int(v('sc_admin_seed_ready_jobs') or 0):,} ready jobs (paused queue) and "
+                       f"{int(v('sc_admin_seed_dead_jobs') or 0):,} dead letters ({int(v('sc_admin_seed_dead_envelope_bytes') or 0)} B each); "
+                       f"{values.get('sc_admin_queues', '?')} queues known" + ("" if after is None else
+                       f"; after the retry: {int(after):,} ready, {values.get('sc_admin_after_retry_dead')} dead"),
+                       "command": values.get("sc_cmd_admin", ""),
+                       "columns": ["command (whole process)", "wall", "its CPU", "its peak RSS", "Redis CPU", "output", "exit"],
+                       "rows": rows})
+    return tables
+
+
+def scaling_summary(values, tables):
+    """Fields appended to the bench: line (skipped when the section did not run)."""
+    keys = ["scaling_capacity_per_s", "scaling_best_concurrency", "scaling_drain_c1_per_s", "scaling_drain_w4_per_s",
+            "scaling_enqueue_s1000_p16_per_s", "scaling_latency_half_p50_us", "scaling_latency_half_p99_us",
+            "scaling_promoter_idle_cpu_ms_empty", "scaling_promoter_idle_cpu_ms_1m", "scaling_dead_retry_all_s", "scaling_seconds"]
+    if not tables:
+        return " ".join(f"{k}=skipped" for k in keys)
+    v = lambda key: num(values, key)  # noqa: E731
+
+    def f(x, fmt="{:.0f}"):
+        return "na" if x is None else fmt.format(x)
+    best = values.get("sc_best_config", "")
+    got = {
+        "scaling_capacity_per_s": f(v("sc_capacity_per_s")),
+        "scaling_best_concurrency": best.split(":")[0] if best else "na",
+        "scaling_drain_c1_per_s": f(v("sc_conc_c1_p4_per_s")),
+        "scaling_drain_w4_per_s": f(v("sc_proc_w4_per_s")),
+        "scaling_enqueue_s1000_p16_per_s": f(v("sc_enq_s1000_p16_per_s")),
+        "scaling_latency_half_p50_us": f(v("sc_lat_half_p50_us")),
+        "scaling_latency_half_p99_us": f(v("sc_lat_half_p99_us")),
+        "scaling_promoter_idle_cpu_ms_empty": f(v("sc_promo_empty_worker_idle_cpu_ms"), "{:.1f}"),
+        "scaling_promoter_idle_cpu_ms_1m": f(v("sc_promo_full_worker_idle_cpu_ms"), "{:.1f}"),
+        "scaling_dead_retry_all_s": f(v("sc_admin_retry_all_wall_s"), "{:.2f}"),
+        "scaling_seconds": f(v("sc_seconds")),
+    }
+    return " ".join(f"{k}={got[k]}" for k in keys)
+
+
 def main():
     values = load(sys.argv[1])
     out_path = sys.argv[2]
@@ -210,6 +411,8 @@ def main():
 
     if values.get("mode") == "peers":  # --only-peers: Redis's ceiling and the peers, nothing of ours
         rows = [r for r in rows if r[0] in ("Redis", "Peers", "Ratio")]
+    if values.get("mode") == "scaling":  # --only-scaling: Redis's ceiling, then the scaling tables
+        rows = [r for r in rows if r[0] == "Redis"]
     widths = [max(len(str(r[i])) for r in rows + [("", "measurement", "result", "goal", "status")]) for i in range(5)]
     header = ("", "measurement", "result", "goal", "status")
     lines = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(header, widths)) + " |",
@@ -218,7 +421,7 @@ def main():
         lines.append("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |")
     table = "\n".join(lines)
 
-    only_peers = values.get("mode") == "peers"  # --only-peers: no Airlock figures
+    only_peers = values.get("mode") in ("peers", "scaling")  # --only-peers / --only-scaling: no main Airlock figures
 
     def field(x, fmt="{:.0f}"):
         return "skipped" if x is None and (quick or only_peers) else ("na" if x is None else fmt.format(x))
@@ -234,6 +437,11 @@ def main():
         field(rss_idle, "{:.1f}"), field(rss_after, "{:.1f}"),
         peer_field("celery", celery), peer_field("dramatiq", dramatiq), field(lpush16),
         peer_field("sidekiq", sidekiq), peer_field("sidekiq", sidekiq_rel), peer_field("sidekiq", sidekiq_enq))
+    tables = scaling_tables(values)
+    last += " " + scaling_summary(values, tables)
+    scaling_lines = []
+    for t in tables:
+        scaling_lines += ["", f"{t['title']}", f"command: {t['command']}"] + md_table(t["columns"], t["rows"])
 
     report = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -244,6 +452,16 @@ def main():
         "summary": last[len("bench: "):],
         "results": {k: (float(x) if x.replace(".", "", 1).replace("-", "", 1).isdigit() else x) for k, x in values.items()},
         "table": table.splitlines(),
+        "scaling": None if not tables else {
+            "scale": num(values, "sc_scale"),
+            "seconds": num(values, "sc_seconds"),
+            "section_seconds": {k[len("sc_seconds_"):]: num(values, k) for k in values if k.startswith("sc_seconds_")},
+            "redis_lpush_per_s": v("redis_lpush_per_s"),
+            "best_config": values.get("sc_best_config"),
+            "capacity_per_s": num(values, "sc_capacity_per_s"),
+            "tables": tables,
+            "text": scaling_lines[1:],
+        },
     }
     tmp = out_path + ".tmp"
     with open(tmp, "w") as f:
@@ -254,6 +472,11 @@ def main():
     print()
     print(f"Airlock bench ({values.get('mode')}), load average before/after: {values.get('load_before')} / {values.get('load_after')}")
     print(table)
+    if tables:
+        print()
+        print(f"Scaling tables (BENCH_SCALE={values.get('sc_scale')}; the section took {values.get('sc_seconds', '?')} s; "
+              f"Redis LPUSH -P 16 ceiling of this run: {rate(lpush16)}):")
+        print("\n".join(scaling_lines))
     print(f"results: {out_path}")
     print(last)
 

@@ -4,6 +4,8 @@
 import Airlock
 import AirlockDaemon
 import AirlockRedis
+import Logging
+import ServiceLifecycle
 
 struct SendConfirmationEmail: AirlockTask {          // Codable + Sendable: its fields are the arguments
     static let name = "orders.send_confirmation_email"
@@ -61,4 +63,24 @@ func anApplicationsOwnWorkerBinary() async {
     tasks.register(FlakyCharge.self, retry: .fixed(.milliseconds(500)))
     tasks.register("reports.nightly", maxRetries: 0) { arguments, context in context.logger.info("nightly report") }
     await AirlockCommand.main(tasks: tasks)     // `run`, plus the operator subcommands
+}
+
+/// Stands in for an application's mailer.
+struct Mailer: Sendable {
+    func sendConfirmation(orderID: Int) async throws {}
+}
+
+/// Stands in for an application's web server.
+struct WebServer: Service {
+    func run() async throws { try await gracefulShutdown() }
+}
+
+func theWorkerInsideTheApplication(redisURL: String, mailer: Mailer, webServer: WebServer, logger: Logger) async throws {
+    var tasks = TaskRegistry()
+    tasks.register(SendConfirmationEmail.self) { task, context in   // captures what the task needs
+        try await mailer.sendConfirmation(orderID: task.orderID)
+    }
+    let worker = Worker(source: try RedisJobSource(url: redisURL), configuration: WorkerConfiguration(queues: ["default"]), registry: tasks)
+    let group = ServiceGroup(services: [webServer, worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    try await group.run()   // SIGTERM: the web server drains, running jobs finish, unstarted ones go back
 }

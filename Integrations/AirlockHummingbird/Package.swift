@@ -14,22 +14,27 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "AirlockHummingbird", targets: ["AirlockHummingbird"]),
+        // The example as a library too, for the integration suites' shared build (../Package.swift).
+        .library(name: "OrderAppKit", targets: ["OrderAppKit"]),
         .executable(name: "OrderApp", targets: ["OrderApp"]),
     ],
     dependencies: [
         .package(name: "airlock-swift", path: "../.."),
+        .package(name: "airlock-postgres", path: "../AirlockPostgres"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.5.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
-        // The middleware (a scope per request) and transaction-deferred dispatch over postgres-nio.
+        // The middleware (a scope per request); re-exports AirlockPostgres, the commit gate
+        // (`Airlock.transaction(on:)` over postgres-nio).
         .target(
             name: "AirlockHummingbird",
             dependencies: [
                 .product(name: "Airlock", package: "airlock-swift"),
+                .product(name: "AirlockPostgres", package: "airlock-postgres"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -44,14 +49,18 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Examples/OrderApp/Sources/OrderAppKit",
             swiftSettings: strict
         ),
-        // `OrderApp serve` / `OrderApp worker`: the example's one binary.
+        // `OrderApp serve` / `worker` / `all`: the example's one binary.
         .executableTarget(
             name: "OrderApp",
-            dependencies: ["OrderAppKit"],
+            dependencies: [
+                "OrderAppKit",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Examples/OrderApp/Sources/OrderApp",
             swiftSettings: strict
         ),

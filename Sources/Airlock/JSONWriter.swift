@@ -70,39 +70,62 @@ public enum JSONWriter {
 
     private static func writeEscaped(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         var index = 0
+        var runStart = 0
         let count = bytes.count
+        // Bytes that never need escaping are copied a run at a time: a 256 KiB payload is one
+        // append, not 256 Ki of them.
+        func flushRun() {
+            if runStart < index { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index])) }
+        }
         while index < count {
             let byte = bytes[index]
             switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [92, 92])
-            case 0x0A: out.append(contentsOf: [92, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [92, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [92, UInt8(ascii: "t")])
-            case 0x00..<0x20, 0x7F: writeUnicodeEscape(UInt16(byte), into: &out)
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x00..<0x20, 0x7F:
+                flushRun()
+                out.append(92)
+                switch byte {
+                case UInt8(ascii: "\""): out.append(34)
+                case UInt8(ascii: "\\"): out.append(92)
+                case 0x0A: out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(UInt8(ascii: "t"))
+                default: writeHexEscape(UInt16(byte), into: &out)
+                }
+                index += 1
+                runStart = index
             case 0xC2 where index + 1 < count && (0x80...0x9F).contains(bytes[index + 1]):
                 // C1 controls (U+0080–U+009F), e.g. CSI U+009B.
+                flushRun()
                 writeUnicodeEscape(UInt16(bytes[index + 1]), into: &out)
-                index += 1
-            case 0xE2 where index + 2 < count:
+                index += 2
+                runStart = index
+            case 0xE2 where index + 2 < count && isInvisible(bytes[index + 1], bytes[index + 2]):
+                // U+200E/F, U+2028–U+202E, U+2066–U+2069: line separators and bidi controls.
+                flushRun()
                 let second = bytes[index + 1], third = bytes[index + 2]
-                let invisible = (second == 0x80 && ((0xA8...0xAE).contains(third) || third == 0x8E || third == 0x8F))
-                    || (second == 0x81 && (0xA6...0xA9).contains(third))
-                if invisible {
-                    // U+200E/F, U+2028–U+202E, U+2066–U+2069: line separators and bidi controls.
-                    writeUnicodeEscape(0x2000 | UInt16(second & 0x0F) << 6 | UInt16(third & 0x3F), into: &out)
-                    index += 2
-                } else {
-                    out.append(byte)
-                }
-            default: out.append(byte)
+                writeUnicodeEscape(0x2000 | UInt16(second & 0x0F) << 6 | UInt16(third & 0x3F), into: &out)
+                index += 3
+                runStart = index
+            default:
+                index += 1
             }
-            index += 1
         }
+        flushRun()
+    }
+
+    private static func isInvisible(_ second: UInt8, _ third: UInt8) -> Bool {
+        (second == 0x80 && ((0xA8...0xAE).contains(third) || third == 0x8E || third == 0x8F))
+            || (second == 0x81 && (0xA6...0xA9).contains(third))
     }
 
     private static func writeUnicodeEscape(_ code: UInt16, into out: inout [UInt8]) {
-        out.append(contentsOf: [92, UInt8(ascii: "u")])
+        out.append(92)
+        writeHexEscape(code, into: &out)
+    }
+
+    /// `uXXXX`, after the backslash.
+    private static func writeHexEscape(_ code: UInt16, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "u"))
         for shift in stride(from: 12, through: 0, by: -4) {
             out.append(hexDigits[Int((code >> UInt16(shift)) & 0xF)])
         }

@@ -109,6 +109,20 @@ extension AirlockCore {
             #expect(try decoded(written(tricky)) == tricky)
         }
 
+        @Test func escapedRunsOfAnyMixRoundTripAndLeaveNoControlCharacter() throws {
+            // Plain runs of every length between every kind of character the writer escapes, so
+            // each boundary of the run-at-a-time copy is crossed.
+            let pieces = ["", "a", "plain text ", "é", "😀", "\"", "\\", "\n", "\u{0}", "\u{7F}", "\u{9B}", "\u{85}",
+                          "\u{2028}", "\u{202E}", "\u{2066}", "\u{200F}", "\u{2030}", "\u{E2}", String(repeating: "x", count: 300)]
+            var generator = SystemRandomNumberGenerator()
+            for _ in 0..<2_000 {
+                let text = (0..<Int.random(in: 0...12, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()
+                let out = written(.string(text))
+                #expect(try JSONParser.parse(Array(out.utf8)) == .string(text), "\(Array(text.unicodeScalars))")
+                #expect(SafeText.isSafe(out), "\(out)")
+            }
+        }
+
         @Test func wholeDoublesKeepADecimalPointAndStayDoubles() throws {
             #expect(written(.double(1.0)) == "1.0")
             #expect(written(.int(1)) == "1")

@@ -3,9 +3,12 @@
 //   AirlockBench run …          the stock worker command line (AirlockCommand) plus the `bench.stamp` task
 //   AirlockBench worker …       same as `run …`
 //   AirlockBench enqueue …      enqueue throughput through Airlock.scope + RedisExecutor, flush latency per scope
-//   AirlockBench fill …         pre-enqueue jobs quickly (scopes of 1000) for a drain measurement
+//   AirlockBench fill …         pre-enqueue jobs quickly (scopes of up to 1000) for a drain measurement
+//   AirlockBench seed …         write many ready, delayed or dead-letter envelopes straight into Redis
+//                               (variadic LPUSH/ZADD, pipelined): the scaling section's 1M-job backlogs
 //   AirlockBench watch …        time a drain: first job taken → ready list empty and stats `processed` reached
-//   AirlockBench latency …      enqueue→start latency at low load (paced single-intent scopes of bench.stamp)
+//   AirlockBench latency …      enqueue→start latency (paced single-intent scopes of bench.stamp), at low
+//                               load or beside a background producer (--background-rate)
 //   AirlockBench lateness …     delayed jobs: start − due, for jobs with due times spread over a few seconds
 //   AirlockBench roundtrip …    the client alone: sequential PINGs from one task (each a hop to the
 //                               connection's thread and back), then pipelines of 100; CPU per call
@@ -55,6 +58,19 @@ func processCPUSeconds() -> Double {
 }
 
 func fmt(_ value: Double, _ decimals: Int = 1) -> String { String(format: "%.\(decimals)f", value) }
+
+/// `--payload-bytes B`: a kwarg `pad` of B bytes ("x" repeated) in every job, so the envelope is
+/// ≈ B + 200 bytes (the bench reports the envelope's measured size). nil when B is 0 or absent.
+func padding(_ options: Options) throws -> JSONValue? {
+    let bytes = try options.int("payload-bytes", 0)
+    guard bytes >= 0 else { throw BenchError("--payload-bytes must not be negative") }
+    return bytes > 0 ? .string(String(repeating: "x", count: bytes)) : nil
+}
+
+/// The byte length of the element at `index` of a list (LINDEX), or -1 when there is none.
+func listElementBytes(_ client: RedisClient, _ key: [UInt8], index: Int = 0) async throws -> Int {
+    try await client.send([Array("LINDEX".utf8), key, Array(String(index).utf8)]).bytes?.count ?? -1
+}
 
 /// `--name value` options after the subcommand.
 struct Options {
@@ -162,6 +178,8 @@ func enqueueBench(_ options: Options) async throws {
     let url = options.redisURL
     let namespace = options.namespace
     let warmup = try options.int("warmup", 1000)
+    let pad = try padding(options)
+    if typed && pad != nil { throw BenchError("--payload-bytes is for jobs by name, not --typed") }
 
     let sharedExecutor = try RedisExecutor(url: url, namespace: namespace, defaultQueue: queue)
     let executors = try (0..<producers).map { _ in
@@ -175,7 +193,9 @@ func enqueueBench(_ options: Options) async throws {
                 if typed {
                     try Airlock.enqueue(BenchPing(n: base + i), options: dispatchOptions)
                 } else {
-                    try Airlock.enqueue(name: "airlock.ping", kwargs: ["n": .int(base + i)], options: dispatchOptions)
+                    var kwargs: [String: JSONValue] = ["n": .int(base + i)]
+                    if let pad { kwargs["pad"] = pad }
+                    try Airlock.enqueue(name: "airlock.ping", kwargs: kwargs, options: dispatchOptions)
                 }
             }
         }
@@ -215,27 +235,32 @@ func enqueueBench(_ options: Options) async throws {
     let intents = scopesPerProducer * producers * scopeSize
     let queued = try await sharedExecutor.client.send([Array("LLEN".utf8), ready]).int ?? -1
     guard queued == intents else { throw BenchError("expected \(intents) jobs in \(queue), found \(queued)") }
+    let envelopeBytes = try await listElementBytes(sharedExecutor.client, ready)
     _ = try await sharedExecutor.client.send([Array("DEL".utf8), ready])
     let sorted = samples.sorted()
     let rate = Double(intents) / elapsed
     let p50 = percentile(sorted, 0.50), p99 = percentile(sorted, 0.99), p999 = percentile(sorted, 0.999)
     print("enqueue: \(intents) intents in scopes of \(scopeSize), \(producers) producer(s)\(shared ? " sharing one connection" : ""), "
           + "\(typed ? "typed" : "by name"): \(fmt(elapsed, 3)) s, \(fmt(rate, 0)) intents/s, "
-          + "flush p50 \(fmt(p50)) µs p99 \(fmt(p99)) µs p99.9 \(fmt(p999)) µs; producer CPU \(fmt(cpu * 1e6 / Double(intents), 2)) µs/intent")
+          + "flush p50 \(fmt(p50)) µs p99 \(fmt(p99)) µs p99.9 \(fmt(p999)) µs; producer CPU \(fmt(cpu * 1e6 / Double(intents), 2)) µs/intent; "
+          + "envelope \(envelopeBytes) B")
     emit("", ["intents": "\(intents)", "seconds": fmt(elapsed, 4), "per_s": fmt(rate, 0), "cpu_us_per_intent": fmt(cpu * 1e6 / Double(intents), 2),
-              "flush_p50_us": fmt(p50), "flush_p99_us": fmt(p99), "flush_p999_us": fmt(p999)])
+              "flush_p50_us": fmt(p50), "flush_p99_us": fmt(p99), "flush_p999_us": fmt(p999), "envelope_bytes": "\(envelopeBytes)"])
     await sharedExecutor.client.close()
     if !shared { for executor in executors { await executor.client.close() } }
 }
 
 // MARK: - fill
 
-/// Pre-enqueues `--count` `airlock.ping` jobs in scopes of 1000 (two connections in parallel).
+/// Pre-enqueues `--count` `airlock.ping` jobs in scopes of up to 1000 (fewer for large `--payload-bytes`,
+/// so one flush stays near 4 MiB), two connections in parallel. Prints `result: jobs=… envelope_bytes=…`.
 func fill(_ options: Options) async throws {
     let total = try options.int("count")
     let queue = try options.string("queue")
     let task = try options.string("task", "airlock.ping")
-    let scopeSize = 1000
+    let pad = try padding(options)
+    let padBytes = try options.int("payload-bytes", 0)
+    let scopeSize = max(1, min(1000, (4 << 20) / max(padBytes + 200, 1)))
     let url = options.redisURL, namespace = options.namespace
     let clock = ContinuousClock()
     let start = clock.now
@@ -248,7 +273,13 @@ func fill(_ options: Options) async throws {
                 while done < total {
                     let n = min(scopeSize, total - done)
                     try await Airlock.scope(executor: executor) {
-                        for i in 0..<n { try Airlock.enqueue(name: task, args: [.int(done + i)]) }
+                        for i in 0..<n {
+                            if let pad {
+                                try Airlock.enqueue(name: task, args: [.int(done + i)], kwargs: ["pad": pad])
+                            } else {
+                                try Airlock.enqueue(name: task, args: [.int(done + i)])
+                            }
+                        }
                     }
                     done += scopeSize * lanes
                 }
@@ -258,10 +289,120 @@ func fill(_ options: Options) async throws {
         try await group.waitForAll()
     }
     let client = RedisClient(configuration: try RedisConfiguration(url: url), name: "airlock-bench-fill")
-    let queued = try await client.send([Array("LLEN".utf8), Array(RedisKeys(namespace: namespace).ready(queue).utf8)]).int ?? -1
+    let readyKey = Array(RedisKeys(namespace: namespace).ready(queue).utf8)
+    let queued = try await client.send([Array("LLEN".utf8), readyKey]).int ?? -1
+    let envelopeBytes = try await listElementBytes(client, readyKey)
     await client.close()
     guard queued >= total else { throw BenchError("fill: expected \(total) jobs in \(queue), found \(queued)") }
-    print("fill: \(total) jobs in \(queue) in \(fmt((clock.now - start).seconds, 2)) s")
+    print("fill: \(total) jobs in \(queue) in \(fmt((clock.now - start).seconds, 2)) s (envelope \(envelopeBytes) B, scopes of \(scopeSize))")
+    emit("", ["jobs": "\(total)", "envelope_bytes": "\(envelopeBytes)"])
+}
+
+// MARK: - seed (bulk backlogs straight into Redis)
+
+/// Writes `--count` envelopes for `--queue` straight into Redis — variadic `LPUSH`/`ZADD` of 1000 members
+/// each (fewer for large `--payload-bytes`), 8 commands per pipeline — so a 1M-job backlog takes seconds,
+/// not one flush per job. `--kind`:
+///   ready    `airlock.ping` envelopes on the ready list (pause the queue first if nothing should run them)
+///   delayed  envelopes in the delayed set, due `--due-in-ms` from now (default 30 days; the wake list is
+///            not rung, as a producer that wrote them long ago would not)
+///   dead     dead letters (`error`, `failed_at`, `attempts` added), newest at the left, not trimmed
+/// The envelopes are what `RedisExecutor` writes (same fields, same order), with ids unique to this run.
+/// Also `SADD <ns>:queues Q`. Prints `result: jobs=… seconds=… per_s=… envelope_bytes=…`.
+func seed(_ options: Options) async throws {
+    let total = try options.int("count")
+    let queue = try options.string("queue")
+    let kind = try options.string("kind", "ready")
+    let dueIn = try options.int("due-in-ms", 30 * 24 * 3600 * 1000)
+    let padBytes = try options.int("payload-bytes", 0)
+    guard ["ready", "delayed", "dead"].contains(kind) else { throw BenchError("--kind must be ready, delayed or dead") }
+    if let problem = QueueName.problem(with: queue) { throw BenchError("--queue: \(problem)") }
+    let keys = RedisKeys(namespace: options.namespace)
+    let key: [UInt8] = Array((kind == "ready" ? keys.ready(queue) : kind == "delayed" ? keys.delayed(queue) : keys.dead(queue)).utf8)
+    let url = options.redisURL
+    let client = RedisClient(configuration: try RedisConfiguration(url: url), name: "airlock-bench-seed")
+    let now = Int(realtimeMicros() / 1000)
+    let due = now + dueIn
+    let runTag = UInt32.random(in: 0...UInt32.max)
+    let perCommand = max(1, min(1000, (4 << 20) / (padBytes + 300)))
+    let perPipeline = 8
+    // The envelope's bytes, built by hand (String(format:) per job would cost more than Redis does).
+    let hexDigits = Array("0123456789abcdef".utf8)
+    @Sendable func hex(_ value: UInt64, digits: Int, into out: inout [UInt8]) {
+        for shift in stride(from: (digits - 1) * 4, through: 0, by: -4) { out.append(hexDigits[Int((value >> UInt64(shift)) & 0xf)]) }
+    }
+    let prefix = Array("{\"v\":1,\"id\":\"".utf8)
+    let pad: [UInt8] = padBytes > 0 ? Array((",\"pad\":\"" + String(repeating: "x", count: padBytes) + "\"").utf8) : []
+    let common = "\"queue\":\"\(queue)\",\"enqueued_at\":\(now),"
+    let tail: [UInt8] = Array((common + (kind == "delayed"
+        ? "\"eta\":\(due),\"expires\":null,\"attempt\":0,\"max_retries\":null,\"origin\":\"airlock-bench-seed\"}"
+        : kind == "dead"
+        ? "\"eta\":null,\"expires\":null,\"attempt\":3,\"max_retries\":3,\"origin\":\"airlock-bench-seed\",\"error\":\"bench: seeded dead letter (RuntimeError: the task failed 4 times)\",\"failed_at\":\(now),\"attempts\":4}"
+        : "\"eta\":null,\"expires\":null,\"attempt\":0,\"max_retries\":null,\"origin\":\"airlock-bench-seed\"}")).utf8)
+    @Sendable func envelope(_ i: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(prefix.count + 48 + pad.count + tail.count + 80)
+        out += prefix
+        let n = UInt64(i)
+        hex(UInt64(runTag), digits: 8, into: &out); out.append(UInt8(ascii: "-"))
+        hex(n >> 48, digits: 4, into: &out); out += Array("-4".utf8)
+        hex(n >> 36, digits: 3, into: &out); out += Array("-8".utf8)
+        hex(n >> 24, digits: 3, into: &out); out.append(UInt8(ascii: "-"))
+        hex(n, digits: 12, into: &out)
+        out += Array("\",\"task\":\"airlock.ping\",\"args\":[\(i)],\"kwargs\":{\"n\":\(i)".utf8)
+        out += pad
+        out += Array("},".utf8)
+        out += tail
+        return out
+    }
+    let verb: [UInt8] = Array((kind == "delayed" ? "ZADD" : "LPUSH").utf8)
+    let score = Array(String(due).utf8)
+    let count: [UInt8] = Array((kind == "delayed" ? "ZCARD" : "LLEN").utf8)
+    let before = try await client.send([count, key]).int ?? 0
+    let clock = ContinuousClock()
+    let start = clock.now
+    // Two connections, each writing every other chunk of `perCommand × perPipeline` envelopes.
+    let chunk = perCommand * perPipeline
+    let lanes = 2
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for lane in 0..<lanes {
+            let laneClient = RedisClient(configuration: try RedisConfiguration(url: url), name: "airlock-bench-seed-\(lane)")
+            group.addTask {
+                var first = lane * chunk
+                while first < total {
+                    var pipeline: [[[UInt8]]] = []
+                    var i = first
+                    let end = min(first + chunk, total)
+                    while i < end {
+                        let n = min(perCommand, end - i)
+                        var command: [[UInt8]] = [verb, key]
+                        command.reserveCapacity(2 + n * 2)
+                        for j in i..<(i + n) {
+                            if kind == "delayed" { command.append(score) }
+                            command.append(envelope(j))
+                        }
+                        pipeline.append(command)
+                        i += n
+                    }
+                    for reply in try await laneClient.pipeline(pipeline) {
+                        if let error = reply.errorMessage { throw BenchError("seed: \(error)") }
+                    }
+                    first += chunk * lanes
+                }
+                await laneClient.close()
+            }
+        }
+        try await group.waitForAll()
+    }
+    let elapsed = (clock.now - start).seconds
+    let envelopeBytes = envelope(total - 1).count
+    _ = try await client.send([Array("SADD".utf8), Array(keys.queues.utf8), Array(queue.utf8)])
+    let after = try await client.send([count, key]).int ?? 0
+    await client.close()
+    let keyName = String(decoding: key, as: UTF8.self)
+    guard after - before == total else { throw BenchError("seed: expected \(total) more entries in \(keyName), found \(after - before)") }
+    print("seed: \(total) \(kind) envelopes (\(envelopeBytes) B each) in \(keyName) in \(fmt(elapsed, 2)) s = \(fmt(Double(total) / elapsed, 0))/s")
+    emit("", ["jobs": "\(total)", "seconds": fmt(elapsed, 3), "per_s": fmt(Double(total) / elapsed, 0), "envelope_bytes": "\(envelopeBytes)"])
 }
 
 // MARK: - watch (drain timing)
@@ -368,13 +509,54 @@ func collect(_ client: RedisClient, list: String, count: Int, timeout: Double) a
 
 /// One job at a time (a scope of one `bench.stamp` intent), `--interval-us` apart; the worker records
 /// start − enqueue. The enqueue stamp is taken just before the scope is entered, so flush time counts.
+///
+/// `--background-rate R` (jobs/s, default 0 = none): meanwhile a second task with its own connection keeps
+/// `airlock.ping` jobs flowing into the same queue at R/s (every `--background-tick-us`, default 2000, a
+/// scope of the jobs due by then, at most 1000), starting 0.5 s before the first sample, so the stamps queue
+/// behind real work. Reports the rate it reached and the longest ready list it saw (sampled every 50 ticks).
 func latency(_ options: Options) async throws {
     let count = try options.int("count")
     let queue = try options.string("queue", "bench-latency")
     let interval = try options.int("interval-us", 1000)
+    let backgroundRate = try options.double("background-rate", 0)
+    let backgroundTick = try options.int("background-tick-us", 2000)
     let list = "\(options.namespace):bench:latency"
-    let executor = try RedisExecutor(url: options.redisURL, namespace: options.namespace, defaultQueue: queue)
+    let url = options.redisURL, namespace = options.namespace
+    let executor = try RedisExecutor(url: url, namespace: namespace, defaultQueue: queue)
     _ = try await executor.client.send([Array("DEL".utf8), Array(list.utf8)])
+
+    let background: Task<(sent: Int, seconds: Double, backlogMax: Int, behind: Int), any Error>?
+    if backgroundRate > 0 {
+        let producer = try RedisExecutor(url: url, namespace: namespace, defaultQueue: queue)
+        let readyKey = Array(RedisKeys(namespace: namespace).ready(queue).utf8)
+        background = Task {
+            let clock = ContinuousClock()
+            let start = clock.now
+            var sent = 0, ticks = 0, backlogMax = 0, behind = 0
+            while !Task.isCancelled {
+                let due = Int(backgroundRate * (clock.now - start).seconds)
+                let n = min(due - sent, 1000)
+                if due - sent > 1000 { behind += 1 }
+                if n > 0 {
+                    let first = sent
+                    try await Airlock.scope(executor: producer) {
+                        for i in 0..<n { try Airlock.enqueue(name: "airlock.ping", kwargs: ["n": .int(first + i)]) }
+                    }
+                    sent += n
+                }
+                ticks += 1
+                if ticks % 50 == 0 { backlogMax = max(backlogMax, try await producer.client.send([Array("LLEN".utf8), readyKey]).int ?? 0) }
+                do { try await Task.sleep(for: .microseconds(backgroundTick)) } catch { break }
+            }
+            let seconds = (clock.now - start).seconds
+            await producer.client.close()
+            return (sent, seconds, backlogMax, behind)
+        }
+        try await Task.sleep(for: .milliseconds(500))
+    } else {
+        background = nil
+    }
+
     let warm = 50
     let clock = ContinuousClock()
     var next = clock.now
@@ -386,13 +568,25 @@ func latency(_ options: Options) async throws {
         next = next + .microseconds(interval)
         if next > clock.now { try await Task.sleep(until: next, clock: clock) } else { next = clock.now }
     }
+    background?.cancel()
+    let backgroundResult = try await background?.value
     let sorted = try await collect(executor.client, list: list, count: count, timeout: 30)
     _ = try await executor.client.send([Array("DEL".utf8), Array((list + ":warm").utf8)])
     await executor.client.close()
     let p50 = percentile(sorted, 0.5), p99 = percentile(sorted, 0.99), p999 = percentile(sorted, 0.999)
-    print("latency: \(count) jobs, one every \(interval) µs: enqueue→start p50 \(fmt(p50)) µs, p99 \(fmt(p99)) µs, "
-          + "p99.9 \(fmt(p999)) µs, max \(fmt(sorted.last ?? .nan)) µs")
-    emit("", ["jobs": "\(count)", "p50_us": fmt(p50), "p99_us": fmt(p99), "p999_us": fmt(p999), "max_us": fmt(sorted.last ?? .nan)])
+    var line = "latency: \(count) jobs, one every \(interval) µs: enqueue→start p50 \(fmt(p50)) µs, p99 \(fmt(p99)) µs, "
+        + "p99.9 \(fmt(p999)) µs, max \(fmt(sorted.last ?? .nan)) µs"
+    var fields: [(String, String)] = [("jobs", "\(count)"), ("p50_us", fmt(p50)), ("p99_us", fmt(p99)), ("p999_us", fmt(p999)),
+                                      ("max_us", fmt(sorted.last ?? .nan))]
+    if let bg = backgroundResult {
+        let rate = Double(bg.sent) / bg.seconds
+        line += "; background \(bg.sent) airlock.ping at \(fmt(rate, 0))/s (target \(fmt(backgroundRate, 0))/s), "
+            + "ready list ≤ \(bg.backlogMax) sampled, \(bg.behind) ticks more than 1000 jobs behind"
+        fields += [("bg_target_per_s", fmt(backgroundRate, 0)), ("bg_per_s", fmt(rate, 0)), ("bg_jobs", "\(bg.sent)"),
+                   ("bg_backlog_max", "\(bg.backlogMax)"), ("bg_behind_ticks", "\(bg.behind)")]
+    }
+    print(line)
+    print("result: " + fields.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
 }
 
 /// `--count` delayed `bench.stamp` jobs with due times spread evenly over `--spread-ms`, starting
@@ -434,10 +628,11 @@ func lateness(_ options: Options) async throws {
 let usage = """
     usage: AirlockBench <subcommand> [--redis URL] [--namespace NS] …
       run|worker --queues Q [--concurrency N] [--prefetch P] …   worker (stock command line + bench.stamp)
-      enqueue --count N [--scope S] [--producers P] [--shared] [--typed] [--queue Q]
-      fill --count N --queue Q
+      enqueue --count N [--scope S] [--producers P] [--shared] [--typed] [--queue Q] [--payload-bytes B]
+      fill --count N --queue Q [--payload-bytes B]
+      seed --count N --queue Q [--kind ready|delayed|dead] [--due-in-ms MS] [--payload-bytes B]
       watch --count N --queue Q [--ready-file F] [--poll-us 500] [--timeout S] [--rss-pid PID]
-      latency --count N [--interval-us 1000] [--queue Q]
+      latency --count N [--interval-us 1000] [--queue Q] [--background-rate R] [--background-tick-us 2000]
       lateness --count N [--spread-ms 3000] [--lead-ms 300] [--queue Q]
     """
 
@@ -480,12 +675,13 @@ case "worker":
 case "run":
     _ = stampClient  // resolve --redis before the command line is parsed
     await AirlockCommand.main(tasks: benchTasks())
-case "enqueue", "fill", "watch", "latency", "lateness", "roundtrip":
+case "enqueue", "fill", "seed", "watch", "latency", "lateness", "roundtrip":
     do {
         let options = try Options(arguments.dropFirst(2))
         switch subcommand {
         case "enqueue": try await enqueueBench(options)
         case "fill": try await fill(options)
+        case "seed": try await seed(options)
         case "watch": try await watch(options)
         case "latency": try await latency(options)
         case "roundtrip": try await roundtrip(options)

@@ -163,10 +163,10 @@ struct Harness: Sendable {
         configuration.prefetch = 0
         configuration.shutdownTimeout = .seconds(5)
         configuration.retryStrategy = .fixed(.milliseconds(200))
-        let worker = Worker(source: source, configuration: configuration, registry: OrderWorker.registry, logger: quietLogger)
-        let services = OrderWorkerServices(store: store, deliver: deliver)
+        let registry = OrderWorker.registry(services: OrderWorkerServices(store: store, deliver: deliver))
+        let worker = Worker(source: source, configuration: configuration, registry: registry, logger: quietLogger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await OrderWorker.run(worker, services: services) }
+            group.addTask { try await worker.run() }
             let result: Result<R, any Error>
             do { result = .success(try await body()) } catch { result = .failure(error) }
             worker.shutdown()

@@ -3,6 +3,7 @@ import AirlockHummingbird
 import AirlockRedis
 import Hummingbird
 import HummingbirdTesting
+import Synchronization
 import Testing
 
 /// The request scope over real HTTP: what each outcome of a handler does to what it enqueued.
@@ -134,5 +135,57 @@ struct MiddlewareTests {
             try await client.execute(uri: "/t/nowhere", method: .get) { #expect($0.status == .notFound) }
             #expect(try await harness.readyJobs().isEmpty)
         }
+    }
+
+    /// Fails every dispatch, as a Redis that is down would.
+    struct UnreachableExecutor: Executor {
+        struct Down: Error, CustomStringConvertible {
+            var description: String { "executor back end unreachable" }
+        }
+        func dispatch(_ intents: [Intent]) async throws {
+            throw DispatchError(dispatched: [], notDispatched: intents, underlying: Down())
+        }
+    }
+
+    /// A behaviour that flushes even when the handler threw.
+    struct FlushOnError: ScopeBehavior {
+        func shouldFlush(_ scope: Scope, error: (any Error)?) -> Bool { true }
+    }
+
+    /// Keeps the error the rest of the chain threw (it sits outside the airlock middleware).
+    final class ErrorRecorder<Context: RequestContext>: RouterMiddleware, Sendable {
+        private let state = Mutex<(any Error)?>(nil)
+        var error: (any Error)? { state.withLock { $0 } }
+        func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+            do {
+                return try await next(request, context)
+            } catch {
+                state.withLock { $0 = error }
+                throw error
+            }
+        }
+    }
+
+    @Test("both the handler and the flush fail → one DispatchError that carries the handler's error; the client gets a 500")
+    func handlerAndFlushBothFail() async throws {
+        let recorder = ErrorRecorder<BasicAirlockRequestContext>()
+        let router = Router(context: BasicAirlockRequestContext.self)
+        router.add(middleware: recorder)
+        router.add(middleware: AirlockMiddleware(executor: UnreachableExecutor(), behavior: FlushOnError()))
+        router.post("/t/both") { _, _ -> Response in
+            try Airlock.enqueue(Probe(label: "both"))
+            throw HTTPError(.conflict, message: "the handler's own failure")
+        }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: quietLogger)
+        try await app.test(.live) { client in
+            try await client.execute(uri: "/t/both", method: .post) { response in
+                #expect(response.status == .internalServerError)
+            }
+        }
+        let error = try #require(recorder.error as? DispatchError)
+        #expect((error.bodyError as? HTTPError)?.status == .conflict)
+        #expect(error.underlying is UnreachableExecutor.Down)
+        #expect(error.notDispatched.map(\.taskName) == [Probe.name])
+        #expect(error.dispatched.isEmpty)
     }
 }

@@ -1,5 +1,12 @@
-// The example order service: `OrderApp serve` (HTTP API) and `OrderApp worker` (runs the tasks).
-// Settings from the environment: PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE, AIRLOCK_REDIS_URL, PORT.
+// The example order service, one binary:
+//   OrderApp serve   — the HTTP API
+//   OrderApp worker  — runs the confirmation tasks
+//   OrderApp all     — both in one process, one ServiceGroup
+// Settings from the environment (see OrderAppSettings): PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE,
+// AIRLOCK_REDIS_URL, AIRLOCK_NAMESPACE, PORT, ORDERAPP_DELIVERY_DELAY_MS.
+// SIGTERM or SIGINT shuts down gracefully: the server stops accepting and answers the requests in
+// progress, then the worker lets running tasks finish and returns unstarted jobs to Redis, then
+// the database pool closes (services stop in the reverse of the order they are listed in).
 import Airlock
 import AirlockRedis
 import Foundation
@@ -7,38 +14,34 @@ import Hummingbird
 import Logging
 import OrderAppKit
 import PostgresNIO
+import ServiceLifecycle
 
 let settings = OrderAppSettings()
 let command = CommandLine.arguments.dropFirst().first ?? "serve"
 let logger = Logger(label: "orderapp")
 let store = OrderStore(database: PostgresClient(configuration: settings.postgres, backgroundLogger: logger))
 
+func makeWorker() throws -> Worker {
+    let source = try RedisJobSource(url: settings.redisURL, namespace: settings.namespace, logger: logger)
+    let services = OrderWorkerServices(store: store, deliver: settings.deliveryDelay.map(OrderWorkerServices.slowDelivery) ?? OrderWorkerServices.logDelivery)
+    return Worker(source: source, configuration: WorkerConfiguration(), registry: OrderWorker.registry(services: services), logger: logger)
+}
+
 switch command {
-case "serve":
+case "serve", "all":
     // The two lines a Hummingbird application adds: the executor, and the middleware (in OrderAPI.router).
-    try Airlock.configure(executor: RedisExecutor(url: settings.redisURL))
+    try Airlock.configure(executor: RedisExecutor(url: settings.redisURL, namespace: settings.namespace))
     let router = OrderAPI.router(store: store)
-    try await OrderAPI.application(router: router, store: store, port: settings.httpPort, logger: logger).runService()
+    // `all` adds the worker to the application's services: web and worker in one process.
+    let worker = command == "all" ? try makeWorker() : nil
+    let app = OrderAPI.application(router: router, store: store, port: settings.httpPort, services: worker.map { [$0] } ?? [], logger: logger)
+    try await app.runService()
 
 case "worker":
-    let worker = Worker(source: try RedisJobSource(url: settings.redisURL), configuration: WorkerConfiguration(), registry: OrderWorker.registry)
-    // SIGINT/SIGTERM: graceful shutdown (running tasks finish, unstarted jobs go back to Redis).
-    let signalSources = [SIGINT, SIGTERM].map { number in
-        signal(number, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: number)
-        source.setEventHandler { worker.shutdown() }
-        source.resume()
-        return source
-    }
-    try await withThrowingDiscardingTaskGroup { group in
-        group.addTask { await store.database.run() }
-        try await store.migrate()
-        try await OrderWorker.run(worker, services: OrderWorkerServices(store: store))
-        group.cancelAll()
-    }
-    signalSources.forEach { $0.cancel() }
+    let group = ServiceGroup(services: [store.database, try makeWorker()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    try await group.run()
 
 default:
-    FileHandle.standardError.write(Data("usage: OrderApp serve|worker\n".utf8))
+    FileHandle.standardError.write(Data("usage: OrderApp serve|worker|all\n".utf8))
     exit(64)
 }

@@ -3,6 +3,7 @@ public import AirlockHummingbird
 public import Hummingbird
 public import Logging
 import PostgresNIO
+public import ServiceLifecycle
 
 /// The body of `POST /orders`.
 public struct NewOrder: Codable, Sendable {
@@ -59,17 +60,21 @@ public enum OrderAPI {
 
     /// The application: the router, the database pool as a service, the table created before the
     /// server accepts requests.
+    /// - Parameter services: more services to run in the application's `ServiceGroup` — an
+    ///   Airlock `Worker`, for web and worker in one process. They start after the database pool
+    ///   and stop (gracefully, on SIGTERM) after the server and before the pool.
     public static func application(
         router: Router<BasicAirlockRequestContext>,
         store: OrderStore,
         host: String = "127.0.0.1",
         port: Int = 8080,
+        services: [any Service] = [],
         logger: Logger = Logger(label: "orderapp")
     ) -> some ApplicationProtocol {
         var app = Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "OrderApp"),
-            services: [store.database],
+            services: [store.database] + services,
             logger: logger)
         app.beforeServerStarts { try await store.migrate() }
         return app

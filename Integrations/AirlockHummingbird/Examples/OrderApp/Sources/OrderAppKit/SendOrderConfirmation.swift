@@ -2,9 +2,9 @@ public import Airlock
 public import AirlockRedis
 import Logging
 
-/// Sends the confirmation of a committed order. It runs on a worker, reads the order from
-/// PostgreSQL, and finds it, because the API enqueued it with `Airlock.transaction`: the job
-/// reaches Redis only after the row's transaction committed.
+/// Sends the confirmation of a committed order. The API enqueues it with `Airlock.transaction`,
+/// so the job reaches Redis only after the row's transaction committed; the worker runs it with
+/// the closure ``OrderWorker/registry(services:)`` registers, which holds the database.
 public struct SendOrderConfirmation: AirlockTask {
     /// The wire name.
     public static let name = "orders.send_confirmation"
@@ -14,11 +14,8 @@ public struct SendOrderConfirmation: AirlockTask {
     /// A confirmation for `orderID`.
     public init(orderID: Int) { self.orderID = orderID }
 
-    /// Reads the order, delivers the confirmation, marks the order confirmed.
-    public func run(_ context: TaskContext) async throws {
-        guard let services = OrderWorkerServices.current else {
-            throw PermanentFailure("\(Self.name) needs the order database: run the worker with OrderWorker.run(_:services:)")
-        }
+    /// Reads the order, delivers the confirmation, records it.
+    public func run(services: OrderWorkerServices, _ context: TaskContext) async throws {
         guard let order = try await services.store.order(id: orderID) else {
             // Never happens when the job was enqueued with Airlock.transaction; retried if it does.
             throw OrderNotFound(orderID: orderID)
@@ -54,23 +51,24 @@ public struct OrderWorkerServices: Sendable {
         context.logger.notice("✉️  confirmation for order \(order.id): \(order.quantity) × \(order.item) → \(order.email)")
     }
 
-    /// The services of the tasks running in this task tree (bound by ``OrderWorker/run(_:services:)``).
-    @TaskLocal public static var current: OrderWorkerServices?
+    /// A delivery that takes `latency` (a slow mail provider), then logs.
+    public static func slowDelivery(latency: Duration) -> @Sendable (Order, TaskContext) async throws -> Void {
+        { order, context in
+            try await Task.sleep(for: latency)
+            try await logDelivery(order, context)
+        }
+    }
 }
 
-/// The example's worker: Airlock's `Worker` with the order tasks registered.
+/// The example's worker side: the tasks it runs, with the services they need.
 public enum OrderWorker {
-    /// The tasks this application's workers run.
-    public static var registry: TaskRegistry {
+    /// The tasks this application's workers run. Each closure captures `services`, so a task
+    /// cannot run without its database: the dependency is there from registration on.
+    public static func registry(services: OrderWorkerServices) -> TaskRegistry {
         var tasks = TaskRegistry()
-        tasks.register(SendOrderConfirmation.self)
-        return tasks
-    }
-
-    /// Runs `worker` until it is shut down, with `services` available to the tasks it runs.
-    public static func run(_ worker: Worker, services: OrderWorkerServices) async throws {
-        try await OrderWorkerServices.$current.withValue(services) {
-            try await worker.run()
+        tasks.register(SendOrderConfirmation.self) { task, context in
+            try await task.run(services: services, context)
         }
+        return tasks
     }
 }

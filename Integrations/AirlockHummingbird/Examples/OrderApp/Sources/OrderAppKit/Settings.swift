@@ -2,7 +2,8 @@ public import Foundation
 public import PostgresNIO
 
 /// The example's settings, from the environment: libpq's `PGHOST`, `PGPORT`, `PGUSER`,
-/// `PGPASSWORD`, `PGDATABASE`; `AIRLOCK_REDIS_URL`; `PORT` for HTTP.
+/// `PGPASSWORD`, `PGDATABASE`; `AIRLOCK_REDIS_URL`, `AIRLOCK_NAMESPACE`; `PORT` for HTTP;
+/// `ORDERAPP_DELIVERY_DELAY_MS` to make each confirmation take that long (a slow mail provider).
 public struct OrderAppSettings: Sendable {
     /// PostgreSQL host (`PGHOST`, default 127.0.0.1).
     public var postgresHost: String
@@ -16,8 +17,12 @@ public struct OrderAppSettings: Sendable {
     public var postgresDatabase: String?
     /// Redis URL (`AIRLOCK_REDIS_URL`, default redis://127.0.0.1:6379/0).
     public var redisURL: String
+    /// Redis key prefix (`AIRLOCK_NAMESPACE`, default airlock).
+    public var namespace: String
     /// HTTP port (`PORT`, default 8080).
     public var httpPort: Int
+    /// How long each confirmation delivery takes (`ORDERAPP_DELIVERY_DELAY_MS`, default none).
+    public var deliveryDelay: Duration?
 
     /// Reads the settings from `environment`.
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -27,7 +32,9 @@ public struct OrderAppSettings: Sendable {
         postgresPassword = environment["PGPASSWORD"]
         postgresDatabase = environment["PGDATABASE"]
         redisURL = environment["AIRLOCK_REDIS_URL"] ?? "redis://127.0.0.1:6379/0"
+        namespace = environment["AIRLOCK_NAMESPACE"] ?? "airlock"
         httpPort = environment["PORT"].flatMap(Int.init) ?? 8080
+        deliveryDelay = environment["ORDERAPP_DELIVERY_DELAY_MS"].flatMap(Int.init).map { .milliseconds(max(0, $0)) }
     }
 
     /// The PostgreSQL client configuration (no TLS: a local server).

@@ -1,5 +1,5 @@
 import Airlock
-import AirlockHummingbird
+import AirlockPostgres
 import Testing
 
 /// `DispatchAfterCommit` on its own: the dispatch hook holds, sends or drops by the gate's outcome.

@@ -1,0 +1,17 @@
+public import Airlock
+
+/// `airlockTransaction` was called on a database that is already in a transaction Airlock did
+/// not open (a plain `db.transaction { … }`, or a connection Fluent treats as one): that
+/// transaction's `COMMIT` is not Airlock's to wait for, so the intents could leave before it.
+public struct TransactionAlreadyOpen: UsageError {
+    /// Creates the error.
+    public init() {}
+
+    /// Says why and what to do instead.
+    public var description: String {
+        "Cannot start an airlock transaction on a database that is already in a transaction that Airlock did not open: "
+            + "its COMMIT is not Airlock's to wait for, so the intents could leave before it. Use `airlockTransaction` "
+            + "(or `req.airlock.transaction`) for the outer transaction instead of `transaction`, or call it on `req.db` "
+            + "outside the outer transaction."
+    }
+}

@@ -1,0 +1,80 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Not a product: the one build `make test` uses for every integration package's tests. Each
+// integration (AirlockPostgres, AirlockHummingbird, AirlockVapor) is a package of its own so an
+// application depends on one without the others, and each still builds and tests alone
+// (`make postgres`, `make hummingbird`, `make vapor`). Built apart, each builds SwiftNIO,
+// PostgresNIO and the root package again; this package depends on all of them, so CI builds the
+// shared graph once (see scripts/test.sh here). Its test targets are the packages' own test
+// directories — no test lives here.
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "airlock-integrations",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "airlock-swift", path: ".."),
+        .package(name: "airlock-postgres", path: "AirlockPostgres"),
+        .package(name: "airlock-hummingbird", path: "AirlockHummingbird"),
+        .package(name: "airlock-vapor", path: "AirlockVapor"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/vapor.git", from: "4.99.0"),
+        .package(url: "https://github.com/vapor/fluent.git", from: "4.13.0"),
+        .package(url: "https://github.com/vapor/fluent-kit.git", from: "1.52.0"),
+        .package(url: "https://github.com/vapor/fluent-postgres-driver.git", from: "2.14.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+    ],
+    targets: [
+        .testTarget(
+            name: "AirlockPostgresTests",
+            dependencies: [
+                .product(name: "AirlockPostgres", package: "airlock-postgres"),
+                .product(name: "Airlock", package: "airlock-swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "AirlockPostgres/Tests/AirlockPostgresTests",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "AirlockHummingbirdTests",
+            dependencies: [
+                .product(name: "AirlockHummingbird", package: "airlock-hummingbird"),
+                .product(name: "OrderAppKit", package: "airlock-hummingbird"),
+                .product(name: "Airlock", package: "airlock-swift"),
+                .product(name: "AirlockRedis", package: "airlock-swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "AirlockHummingbird/Tests/AirlockHummingbirdTests",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "AirlockVaporTests",
+            dependencies: [
+                .product(name: "AirlockVapor", package: "airlock-vapor"),
+                .product(name: "AirlockFluent", package: "airlock-vapor"),
+                .product(name: "VaporOrderAppKit", package: "airlock-vapor"),
+                .product(name: "Airlock", package: "airlock-swift"),
+                .product(name: "AirlockRedis", package: "airlock-swift"),
+                .product(name: "Vapor", package: "vapor"),
+                .product(name: "VaporTesting", package: "vapor"),
+                .product(name: "Fluent", package: "fluent"),
+                .product(name: "FluentPostgresDriver", package: "fluent-postgres-driver"),
+                .product(name: "FluentSQL", package: "fluent-kit"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "AirlockVapor/Tests/AirlockVaporTests",
+            swiftSettings: strict
+        ),
+    ]
+)

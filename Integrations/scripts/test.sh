@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# What `make test` runs for the integrations: every integration package's tests in one build
+# (../Package.swift, so SwiftNIO, PostgresNIO, Hummingbird and Vapor are compiled once), against
+# one private PostgreSQL and one private Redis (../../scripts/with-postgres.sh, with-redis.sh:
+# free loopback ports, temp data dirs, stopped whatever the outcome). Installs what is missing
+# (postgresql, redis, libhiredis-dev) with apt-get; sudo only when not root. Extra arguments go to
+# `swift test` (e.g. --filter AirlockVaporTests). Prints how long the build and the tests took.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$here/.." && pwd)
+SWIFT=${SWIFT:-swift}
+
+"$root/scripts/install-deps.sh"     # libhiredis-dev, redis-server, redis-tools, python3
+cd "$here"
+start=$(date +%s)
+"$SWIFT" build --build-tests
+# The SIGTERM-under-load test runs the Hummingbird example as a child process.
+"$SWIFT" build --product OrderApp
+built=$(date +%s)
+export ORDERAPP_BINARY="$("$SWIFT" build --show-bin-path)/OrderApp"
+"$root/scripts/with-postgres.sh" "$root/scripts/with-redis.sh" "$SWIFT" test --skip-build "$@"
+echo "integrations: build $((built - start)) s, tests $(( $(date +%s) - built )) s" >&2
