@@ -1,7 +1,7 @@
 """The dashboard in a real headless Chromium, over real data (scripts/test.sh sets everything up).
 
 Environment: DASH_URL (open, loopback), DASH_TOKEN_URL and DASH_TOKEN (a token-protected instance),
-REDIS_PORT (the private redis-server), SEED_JSON (what airlock-dashboard-seed seeded), ARTIFACTS
+DASH_RO_URL (a --read-only instance), REDIS_PORT (the private redis-server), SEED_JSON (what airlock-dashboard-seed seeded), ARTIFACTS
 (where screenshots and page sources go). Every wait is for a DOM or Redis condition, never a sleep.
 Ends with the line "N passed, M failed"; exits 1 when anything failed.
 """
@@ -17,6 +17,7 @@ import urllib.parse
 import urllib.request
 
 from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -24,6 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 URL = os.environ["DASH_URL"].rstrip("/")
 TOKEN_URL = os.environ["DASH_TOKEN_URL"].rstrip("/")
 TOKEN = os.environ["DASH_TOKEN"]
+READ_ONLY_URL = os.environ["DASH_RO_URL"].rstrip("/")
 REDIS_PORT = os.environ["REDIS_PORT"]
 ARTIFACTS = os.environ["ARTIFACTS"]
 with open(os.environ["SEED_JSON"]) as f:
@@ -84,7 +86,18 @@ def http(method, path, base=URL, data=None, headers=None):
 
 
 def no_script_ran(driver):
+    """No script from job content ran: no alert is open, nothing set the marker the hostile content
+    would set, and no element of its markup made it into the DOM."""
+    try:
+        alert = driver.switch_to.alert
+        raise AssertionError(f"an alert is open: {alert.text!r}")
+    except NoAlertPresentException:
+        pass
     assert driver.execute_script("return window.__pwned === undefined"), "a script from job content ran"
+    injected = driver.execute_script(
+        "return Array.from(document.querySelectorAll('script:not([src]), img[src=x], svg[onload], [onerror], [onload], b, i:not([class])'))"
+        ".map(e => e.outerHTML)")
+    assert injected == [], f"elements from job content: {injected}"
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -159,6 +172,7 @@ def test_dead_letter_search_and_hostile_content_render_as_text(d):
     errors = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#dead td.error")]
     assert all("<script>window.__pwned = 1</script>" in e for e in errors), errors
     assert all("\\x1b[31mRED" in e for e in errors), "terminal controls are shown escaped"
+    assert all('<img src=x onerror="window.__pwned=2">' in e for e in errors), "quotes are text, not an attribute"
     assert not d.find_elements(By.CSS_SELECTOR, "#dead td.error script, #dead td.error img")
     no_script_ran(d)
     save(d, "dead-search")
@@ -228,6 +242,49 @@ def test_no_token_when_one_is_required_is_401(d):
     host = TOKEN_URL.split("://", 1)[1]
     d.get(f"http://ops:{TOKEN}@{host}/workers")
     wait(d, lambda d: SEED["live_worker"] in d.page_source, "the token-protected workers page")
+
+
+def test_a_browser_post_with_the_csrf_field_removed_is_refused(d):
+    job = SEED["charge_ids"][1]
+    before = redis_int("LLEN", f"{NS}:{{billing}}:dead")
+    d.get(URL + "/dead?task=billing.charge")
+    button = d.find_element(By.CSS_SELECTOR, f'button.retry[data-id="{job}"]')
+    # The page's own form, with its hidden token taken out: what a forged cross-site form would send.
+    removed = d.execute_script(
+        "const f = document.getElementById(arguments[0].getAttribute('form'));"
+        "const t = f.querySelector('input[name=_csrf]'); t.remove(); return f.querySelectorAll('input[name=_csrf]').length",
+        button)
+    assert removed == 0
+    button.click()
+    wait(d, lambda d: "CSRF token" in d.find_element(By.TAG_NAME, "body").text, "the refusal")
+    assert redis_int("LLEN", f"{NS}:{{billing}}:dead") == before, "nothing moved"
+    assert job not in redis("LRANGE", f"{NS}:{{billing}}:ready", "0", "-1")
+    save(d, "csrf-refused")
+
+
+def test_read_only_hides_every_action_and_refuses_posts(d):
+    d.get(READ_ONLY_URL + "/dead?task=billing.charge")
+    assert text(d, "read-only") == "read-only"
+    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#dead tr.dead-letter"), "the dead letters, read-only")
+    forbidden = "form[method=post], button.retry, button.delete, #retry-selected, #retry-matching, input[type=checkbox]"
+    assert not d.find_elements(By.CSS_SELECTOR, forbidden), "an action on the read-only dead page"
+    for path in ("/queues", "/delayed", "/dead/show?id=" + urllib.parse.quote(SEED["charge_ids"][2]), "/"):
+        d.get(READ_ONLY_URL + path)
+        assert not d.find_elements(By.CSS_SELECTOR, forbidden + ", button.pause, button.resume"), f"an action on {path}"
+    save(d, "read-only-queues")
+    no_script_ran(d)
+    # A well-formed POST (the session's cookie and the same token in the form) is still refused.
+    opener = urllib.request.build_opener()
+    with opener.open(READ_ONLY_URL + "/dead") as response:
+        cookie = response.headers["Set-Cookie"].split(";", 1)[0]
+    token = cookie.split("=", 1)[1]
+    job = SEED["charge_ids"][2]
+    before = redis_int("LLEN", f"{NS}:{{billing}}:dead")
+    form = urllib.parse.urlencode({"ids": job, "_csrf": token}).encode()
+    for path in ("/dead/retry", "/dead/delete", "/queues/pause"):
+        status, body = http("POST", path, base=READ_ONLY_URL, data=form, headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+        assert status == 403 and "read-only" in body, (path, status, body)
+    assert redis_int("LLEN", f"{NS}:{{billing}}:dead") == before, "nothing moved"
 
 
 TESTS = [value for name, value in list(globals().items()) if name.startswith("test_")]

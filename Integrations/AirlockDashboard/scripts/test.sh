@@ -5,12 +5,15 @@
 #   2. the browser suite (browser/test_dashboard.py: real headless Chromium driven by selenium) over
 #      real data — jobs enqueued with RedisExecutor and run, retried and dead-lettered by a real Worker
 #      (`airlock-dashboard-seed demo`, which keeps a live worker running) — served by the real
-#      `airlock-dashboard` binary, once open on loopback and once with a token.
+#      `airlock-dashboard` binary, three times: open on loopback, with a token, and --read-only.
 # Screenshots and page sources go to $AIRLOCK_DASHBOARD_ARTIFACTS (default: .build/browser-artifacts).
 # Installs what is missing: the root package's system packages, chromium and chromium-driver (apt),
-# selenium (pip, into .build/browser-venv). Everything started here is stopped on every path.
+# python3-venv if needed, selenium (pip, into .build/browser-venv). Everything started here is stopped
+# on every path.
 # Extra arguments go to `swift test` (e.g. --filter Security). SKIP_BROWSER=1 runs only the Swift suite
 # (refused under CI=true: there a missing browser is a failure, never a skip).
+# DASHBOARD_BIN_DIR=DIR: use the airlock-dashboard and airlock-dashboard-seed already built in DIR and
+# run the browser suite only (Integrations/scripts/test.sh does this: its one build ran the Swift suite).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -35,16 +38,29 @@ if [ -z "${SKIP_BROWSER:-}" ]; then
   venv="$here/.build/browser-venv"
   if ! "$venv/bin/python" -c 'import selenium' >/dev/null 2>&1; then
     echo "test.sh: installing selenium into $venv" >&2
+    if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+      echo "test.sh: installing python3-venv" >&2
+      $sudo apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+    fi
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check selenium
+    "$venv/bin/pip" install -q --disable-pip-version-check "selenium>=4.20,<5"
   fi
 fi
 
 cd "$here"
-start=$(date +%s)
-$SWIFT build --build-tests
-echo "test.sh: built in $(( $(date +%s) - start ))s" >&2
-bin=$($SWIFT build --show-bin-path)
+if [ -n "${DASHBOARD_BIN_DIR:-}" ]; then
+  bin=$DASHBOARD_BIN_DIR
+  if [ -n "${SKIP_BROWSER:-}" ]; then echo "test.sh: DASHBOARD_BIN_DIR with SKIP_BROWSER runs nothing" >&2; exit 1; fi
+else
+  start=$(date +%s)
+  $SWIFT build --build-tests
+  echo "test.sh: built in $(( $(date +%s) - start ))s" >&2
+  bin=$($SWIFT build --show-bin-path)
+fi
+for tool in airlock-dashboard airlock-dashboard-seed; do
+  [ -x "$bin/$tool" ] || { echo "test.sh: $bin/$tool is missing" >&2; exit 1; }
+done
 
 work=$(mktemp -d -t airlock-dashboard.XXXXXX)
 pids=()
@@ -72,9 +88,11 @@ redis-cli -p "$port" ping | grep -q PONG || { echo "test.sh: redis-server did no
 export AIRLOCK_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
 echo "test.sh: redis-server on 127.0.0.1:$port" >&2
 
-start=$(date +%s)
-$SWIFT test --skip-build "$@"
-echo "test.sh: Swift suite ran in $(( $(date +%s) - start ))s" >&2
+if [ -z "${DASHBOARD_BIN_DIR:-}" ]; then
+  start=$(date +%s)
+  $SWIFT test --skip-build "$@"
+  echo "test.sh: Swift suite ran in $(( $(date +%s) - start ))s" >&2
+fi
 [ -z "${SKIP_BROWSER:-}" ] || exit 0
 
 # Real data: the seeder runs real jobs through a real worker, prints what it seeded, and keeps a live
@@ -99,8 +117,9 @@ start_dashboard() { # name, extra args...
 open_url=$(start_dashboard open)
 token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 token_url=$(AIRLOCK_DASHBOARD_TOKEN=$token start_dashboard token)
-[ -n "$open_url" ] && [ -n "$token_url" ] || { echo "test.sh: airlock-dashboard did not start" >&2; cat "$work"/*.log >&2; exit 1; }
-echo "test.sh: dashboard at $open_url (open) and $token_url (token)" >&2
+ro_url=$(start_dashboard read-only --read-only)
+[ -n "$open_url" ] && [ -n "$token_url" ] && [ -n "$ro_url" ] || { echo "test.sh: airlock-dashboard did not start" >&2; cat "$work"/*.log >&2; exit 1; }
+echo "test.sh: dashboard at $open_url (open), $token_url (token), $ro_url (read-only)" >&2
 
 # A bound to a non-loopback address without a token refuses to start (exit 2).
 set +e
@@ -114,7 +133,7 @@ echo "test.sh: 0.0.0.0 without a token refused (exit 2)" >&2
 
 mkdir -p "$artifacts"
 start=$(date +%s)
-DASH_URL=$open_url DASH_TOKEN_URL=$token_url DASH_TOKEN=$token REDIS_PORT=$port SEED_JSON="$work/seed.json" \
+DASH_URL=$open_url DASH_TOKEN_URL=$token_url DASH_TOKEN=$token DASH_RO_URL=$ro_url REDIS_PORT=$port SEED_JSON="$work/seed.json" \
   ARTIFACTS="$artifacts" "$here/.build/browser-venv/bin/python" "$here/browser/test_dashboard.py"
 echo "test.sh: browser suite ran in $(( $(date +%s) - start ))s; screenshots in $artifacts" >&2
 grep -h 'dashboard action' "$work/open.log" | head -n 5 >&2 || true
