@@ -17,7 +17,7 @@ struct CLIErrorTests {
 
     @Test(arguments: [["stats"], ["workers"], ["queues"], ["dead", "list"], ["enqueue", "airlock.ping"], ["pause", "q"]])
     func unreachableRedisFailsFastWithStatus3(_ command: [String]) async throws {
-        let port = try RedisServer.freePort()
+        let port = try RedisServer.closedPort()
         let result = try await CLI.run(command + ["--redis", "redis://127.0.0.1:\(port)/0"])
         expectOneErrorLine(result, status: 3, mentioning: ["127.0.0.1:\(port)", "refused"])
     }
@@ -40,7 +40,7 @@ struct CLIErrorTests {
         #expect(try await f.admin.queueNames().isEmpty)
 
         // Checked before connecting: bad JSON is reported even when Redis is unreachable.
-        let port = try RedisServer.freePort()
+        let port = try RedisServer.closedPort()
         let offline = try await CLI.run(["enqueue", "t", "--kwargs", "{oops", "--redis", "redis://127.0.0.1:\(port)/0"])
         expectOneErrorLine(offline, status: 1, mentioning: ["--kwargs"])
     }

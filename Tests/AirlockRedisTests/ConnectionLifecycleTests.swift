@@ -12,7 +12,7 @@ struct ConnectionLifecycleTests {
     typealias Kit = ConnectionTestKit
 
     @Test func refusedConnectionFailsFast() async throws {
-        let port = try RedisServer.freePort()
+        let port = try RedisServer.closedPort()
         let client = try Kit.client("redis://127.0.0.1:\(port)")
         // Refused (ECONNREFUSED at once), not timed out: nothing waited for the connect timeout.
         let error = await #expect(throws: RedisError.self) { try await client.connect() }

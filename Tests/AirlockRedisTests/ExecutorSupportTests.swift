@@ -170,7 +170,7 @@ enum ExecutorTestKit {
     }
 
     /// A loopback port nothing listens on.
-    static func deadPort() throws -> Int { try RedisServer.freePort() }
+    static func deadPort() throws -> Int { try RedisServer.closedPort() }
 
     /// Polls `condition` every 10 ms until it holds or `limit` passes; returns whether it held.
     static func eventually(within limit: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws -> Bool {

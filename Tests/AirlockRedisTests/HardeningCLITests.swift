@@ -139,7 +139,7 @@ struct HardeningCLITests {
         let viaRedisURL = try await CLI.run(["queues", "--namespace", f.namespace], environment: ["REDIS_URL": f.url])
         #expect(viaRedisURL.status == 0 && viaRedisURL.stdout == "from-env\n", "\(viaRedisURL)")
         // AIRLOCK_REDIS_URL wins over REDIS_URL.
-        let port = try RedisServer.freePort()
+        let port = try RedisServer.closedPort()
         let both = try await CLI.run(["queues", "--namespace", f.namespace], environment: ["REDIS_URL": "redis://127.0.0.1:\(port)/0", "AIRLOCK_REDIS_URL": f.url])
         #expect(both.status == 0 && both.stdout == "from-env\n", "\(both)")
     }

@@ -70,7 +70,7 @@ struct WorkerOutageTests {
     }
 
     @Test func shutdownWhileWaitingForRedisReturnsPromptly() async throws {
-        let port = try RedisServer.freePort()   // nothing listens there
+        let port = try RedisServer.closedPort()   // nothing listens there
         var configuration = WorkerSetup(redis: try RedisConfiguration(url: "redis://127.0.0.1:\(port)/0"))
         configuration.namespace = RedisServer.uniqueNamespace("no-redis")
         let run = WorkerRun(Worker(configuration: configuration, registry: TaskRegistry(), logger: WorkerKit.quiet))

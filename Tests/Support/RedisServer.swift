@@ -203,6 +203,30 @@ public final class RedisServer: Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// A loopback port where nothing listens, and nothing will for the rest of the process: the
+    /// port stays bound (never listening) so the kernel cannot hand it to a server another test starts
+    /// meanwhile. A connect there is refused at once. (`freePort()` alone is racy for this: between its
+    /// close and the connect, a parallel test's redis-server may take the port.) The socket is held
+    /// until the test process exits; a test process asks for a handful.
+    public static func closedPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw RedisServerError("socket() failed: \(String(cString: strerror(errno)))") }
+        var address = Probe.loopback(port: 0)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard bound == 0, named == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw RedisServerError("bind() to a free port failed: \(reason)")
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     /// A free port that also leaves room for cluster mode, whose bus listens on
     /// port + 10000 (so the port must be at most 55535 and that one free too).
     static func serverPort() throws -> Int {

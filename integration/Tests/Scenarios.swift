@@ -239,13 +239,15 @@ struct IntegrationScenarios {
                 let took = ContinuousClock.now - signalled
                 exits.append("\(worker.label):\(status.map(String.init) ?? "hung")@\(took.ms)ms")
                 #expect(status == 0 && !worker.diedOfSignal, "\(worker.label) exit \(String(describing: status)) after SIGTERM:\n\(worker.stderrTail())")
-                // Its timeout plus process teardown (the final acknowledgements, closing connections).
-                #expect(took < .milliseconds(Int64(shutdownTimeout * 1000)) + .seconds(2), "\(worker.label) took \(took) to stop")
                 #expect(try await s.llen(s.keys.inflight("default", worker: id)) == 0, "\(worker.label) left jobs in flight")
             }
             let recordedAtStop = try await s.llen(s.keys.diagRecord)
             #expect(recordedAtStop < Self.jobs, "the load was finished before the signal; nothing was tested")
             #expect(try await s.members(s.keys.workers).isEmpty, "stopped workers are still registered")
+            // The shutdown timeout was honoured without a clock in the test: the 6-second sleeps were cut
+            // off at the 3-second deadline and handed back to the queue, not run to the end.
+            let readyAtStop = try await s.strings(s.keys.ready("default")).joined(separator: "\n")
+            #expect(longIDs.allSatisfy { readyAtStop.contains($0) }, "the long tasks were not returned to the queue at the deadline")
 
             let fresh = try await s.startWorker("term-fresh", concurrency: 16)
             _ = try await s.registeredID(of: fresh)
