@@ -268,9 +268,10 @@ def test_read_only_hides_every_action_and_refuses_posts(d):
     wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#dead tr.dead-letter"), "the dead letters, read-only")
     forbidden = "form[method=post], button.retry, button.delete, #retry-selected, #retry-matching, input[type=checkbox]"
     assert not d.find_elements(By.CSS_SELECTOR, forbidden), "an action on the read-only dead page"
-    for path in ("/queues", "/delayed", "/dead/show?id=" + urllib.parse.quote(SEED["charge_ids"][2]), "/"):
+    for path in ("/", "/delayed", "/dead/show?id=" + urllib.parse.quote(SEED["charge_ids"][2]), "/queues"):
         d.get(READ_ONLY_URL + path)
         assert not d.find_elements(By.CSS_SELECTOR, forbidden + ", button.pause, button.resume"), f"an action on {path}"
+    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, 'tr[data-queue="billing"]'), "the read-only queues page")
     save(d, "read-only-queues")
     no_script_ran(d)
     # A well-formed POST (the session's cookie and the same token in the form) is still refused.
