@@ -8,8 +8,10 @@ let strict: [SwiftSetting] = [
 
 #if os(Linux)
 let hiredisPkgConfig: String? = nil
+let openSSLPkgConfig: String? = nil
 #else
 let hiredisPkgConfig: String? = "hiredis"
+let openSSLPkgConfig: String? = "openssl"
 #endif
 
 let package = Package(
@@ -44,13 +46,22 @@ let package = Package(
             pkgConfig: hiredisPkgConfig,
             providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"]), .yum(["hiredis-devel"])]
         ),
-        // The Redis client: connection (one owned thread each), configuration and URLs, typed
-        // commands and replies, scripts. The only module that calls hiredis.
+        // OpenSSL from the system (Debian's libssl-dev), for TLS: hiredis 0.14.1 has none. Used by
+        // one Swift file only (Connection/TLSStream.swift); shim.h wraps the macros Swift cannot call.
+        .systemLibrary(
+            name: "CTLS",
+            pkgConfig: openSSLPkgConfig,
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"]), .yum(["openssl-devel"])]
+        ),
+        // The Redis client: connection (one owned thread each; plaintext or TLS, direct or through
+        // sentinels), configuration and URLs, typed commands and replies, scripts. The only module
+        // that calls hiredis (its reply reader) and OpenSSL.
         .target(
             name: "AirlockRedisClient",
             dependencies: [
                 "Airlock",
                 "CHiredis",
+                "CTLS",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # make demo: a private Redis, two workers (an application's embedded worker binary), a producer
 # sending real jobs through Airlock scopes, then the queue stats. Cleans up after itself.
+# DEMO_REDIS_URL=<url> runs it against that Redis instead of a private one — one URL change for a
+# TLS Redis (rediss://…) or a Sentinel-managed one (redis+sentinel://…); scripts/production-redis.sh
+# starts either on loopback and prints the URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.build/release
-exec scripts/with-redis.sh bash -c '
+if [ -n "${DEMO_REDIS_URL:-}" ]; then
+  export AIRLOCK_REDIS_URL="$DEMO_REDIS_URL"
+  run=(bash -c)
+else
+  run=(scripts/with-redis.sh bash -c)
+fi
+exec "${run[@]}" '
   set -euo pipefail
   BIN='"$BIN"'
   logs=$(mktemp -d -t airlock-demo.XXXXXX)

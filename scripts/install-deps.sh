@@ -4,6 +4,10 @@
 set -euo pipefail
 need=()
 dpkg -s libhiredis-dev >/dev/null 2>&1 || need+=(libhiredis-dev)
+# TLS (rediss://): hiredis 0.14.1 has none, so the client links OpenSSL itself; the TLS tests make
+# their certificates with the openssl command.
+dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v python3 >/dev/null 2>&1 || need+=(python3)

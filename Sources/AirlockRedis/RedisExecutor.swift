@@ -20,6 +20,11 @@ import Synchronization
 /// An idempotency key already used on the same queue within ``idempotencyTTL`` makes the intent a
 /// no-op (see ``enqueue(_:)``). An envelope larger than ``maxPayloadBytes`` fails the whole flush
 /// before anything is sent.
+///
+/// Replicated acknowledgement (``replication``, opt-in): after the write, `WAIT` on the same
+/// connection until that many replicas received it. A flush that reached fewer in time was
+/// written to the primary but is not acknowledged: it throws ``DispatchError`` with every intent
+/// dispatched and a ``RedisExecutorError`` of kind ``RedisExecutorError/Kind/notReplicated``.
 public struct RedisExecutor: Executor {
     /// The connection flushes go through.
     public let client: RedisClient
@@ -33,10 +38,13 @@ public struct RedisExecutor: Executor {
     public let idempotencyTTL: Duration
     /// Written into envelopes whose intent has no origin of its own.
     public let origin: String?
+    /// Replicas that must hold a flush before it is acknowledged (``RedisReplication/none``: the primary's word is enough).
+    public let replication: RedisReplication
     private let logger: Logger
     private let registeredQueues = SharedSet()
 
-    /// Creates an executor over an existing client.
+    /// Creates an executor over an existing client. `replication` nil takes the client's
+    /// configuration's (the URL's `wait_replicas`/`wait_timeout`); ``RedisReplication/none`` turns it off.
     public init(
         client: RedisClient,
         namespace: String = "airlock",
@@ -44,9 +52,11 @@ public struct RedisExecutor: Executor {
         maxPayloadBytes: Int = 512 * 1024,
         idempotencyTTL: Duration = .seconds(24 * 3600),
         origin: String? = nil,
+        replication: RedisReplication? = nil,
         logger: Logger = Logger(label: "airlock.redis.executor")
     ) {
         self.client = client
+        self.replication = replication ?? client.configuration.replication ?? .none
         self.keys = RedisKeys(namespace: namespace)
         self.defaultQueue = defaultQueue
         self.maxPayloadBytes = maxPayloadBytes
@@ -61,10 +71,11 @@ public struct RedisExecutor: Executor {
         namespace: String = "airlock",
         defaultQueue: String = "default",
         maxPayloadBytes: Int = 512 * 1024,
+        replication: RedisReplication? = nil,
         logger: Logger = Logger(label: "airlock.redis.executor")
     ) throws {
         let client = RedisClient(configuration: try RedisConfiguration(url: url), name: "airlock-producer", logger: logger)
-        self.init(client: client, namespace: namespace, defaultQueue: defaultQueue, maxPayloadBytes: maxPayloadBytes, logger: logger)
+        self.init(client: client, namespace: namespace, defaultQueue: defaultQueue, maxPayloadBytes: maxPayloadBytes, replication: replication, logger: logger)
     }
 
     /// What happened to one intent of a batch.
@@ -88,6 +99,8 @@ public struct RedisExecutor: Executor {
     }
 
     /// Writes `intents` atomically and reports, per intent, whether it was queued or was a duplicate.
+    /// With ``replication`` required, a batch fewer replicas received in time throws
+    /// ``DispatchError`` (all dispatched) over ``RedisExecutorError/Kind/notReplicated``.
     public func enqueue(_ intents: [Intent]) async throws -> [Outcome] {
         guard !intents.isEmpty else { return [] }
         let now = Date()
@@ -124,8 +137,16 @@ public struct RedisExecutor: Executor {
             argv.append(Array(job.id.utf8))
         }
         let reply: RedisReply
+        var replicated: RedisReply?
         do {
-            reply = try await client.evalScript(Self.enqueueScript, keys: keyArgs, args: argv)
+            if replication.isRequired {
+                // WAIT rides in the same round trip, on the same connection, right after the write.
+                let (replies, wait) = try await client.evaluate([Self.enqueueScript.call(keys: keyArgs, arguments: argv)], replication: replication)
+                reply = try replies[0].throwingServerError()
+                replicated = wait
+            } else {
+                reply = try await client.evalScript(Self.enqueueScript, keys: keyArgs, args: argv)
+            }
         } catch {
             throw DispatchError(dispatched: [], notDispatched: intents, underlying: RedisExecutorError.from(error))
         }
@@ -139,6 +160,9 @@ public struct RedisExecutor: Executor {
         guard let results = reply.array, results.count == intents.count else {
             throw DispatchError(dispatched: [], notDispatched: intents,
                                 underlying: RedisExecutorError(.protocolViolation, "unexpected reply to the enqueue script: \(reply)"))
+        }
+        if let replicated, let shortfall = RedisExecutorError.notReplicated(replicated, required: replication) {
+            throw DispatchError(dispatched: intents, notDispatched: [], underlying: shortfall)
         }
         return results.map { result in
             if let existing = result.string, !existing.isEmpty { .duplicate(existingJobID: existing) } else { .queued }
@@ -225,6 +249,7 @@ public struct RedisExecutorError: AirlockError {
     public struct Kind: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Code: String, Sendable, Hashable {
             case payloadTooLarge, encodingFailed, notWritten, outcomeUnknown, protocolViolation, invalidIntent
+            case notReplicated
         }
         fileprivate let code: Code
         /// An envelope exceeded the payload limit; nothing was sent.
@@ -241,6 +266,11 @@ public struct RedisExecutorError: AirlockError {
         /// An intent cannot become a valid job (a queue name outside the rule, a due time past
         /// year 9999, a retry count out of range); nothing was sent.
         public static let invalidIntent = Kind(code: .invalidIntent)
+        /// Written to the primary, but fewer replicas than the executor's ``RedisExecutor/replication``
+        /// requires received it in time (`WAIT`): a failover now could lose it. The jobs are queued
+        /// and will run unless that happens; sending them again would queue them twice unless they
+        /// carry idempotency keys.
+        public static let notReplicated = Kind(code: .notReplicated)
         /// The kind's name, e.g. `outcomeUnknown`.
         public var description: String { code.rawValue }
     }
@@ -251,11 +281,25 @@ public struct RedisExecutorError: AirlockError {
     public let description: String
     /// The Redis error behind it, if any.
     public let redisError: RedisError?
+    /// For ``Kind/notReplicated``: how many replicas had received the batch when `WAIT` returned
+    /// (nil when `WAIT` itself failed).
+    public let replicasAcknowledged: Int?
 
-    init(_ kind: Kind, _ description: String, redisError: RedisError? = nil) {
+    init(_ kind: Kind, _ description: String, redisError: RedisError? = nil, replicasAcknowledged: Int? = nil) {
         self.kind = kind
         self.description = description
         self.redisError = redisError
+        self.replicasAcknowledged = replicasAcknowledged
+    }
+
+    /// The error for a `WAIT` reply short of `required`, nil when enough replicas have the batch.
+    static func notReplicated(_ wait: RedisReply, required: RedisReplication) -> RedisExecutorError? {
+        if case .integer(let count) = wait {
+            guard count < required.replicas else { return nil }
+            return RedisExecutorError(.notReplicated, "written to the primary, not yet replicated: \(count) of the required \(required) acknowledged the batch (a failover now could lose it)", replicasAcknowledged: count)
+        }
+        let reason = wait.errorMessage.map { "WAIT failed: \(SafeText.escape($0))" } ?? "unexpected reply to WAIT: \(wait)"
+        return RedisExecutorError(.notReplicated, "written to the primary, not known to be replicated to \(required): \(reason)", redisError: wait.errorMessage.map(RedisError.server))
     }
 
     /// The Redis view of an intent that cannot become a job.

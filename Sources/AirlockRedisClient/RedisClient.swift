@@ -1,8 +1,9 @@
 public import Logging
 
-/// An async Redis client backed by one blocking hiredis connection on a thread it owns.
+/// An async Redis client backed by one blocking connection (plaintext or TLS, direct or through
+/// sentinels) on a thread it owns.
 ///
-/// Why a thread: hiredis is blocking, and Swift's cooperative pool has only as many
+/// Why a thread: its socket I/O blocks, and Swift's cooperative pool has only as many
 /// threads as cores, so a single `BLPOP` on it could stall every task in the process.
 /// Each client therefore owns one OS thread; async calls queue work for it and
 /// suspend until it answers. Calls on one client run strictly in order (one
@@ -95,7 +96,20 @@ public final class RedisClient: Sendable {
     public func evaluate(_ calls: [RedisScript.Call]) async throws(RedisError) -> [RedisReply] {
         guard !calls.isEmpty else { return [] }
         return try await run { owner throws(RedisError) in
-            try owner.evaluate(calls)
+            try owner.evaluate(calls).replies
+        }
+    }
+
+    /// ``evaluate(_:)`` followed by `WAIT` on the same connection, in the same round trip, so the
+    /// `WAIT` covers exactly these writes: the script replies in place, and `WAIT`'s reply (the
+    /// number of replicas that received them, or an error reply). When scripts had to be reloaded
+    /// (a second round trip, perhaps on a new connection), each round trip ends with a `WAIT` and
+    /// the weaker answer is returned.
+    public func evaluate(_ calls: [RedisScript.Call], replication: RedisReplication) async throws(RedisError) -> (replies: [RedisReply], wait: RedisReply) {
+        guard !calls.isEmpty else { return ([], .integer(0)) }
+        return try await run { owner throws(RedisError) in
+            let (replies, wait) = try owner.evaluate(calls, then: replication.command)
+            return (replies, wait ?? .integer(0))
         }
     }
 
@@ -114,7 +128,7 @@ public final class RedisClient: Sendable {
     }
 
     /// Hands `work` to the owned thread and suspends until it has run there. Cancelling the
-    /// calling task does not interrupt a command already sent (hiredis cannot): the call
+    /// calling task does not interrupt a command already sent (a blocking read cannot be): the call
     /// finishes, bounded by its read timeout.
     private func run<T: Sendable>(
         _ work: @escaping @Sendable (ConnectionOwner) throws(RedisError) -> T

@@ -14,6 +14,7 @@ public struct RedisError: AirlockError, Equatable {
         fileprivate enum Code: String, Sendable, Hashable {
             case connectionRefused, unreachable, authenticationFailed, timedOut, server
             case protocolError, connectionClosed, invalidURL, notConnected
+            case tls, unknownMaster, notMaster
         }
 
         fileprivate let code: Code
@@ -36,6 +37,16 @@ public struct RedisError: AirlockError, Equatable {
         public static let invalidURL = Kind(code: .invalidURL)
         /// The client was closed; no command was sent.
         public static let notConnected = Kind(code: .notConnected)
+        /// TLS could not be set up: the server's certificate failed verification, the server wants a
+        /// client certificate, a certificate or key file could not be loaded, or the port speaks the
+        /// other protocol (plaintext against `rediss://`, TLS against `redis://`). A configuration
+        /// problem: retrying will not help.
+        public static let tls = Kind(code: .tls)
+        /// The sentinels were reached, but none of them monitors a master of the configured name.
+        public static let unknownMaster = Kind(code: .unknownMaster)
+        /// The server the sentinels named is not a master (yet): a failover is under way, or the
+        /// sentinels' view is stale. Reconnecting shortly asks them again.
+        public static let notMaster = Kind(code: .notMaster)
 
         /// The kind's name, e.g. `timedOut`, for logs and metrics labels.
         public var description: String { code.rawValue }
@@ -78,17 +89,19 @@ public struct RedisError: AirlockError, Equatable {
     /// connection problems: retrying them in a loop only hides a misconfiguration.
     public var isConnectionProblem: Bool {
         switch kind.code {
-        case .connectionRefused, .unreachable, .timedOut, .connectionClosed, .notConnected: true
+        case .connectionRefused, .unreachable, .timedOut, .connectionClosed, .notConnected, .notMaster: true
         default: false
         }
     }
 
     /// True when Redis refuses us because of how it is configured for this client — wrong or
-    /// missing credentials (`WRONGPASS`, `NOAUTH`), or an ACL without a command or key the caller
-    /// needs (`NOPERM`, or a script's "can't run this command"). Retrying cannot help: a worker
-    /// stops with this error, as it does for a wrong password.
+    /// missing credentials (`WRONGPASS`, `NOAUTH`), an ACL without a command or key the caller
+    /// needs (`NOPERM`, or a script's "can't run this command"), a TLS setup that cannot work
+    /// (certificate verification failed, plaintext against a TLS port), or a master name no
+    /// sentinel knows. Retrying cannot help: a worker stops with this error, as it does for a wrong
+    /// password.
     public var isConfigurationProblem: Bool {
-        if kind == .authenticationFailed { return true }
+        if kind == .authenticationFailed || kind == .tls || kind == .unknownMaster { return true }
         guard kind == .server, let code = serverErrorCode else { return false }
         return code == "NOPERM" || code == "NOAUTH" || code == "WRONGPASS"
             || message.contains("can't run this command") || message.contains("no permissions to")
@@ -167,7 +180,27 @@ public struct RedisError: AirlockError, Equatable {
         let (redacted, secrets) = RedisURLParser.redaction(url)
         // A detail quoting a malformed part of the URL must not quote the password either.
         let scrubbed = secrets.reduce(detail) { $0.replacingOccurrences(of: $1, with: "***") }
-        return RedisError(.invalidURL, "Invalid Redis URL '\(SafeText.escape(redacted))': \(SafeText.escape(scrubbed)) (expected redis://[[user]:password@]host[:port][/db] or unix:///path/to/socket[?db=N])")
+        return RedisError(.invalidURL, "Invalid Redis URL '\(SafeText.escape(redacted))': \(SafeText.escape(scrubbed)) (expected redis://[[user]:password@]host[:port][/db], rediss://… for TLS, redis+sentinel://host:26379,host2:26379/master[/db] or unix:///path/to/socket[?db=N])")
+    }
+
+    /// A TLS failure at `endpoint` (see ``Kind/tls``); `detail` says what and what to check.
+    public static func tls(_ endpoint: String, _ detail: String) -> RedisError {
+        RedisError(.tls, "TLS with Redis at \(endpoint) failed: \(detail)")
+    }
+
+    /// No sentinel of `sentinels` knows a master called `masterName`.
+    public static func unknownMaster(_ masterName: String, sentinels: String) -> RedisError {
+        RedisError(.unknownMaster, "No sentinel (\(sentinels)) knows a master named '\(SafeText.escape(masterName))' (check the master name in the Redis URL against `sentinel monitor` in sentinel.conf)")
+    }
+
+    /// The server at `endpoint`, named by the sentinels as master `masterName`, says it is a `role`.
+    public static func notMaster(_ endpoint: String, masterName: String, role: String) -> RedisError {
+        RedisError(.notMaster, "Redis at \(endpoint), which the sentinels named master '\(SafeText.escape(masterName))', is a \(SafeText.escape(role)) (a failover is under way; the next attempt asks the sentinels again)")
+    }
+
+    /// No sentinel could be asked; the kind is that of the last sentinel's failure.
+    static func sentinelsUnreachable(_ masterName: String, sentinels: String, last: RedisError) -> RedisError {
+        RedisError(last.kind, "Could not ask any sentinel (\(sentinels)) for master '\(SafeText.escape(masterName))'; the last one: \(last.message)")
     }
 
     /// The client has been closed, so nothing was sent.

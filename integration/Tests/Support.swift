@@ -258,7 +258,8 @@ final class Scenario: @unchecked Sendable {
     let keys: RedisKeys
     let url: String
     let logDirectory: String
-    let redis: RedisClient
+    /// The test's own reads and writes; see ``ObserverClient``.
+    let redis: ObserverClient
     let started = ContinuousClock.now
     private let processes = Mutex<[WorkerProcess]>([])
     private let clients = Mutex<[RedisClient]>([])
@@ -271,7 +272,7 @@ final class Scenario: @unchecked Sendable {
         self.keys = RedisKeys(namespace: namespace)
         self.url = url
         self.logDirectory = logDirectory
-        self.redis = RedisClient(configuration: try RedisConfiguration(url: url), name: "integration-observer", logger: Integration.quiet)
+        self.redis = ObserverClient(RedisClient(configuration: try RedisConfiguration(url: url), name: "integration-observer", logger: Integration.quiet))
     }
 
     /// Runs `body` with a fresh Redis and cleans up everything afterwards, even when it throws.
@@ -572,4 +573,41 @@ struct RecordCheck: CustomStringConvertible {
     var description: String {
         "recorded=\(recorded) distinct=\(distinct) missing=\(missing.count) \(missing.prefix(5)) unexpected=\(unexpected.count) \(unexpected.prefix(5)) duplicates=\(duplicates)"
     }
+}
+
+
+/// The scenario's observing connection. Scenarios restart and kill Redis under it, so a command that
+/// meets the restart (a reset on a connection that looked alive) is sent again once Redis is back:
+/// reads always, writes only when Redis cannot have applied them. The system under test gets no such
+/// help: only the test's own bookkeeping does.
+struct ObserverClient: Sendable {
+    let client: RedisClient
+
+    init(_ client: RedisClient) { self.client = client }
+
+    private static let reads: Set<String> = [
+        "LLEN", "LRANGE", "LINDEX", "SMEMBERS", "SCARD", "SISMEMBER", "KEYS", "SCAN", "HGETALL", "HGET", "HLEN", "ZCARD",
+        "ZRANGE", "ZSCORE", "EXISTS", "PTTL", "TTL", "GET", "TYPE", "INFO", "PING", "DBSIZE", "CONFIG",
+    ]
+
+    func send(_ arguments: String...) async throws -> RedisReply {
+        try await send(arguments.map { Array($0.utf8) })
+    }
+
+    func send(_ arguments: [[UInt8]]) async throws -> RedisReply {
+        let name = String(decoding: arguments.first ?? [], as: UTF8.self).uppercased()
+        var attempt = 0
+        while true {
+            do {
+                return try await client.send(arguments)
+            } catch {
+                let again = error.isConnectionProblem && attempt < 100 && (Self.reads.contains(name) || !error.mayHaveBeenApplied)
+                guard again else { throw error }
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    func close() async { await client.close() }
 }

@@ -1,6 +1,7 @@
 import Airlock
 import AirlockRedisClient
 public import AirlockWorker
+import Metrics
 
 extension RedisJobSource {
     /// One script call per queue (and at most ``maxPerCall`` jobs), in submission order, all in
@@ -17,8 +18,33 @@ extension RedisJobSource {
                 groups.append((settlement.job.queue, [settlement]))
             }
         }
-        let replies = try await current.settle.evaluate(groups.map { call(queue: $0.queue, settlements: $0.items, current) })
+        let calls = groups.map { call(queue: $0.queue, settlements: $0.items, current) }
+        let replication = configuration.settlementReplication
+        let replies: [RedisReply]
+        if replication.isRequired {
+            let (settled, wait) = try await current.settle.evaluate(calls, replication: replication)
+            replies = settled
+            if replies.allSatisfy({ $0.errorMessage == nil }) { noteReplication(wait, required: replication, jobs: settlements.count) }
+        } else {
+            replies = try await current.settle.evaluate(calls)
+        }
         if let failure = replies.lazy.compactMap(\.errorMessage).first { throw RedisError.server(failure) }
+    }
+
+    /// A batch short of its replicas is settled all the same — it is on the primary, and what a
+    /// failover could do is run its jobs again, not lose them — so it is counted and logged (once
+    /// per change), not re-sent.
+    private func noteReplication(_ wait: RedisReply, required: RedisReplication, jobs: Int) {
+        let count = wait.int
+        let short = count.map { $0 < required.replicas } ?? true
+        if short { Metrics.Counter(label: "airlock_settlements_unreplicated_total").increment(by: Int64(jobs)) }
+        guard replicationShort.exchange(short, ordering: .relaxed) != short else { return }
+        if short {
+            let got = count.map { "\($0) acknowledged" } ?? "WAIT failed: \(SafeText.escape(wait.errorMessage ?? "\(wait)"))"
+            logger.warning("Settlements are not reaching the required replicas (\(required)): \(got); they stay settled on the primary, and a failover now could run their jobs again")
+        } else {
+            logger.info("Settlements reach the required replicas again (\(required))")
+        }
     }
 
     /// Most settlements one script call carries.

@@ -28,12 +28,22 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
         public var wireProtocol: WireProtocol = .native
         /// Entries kept in each queue's dead-letter list.
         public var deadLetterCap: Int = 10_000
+        /// Replicated acknowledgement of settlements: after each batch, `WAIT` on the settle
+        /// connection until this many replicas received it. nil takes ``redis``'s (the URL's
+        /// `wait_replicas`/`wait_timeout`); ``RedisReplication/none`` turns it off. A batch that
+        /// reached fewer replicas in time stays settled (it is on the primary) and is logged and
+        /// counted (`airlock_settlements_unreplicated_total`): a failover could still make its jobs
+        /// run again, never lose them.
+        public var replication: RedisReplication?
 
         /// A configuration for `redis`, every other setting at its default.
         public init(redis: RedisConfiguration) { self.redis = redis }
 
         /// The keys this configuration's namespace uses.
         public var keys: RedisKeys { RedisKeys(namespace: namespace) }
+
+        /// The replicated acknowledgement in force: ``replication``, else ``redis``'s, else none.
+        public var settlementReplication: RedisReplication { replication ?? redis.replication ?? .none }
     }
 
     /// The settings in force.
@@ -46,6 +56,8 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
     let run = Mutex<Run?>(nil)
     /// Idle lanes that Redis refuses `BLMOVE` (at `maxmemory`) poll until this instant.
     let blockingRefused = Mutex<[String: (until: ContinuousClock.Instant, refusals: Int)]>([:])
+    /// Whether the last settlement batch reached too few replicas, so the log says it once per change.
+    let replicationShort = Atomic<Bool>(false)
 
     /// The connections and identity of one run (between ``open(_:)`` and ``close(clean:)``).
     struct Run: Sendable {
@@ -153,10 +165,18 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
     // MARK: Producing
 
     /// A ``RedisExecutor`` on the run's producer connection, in this namespace.
+    ///
+    /// Follow-ups wait for no replicas of their own: a task's follow-ups are written before its
+    /// settlement, and replication keeps Redis's order, so a replica that has the settlement has
+    /// them too — and a failover that loses them loses the settlement as well, and the job runs
+    /// (and enqueues them) again.
     public func followUpExecutor(origin: String) -> any Executor {
-        guard let current = try? current() else { return RedisExecutor(client: RedisClient(configuration: configuration.redis), namespace: configuration.namespace) }
+        guard let current = try? current() else {
+            return RedisExecutor(client: RedisClient(configuration: configuration.redis), namespace: configuration.namespace, replication: RedisReplication.none)
+        }
         return RedisExecutor(
-            client: current.producer, namespace: configuration.namespace, defaultQueue: current.worker.queues.first ?? "default", origin: origin)
+            client: current.producer, namespace: configuration.namespace, defaultQueue: current.worker.queues.first ?? "default", origin: origin,
+            replication: RedisReplication.none)
     }
 
     /// `RPUSH <ns>:diag:record token`.

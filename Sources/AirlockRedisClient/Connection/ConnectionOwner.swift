@@ -8,8 +8,8 @@ import Musl
 import Darwin
 #endif
 
-/// The state of one RedisClient that lives on its owned thread: the hiredis
-/// connection, the reconnect bookkeeping and the connection-state log.
+/// The state of one RedisClient that lives on its owned thread: the connection, the reconnect
+/// bookkeeping and the connection-state log.
 ///
 /// Not Sendable on purpose: only the owned thread ever touches it, which is what
 /// lets it block on sockets and sleep through backoff without any locking.
@@ -19,7 +19,12 @@ final class ConnectionOwner {
     /// Name sent with CLIENT SETNAME (spaces are not allowed there, so replaced).
     let clientName: String?
 
-    private var connection: HiredisConnection?
+    private var connection: RedisConnection?
+    /// Opens connections (TCP/unix, plaintext/TLS, through sentinels); owns the TLS context.
+    private let dialer: Dialer
+    /// The sentinels' switch count when the connection was made: a newer one drops it.
+    private var connectedEpoch = 0
+    private var released = false
     /// Consecutive failed connect attempts; drives the backoff before the next one.
     private var failedAttempts = 0
     private var lastAttempt: ContinuousClock.Instant?
@@ -40,6 +45,7 @@ final class ConnectionOwner {
     init(configuration: RedisConfiguration, name: String?, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.dialer = Dialer(configuration: configuration, watcher: SentinelWatcher.acquire(configuration, logger: logger))
         let rawName = configuration.clientName ?? name
         self.clientName = rawName.map { String($0.map { $0 == " " || $0 == "\n" ? "-" : $0 }) }
     }
@@ -48,10 +54,18 @@ final class ConnectionOwner {
     /// are spaced by the configured backoff; the first attempt after a working
     /// connection was lost happens immediately.
     @discardableResult
-    func connected() throws(RedisError) -> HiredisConnection {
+    func connected() throws(RedisError) -> RedisConnection {
         if let connection {
-            if !connection.peerHasClosed { return connection }
-            dropConnection(because: .connectionClosed(connection.endpoint, detail: "the server closed the idle connection"))
+            if let watcher = dialer.watcher, watcher.epoch != connectedEpoch {
+                // The sentinels moved the master: leave the old one before writing to it. Nothing
+                // was sent, so reconnecting at once is safe (the watcher logged the switch).
+                self.connection = nil
+                failedAttempts = 0
+            } else if !connection.peerHasClosed {
+                return connection
+            } else {
+                dropConnection(because: .connectionClosed(connection.endpoint, detail: "the server closed the idle connection"))
+            }
         }
         if failedAttempts > 0, let lastAttempt {
             let wait = configuration.reconnectBackoff.delay(attempt: failedAttempts - 1)
@@ -59,11 +73,13 @@ final class ConnectionOwner {
             if remaining > .zero { Self.sleep(remaining) }
         }
         lastAttempt = .now
+        let epoch = dialer.watcher?.epoch ?? 0
         do {
-            let fresh = try HiredisConnection(configuration: configuration)
+            let fresh = try dialer.dial()
             try fresh.setReadTimeout(configuration.commandTimeout)
             try handshake(fresh)
             connection = fresh
+            connectedEpoch = epoch
             failedAttempts = 0
             if link != .up {
                 logger.info(everConnected ? "Reconnected to Redis" : "Connected to Redis")
@@ -92,6 +108,25 @@ final class ConnectionOwner {
     /// failure drops the connection (the next call reconnects) and is rethrown: the
     /// commands are never re-sent here, since they may already have been applied.
     func executePipeline(_ commands: [RedisCommand], timeout: Duration? = nil) throws(RedisError) -> [RedisReply] {
+        let replies = try send(commands, timeout: timeout)
+        guard let masterName = dialer.masterName, replies.contains(where: Self.isDemotion) else { return replies }
+        // The node the sentinels named was demoted (a failover, or a partitioned master rejoining
+        // as a replica): nothing more goes to it, and the next connect asks the sentinels again.
+        let endpoint = connection?.endpoint ?? configuration.endpointDescription
+        dropConnection(because: .notMaster(endpoint, masterName: masterName, role: "replica (it answered READONLY)"))
+        // Every command was refused, so none ran: sending them once more, to the new master, is safe.
+        guard replies.allSatisfy({ $0.errorMessage != nil }) else { return replies }
+        return try send(commands, timeout: timeout)
+    }
+
+    /// A reply that means "this node is no longer the master": writes refused on a replica, or a
+    /// blocking command released because the node became one.
+    private static func isDemotion(_ reply: RedisReply) -> Bool {
+        guard let message = reply.errorMessage else { return false }
+        return message.hasPrefix("READONLY") || message.hasPrefix("UNBLOCKED")
+    }
+
+    private func send(_ commands: [RedisCommand], timeout: Duration?) throws(RedisError) -> [RedisReply] {
         let connection = try connected()
         do {
             try connection.setReadTimeout(timeout ?? Self.readTimeout(for: commands, commandTimeout: configuration.commandTimeout))
@@ -100,7 +135,7 @@ final class ConnectionOwner {
             throw error
         }
         do {
-            return try connection.pipeline(commands.map(\.arguments))
+            return try connection.pipeline(commands)
         } catch {
             guard connection.isBroken else { throw error } // rejected before writing
             lostClientID = connection.clientID ?? lostClientID
@@ -113,19 +148,33 @@ final class ConnectionOwner {
     /// did not run — its script cache was flushed, or it restarted — so each missing script is
     /// loaded once and just those calls are sent again, in a second round trip. The one place
     /// scripts are run: every caller gets the reload for free.
-    func evaluate(_ calls: [RedisScript.Call]) throws(RedisError) -> [RedisReply] {
-        var replies = try executePipeline(calls.map(\.evalsha))
+    ///
+    /// With `wait`, that command (`WAIT n ms`) ends each round trip, on the same connection right
+    /// after the writes, and the weaker of its replies is returned: when a reconnect came between
+    /// the two round trips, the second `WAIT` cannot vouch for the first round trip's writes.
+    func evaluate(_ calls: [RedisScript.Call], then wait: RedisCommand? = nil) throws(RedisError) -> (replies: [RedisReply], wait: RedisReply?) {
+        let trailer = wait.map { [$0] } ?? []
+        var replies = try executePipeline(calls.map(\.evalsha) + trailer)
+        var waited = wait == nil ? nil : replies.removeLast()
         let missing = replies.indices.filter { replies[$0].errorMessage?.hasPrefix("NOSCRIPT") == true }
-        guard !missing.isEmpty else { return replies }
+        guard !missing.isEmpty else { return (replies, waited) }
         var loads: [RedisCommand] = []
         var seen = Set<String>()
         for index in missing where seen.insert(calls[index].script.sha1).inserted { loads.append(calls[index].script.load) }
-        let again = try executePipeline(loads + missing.map { calls[$0].evalsha })
+        var again = try executePipeline(loads + missing.map { calls[$0].evalsha } + trailer)
+        if wait != nil { waited = Self.weaker(waited, again.removeLast()) }
         if let failure = again.prefix(loads.count).first(where: { $0.errorMessage != nil })?.errorMessage {
             throw .server(failure)
         }
         for (index, reply) in zip(missing, again.dropFirst(loads.count)) { replies[index] = reply }
-        return replies
+        return (replies, waited)
+    }
+
+    /// Of two `WAIT` replies, the one that vouches for less: an error, else the smaller count.
+    private static func weaker(_ first: RedisReply?, _ second: RedisReply) -> RedisReply {
+        guard let first else { return second }
+        if case .integer(let a) = first, case .integer(let b) = second { return .integer(min(a, b)) }
+        return first.errorMessage != nil ? first : second
     }
 
     /// The read timeout a call needs: blocking commands get their own timeout plus a second of
@@ -147,6 +196,10 @@ final class ConnectionOwner {
     func close() {
         if connection != nil { logger.debug("Closed Redis connection") }
         connection = nil
+        if !released {
+            released = true
+            dialer.watcher?.release()
+        }
     }
 
     private func dropConnection(because error: RedisError) {
@@ -161,7 +214,7 @@ final class ConnectionOwner {
     /// AUTH, SELECT, CLIENT SETNAME and CLIENT ID in one round trip — plus CLIENT KILL of the
     /// previous connection when it failed mid-request — so `connect()` always proves the server
     /// answers (and surfaces NOAUTH early).
-    private func handshake(_ connection: HiredisConnection) throws(RedisError) {
+    private func handshake(_ connection: RedisConnection) throws(RedisError) {
         var commands: [RedisCommand] = []
         if let password = configuration.password {
             commands.append(configuration.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password))
@@ -178,8 +231,15 @@ final class ConnectionOwner {
         if let lostClientID {
             commands.append(RedisCommand("CLIENT", "KILL", "ID", lostClientID))
         }
+        // Through sentinels: their answer may predate a failover, so the node must say it is the master.
+        if dialer.masterName != nil { commands.append(RedisCommand("ROLE")) }
 
-        let replies = try connection.pipeline(commands.map(\.arguments))
+        let replies: [RedisReply]
+        do {
+            replies = try connection.pipeline(commands)
+        } catch {
+            throw dialer.diagnose(error, on: connection)
+        }
         for (index, reply) in replies.prefix(required).enumerated() {
             guard case .error(let message) = reply else { continue }
             let isAuthReply = index == 0 && configuration.password != nil
@@ -201,6 +261,11 @@ final class ConnectionOwner {
                 logger.debug("Killed the connection that failed mid-request", metadata: ["client_id": "\(lostClientID)"])
             }
             self.lostClientID = nil
+        }
+        if let masterName = dialer.masterName, let role = replies.last {
+            if let message = role.errorMessage { throw .server(message) }
+            let name = role.array?.first?.string ?? "\(role)"
+            guard name == "master" else { throw .notMaster(connection.endpoint, masterName: masterName, role: name) }
         }
     }
 

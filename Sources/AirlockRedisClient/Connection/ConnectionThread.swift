@@ -8,7 +8,7 @@ typealias ConnectionJob = @Sendable (ConnectionOwner?) -> @Sendable () -> Void
 
 /// One OS thread that owns one ConnectionOwner, fed through a lock-protected queue.
 ///
-/// Blocking hiredis calls run here and never on Swift's cooperative pool (which has
+/// Blocking socket and TLS calls run here and never on Swift's cooperative pool (which has
 /// as few threads as cores). Async callers enqueue a job and suspend on a
 /// continuation; the thread runs jobs strictly in order and resumes each caller.
 ///
@@ -88,9 +88,9 @@ final class ConnectionThread: @unchecked Sendable {
         return job(owner)
     }
 
-    /// hiredis writes with write(2), which raises SIGPIPE (killing the process) when
-    /// the server has gone away. Blocking it on this thread turns that into EPIPE,
-    /// which hiredis reports as an I/O error, without touching process-wide handlers.
+    /// OpenSSL writes with write(2), which raises SIGPIPE (killing the process) when the
+    /// server has gone away (plain sockets use MSG_NOSIGNAL). Blocking it on this thread turns
+    /// that into EPIPE, an I/O error, without touching process-wide handlers.
     private static func blockSIGPIPE() {
         #if os(Linux)
         var set = sigset_t()

@@ -1,0 +1,85 @@
+import Airlock
+import AirlockRedis
+import AirlockTestSupport
+import Foundation
+import Testing
+
+/// docs/OPERATIONS.md ("An ACL user with the least it needs") gives one ACL rule for the worker,
+/// the producers and the CLI. This suite runs all three under exactly that rule — read from the
+/// document, so the two cannot drift apart — through the sentinels (which adds `ROLE`) with
+/// replicated acknowledgement on (`WAIT`), and then checks Redis's `ACL LOG`: not a single
+/// command or key was refused, optional ones included.
+@Suite("Production Redis: the documented ACL user", .serialized, .timeLimit(.minutes(3)))
+struct ProductionACLTests {
+    static let password = "acl-user-pw"
+
+    /// The documented rule, for keys under `t-acl-` (the namespaces this suite makes).
+    static func documentedRule() throws -> String {
+        let document = try String(contentsOf: CLI.packageRoot.appendingPathComponent("docs/OPERATIONS.md"), encoding: .utf8)
+        let line = try #require(document.split(separator: "\n").first { $0.hasPrefix("user airlock on ") }, "docs/OPERATIONS.md has no `user airlock on …` line")
+        #expect(line.contains("~airlock:*") && line.contains(">change-me"), "the documented rule names the airlock namespace and a placeholder password: \(line)")
+        return line.replacingOccurrences(of: "~airlock:*", with: "~t-acl-*").replacingOccurrences(of: ">change-me", with: ">\(password)")
+    }
+
+    @Test func workerProducersAndCLIRunUnderTheDocumentedRule() async throws {
+        let rule = try Self.documentedRule()
+        let cluster = try await SentinelCluster.start(dataOptions: .init(extraConfig: [rule]))
+        let master = try await cluster.masterPort()
+        let url = cluster.url(query: "wait_replicas=1&wait_timeout=2000")
+            .replacingOccurrences(of: "redis+sentinel://", with: "redis+sentinel://airlock:\(Self.password)@")
+        let harness = try await WorkerHarness.make("acl", server: cluster.node(port: master), url: url)
+        #expect(harness.namespace.hasPrefix("t-acl-"))
+        #expect(harness.executor.replication == RedisReplication(replicas: 1, timeout: .seconds(2)), "the URL's wait_replicas reached the producer")
+
+        var registry = TaskRegistry()
+        registry.register("acl.ok") { _, _ in
+            try Airlock.enqueue(name: "airlock.record", kwargs: ["token": "follow-up"])
+        }
+        registry.register("acl.fail", maxRetries: 1) { _, _ in throw WorkerTaskError(message: "fails twice, then dead") }
+        try await harness.enqueue {
+            try Airlock.enqueue(name: "acl.ok")
+            try Airlock.enqueue(name: "acl.ok", options: DispatchOptions(idempotencyKey: "once"))
+            try Airlock.enqueue(name: "acl.ok", options: DispatchOptions(idempotencyKey: "once"))
+            try Airlock.enqueue(name: "acl.ok", options: DispatchOptions(priority: 5))
+            try Airlock.enqueue(name: "acl.ok", options: DispatchOptions(countdown: .milliseconds(300)))
+            try Airlock.enqueue(name: "acl.fail")
+        }
+        var setup = try harness.configuration()
+        setup.orphanSweepInterval = .milliseconds(300)
+        try await harness.withWorker(setup, registry: registry) { worker in
+            try await WorkerKit.eventually("four jobs done, their follow-ups done, one dead after a retry", timeout: .seconds(30)) {
+                let stats = try await harness.stats()
+                return stats["processed"] == 8 && stats["dead"] == 1
+            }
+            try await harness.waitUntilRegistered(worker)
+            let dead = try await harness.dead()
+            let id = try #require(dead.first?["id"]?.stringValue)
+            for command in [
+                ["stats", "--no-rate"], ["stats", "--json", "--interval", "0.2"], ["workers"], ["queues"], ["dead", "list"], ["dead", "show", id],
+                ["dead", "retry", id], ["pause", "default"], ["resume", "default"], ["enqueue", "acl.ok", "--countdown", "0.2"],
+                ["enqueue", "acl.ok", "--idempotency-key", "cli-once"],
+            ] {
+                let result = try await CLI.run(command + ["--namespace", harness.namespace], environment: ["AIRLOCK_REDIS_URL": url])
+                #expect(result.status == 0, "\(command): \(result)")
+            }
+            try await WorkerKit.eventually("the retried dead letter and the CLI's jobs done", timeout: .seconds(30)) {
+                let stats = try await harness.stats()
+                return stats["processed"] == 12 && stats["dead"] == 2
+            }
+            let purged = try await CLI.run(["dead", "purge", "--all", "--namespace", harness.namespace], environment: ["AIRLOCK_REDIS_URL": url])
+            #expect(purged.status == 0, "\(purged)")
+        }
+        #expect(try await harness.recorded().count == 6, "every acl.ok job's follow-up ran")
+
+        // Nothing was refused, not even the optional commands (INFO, CLIENT KILL).
+        let admin = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: try await cluster.masterPort()), logger: WorkerKit.quiet)
+        let log = try await admin.send("ACL", "LOG").array ?? []
+        #expect(log.isEmpty, "refused under the documented rule: \(log)")
+        await admin.close()
+
+        // And the rule is tight: another namespace is out of reach.
+        let outsider = try await CLI.run(["stats", "--namespace", "airlock"], environment: ["AIRLOCK_REDIS_URL": url])
+        #expect(outsider.status == 3, "\(outsider)")
+        #expect(outsider.stderr.contains("NOPERM") || outsider.stderr.contains("no permissions"), "\(outsider)")
+    }
+}
