@@ -30,12 +30,19 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // Only the daemon exports: a library never chooses the metrics back end.
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
-        // Core: scopes, intents, policies, executors. No C, no Redis.
+        // Core: scopes, intents, policies, executors. No C, no Redis. Tracing only for the flush
+        // span (a no-op unless the application bootstraps a tracer).
         .target(
             name: "Airlock",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: strict
         ),
         // hiredis from the system (Debian's libhiredis-dev, Homebrew's hiredis); used by one Swift
@@ -63,6 +70,7 @@ let package = Package(
                 "CHiredis",
                 "CTLS",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -75,6 +83,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strict
         ),
@@ -87,6 +96,8 @@ let package = Package(
                 "AirlockWorker",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strict
         ),
@@ -101,6 +112,8 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
@@ -168,7 +181,12 @@ let package = Package(
         // Enqueue, drain and latency measurements against a real Redis (bench/run.sh drives it).
         .executableTarget(
             name: "AirlockBench",
-            dependencies: ["AirlockRedis", "AirlockDaemon"],
+            dependencies: [
+                "AirlockRedis", "AirlockDaemon", "AirlockTracingTestSupport",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             path: "bench/RedisBench",
             swiftSettings: strict
         ),
@@ -179,23 +197,39 @@ let package = Package(
             path: "Tests/Support",
             swiftSettings: strict
         ),
+        // A tracer that speaks W3C `traceparent` and records spans in memory, for the tests and
+        // the bench (not shipped).
+        .target(
+            name: "AirlockTracingTestSupport",
+            dependencies: [.product(name: "Tracing", package: "swift-distributed-tracing")],
+            path: "Tests/TracingSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "AirlockTests",
-            dependencies: ["Airlock"],
+            dependencies: ["Airlock", "AirlockTracingTestSupport", .product(name: "Tracing", package: "swift-distributed-tracing")],
             swiftSettings: strict
         ),
         // The worker engine against in-memory queues: no server, milliseconds.
         .testTarget(
             name: "AirlockWorkerTests",
             dependencies: [
-                "AirlockWorker", "Airlock", "AirlockFuzzing",
+                "AirlockWorker", "Airlock", "AirlockFuzzing", "AirlockTracingTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "AirlockRedisTests",
-            dependencies: ["AirlockRedis", "AirlockDaemon", "AirlockTestSupport"],
+            dependencies: [
+                "AirlockRedis", "AirlockDaemon", "AirlockTestSupport", "AirlockTracingTestSupport",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: strict
         ),
         // Multi-process fleet and failure scenarios against real redis-server processes (integration/run.sh).

@@ -20,7 +20,7 @@ cleanup() {
     for file in "$piddir"/*; do
         [ -e "$file" ] || continue
         pid=$(basename "$file")
-        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q airlock-workerd; then
+        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE 'airlock-workerd|airlock-integ-'; then
             echo "integration: killing leftover worker process $pid" >&2
             kill -9 "$pid" 2>/dev/null || true
         fi

@@ -89,7 +89,7 @@ package enum WorkerPath {
         let logger = Logger(label: "airlock.fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
         func runner(_ codec: any WireCodec) -> JobRunner {
             JobRunner(registry: registry, configuration: configuration, codec: codec, followUps: RecordingExecutor(), logger: logger,
-                      metrics: JobMetrics(queues: ["fuzz"]))
+                      metrics: .discarding)
         }
         return ["native": runner(NativeCodec()), "celery": runner(CeleryCodec())]
     }()

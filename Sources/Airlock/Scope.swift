@@ -158,7 +158,9 @@ public final class Scope: Sendable, CustomStringConvertible {
         context.scope = parent
         do {
             try await AirlockContext.$current.withValue(context) {
-                try await behavior.dispatch(allowed, from: self, to: executor)
+                try await FlushSpan.around(allowed.count, executor: executor) {
+                    try await behavior.dispatch(allowed, from: self, to: executor)
+                }
             }
         } catch {
             throw DispatchError.wrapping(error, batch: allowed)

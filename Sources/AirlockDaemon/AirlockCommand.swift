@@ -5,6 +5,7 @@ import Synchronization
 import Airlock
 import AirlockRedisClient
 public import AirlockWorker
+public import Prometheus
 
 /// The `airlock-workerd` command line: `run` plus the operator subcommands.
 ///
@@ -46,6 +47,7 @@ public struct AirlockCommand: AsyncParsableCommand {
 
     static let registeredTasks = Mutex(TaskRegistry())
     static let logging = Mutex(LoggingSetup.bootstrap)
+    static let metrics = Mutex(MetricsSetup.bootstrap)
 
     /// Who sets up swift-log's global handler for `run` (swift-log allows one bootstrap per process).
     public enum LoggingSetup: Sendable {
@@ -55,13 +57,40 @@ public struct AirlockCommand: AsyncParsableCommand {
         case alreadyBootstrapped
     }
 
+    /// Who sets up swift-metrics' global factory for `run --metrics-listen` (swift-metrics, like
+    /// swift-log, allows one bootstrap per process).
+    public struct MetricsSetup: Sendable {
+        enum Mode: Sendable {
+            case bootstrap
+            case external(PrometheusCollectorRegistry?)
+        }
+        let mode: Mode
+
+        /// `run --metrics-listen` bootstraps swift-metrics with an ``AirlockPrometheusFactory`` and
+        /// serves its registry (the stock daemon). Without the flag nothing is bootstrapped.
+        public static let bootstrap = MetricsSetup(mode: .bootstrap)
+        /// The application bootstrapped swift-metrics (or will); `run` never does, and refuses
+        /// `--metrics-listen`, having nothing of its own to serve.
+        public static let alreadyBootstrapped = MetricsSetup(mode: .external(nil))
+        /// The application bootstrapped swift-metrics with a Prometheus factory over `registry`
+        /// (``AirlockPrometheusFactory`` gives Airlock's metrics their help text and buckets);
+        /// `run --metrics-listen` serves that registry.
+        public static func alreadyBootstrapped(serving registry: PrometheusCollectorRegistry) -> MetricsSetup {
+            MetricsSetup(mode: .external(registry))
+        }
+    }
+
     /// Parses the process's arguments and runs the chosen subcommand; `run` executes `tasks`
     /// (plus the built-in diagnostic tasks). Exits the process with the command's status.
-    /// - Parameter logging: pass `.alreadyBootstrapped` when the application set up swift-log
-    ///   itself, so `run` does not bootstrap it a second time (which would crash the process).
-    public static func main(tasks: TaskRegistry, logging: LoggingSetup = .bootstrap) async {
+    /// - Parameters:
+    ///   - logging: pass `.alreadyBootstrapped` when the application set up swift-log itself, so
+    ///     `run` does not bootstrap it a second time (which would crash the process).
+    ///   - metrics: pass `.alreadyBootstrapped` (or `.alreadyBootstrapped(serving:)`) when the
+    ///     application set up swift-metrics itself, for the same reason.
+    public static func main(tasks: TaskRegistry, logging: LoggingSetup = .bootstrap, metrics: MetricsSetup = .bootstrap) async {
         registeredTasks.withLock { $0 = tasks }
         self.logging.withLock { $0 = logging }
+        self.metrics.withLock { $0 = metrics }
         let arguments = normalized(Array(CommandLine.arguments.dropFirst()))
         do {
             var command = try parseAsRoot(arguments)

@@ -7,6 +7,8 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 import AirlockRedisClient
+import Metrics
+import Prometheus
 
 /// `airlock-workerd run`: a worker process.
 struct RunCommand: AsyncParsableCommand {
@@ -65,6 +67,21 @@ struct RunCommand: AsyncParsableCommand {
         valueName: "native|celery"))
     var `protocol`: String = "native"
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464; [::1]:9464; :9464 for every interface). Off unless given.",
+        valueName: "host:port"))
+    var metricsListen: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Seconds between two samples of the queue gauges, taken by one worker of the fleet at a time (with --metrics-listen).",
+        valueName: "seconds"))
+    var metricsSampleInterval: Double = 5
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Most queues given gauges of their own by the sampler (the first by name); the rest are counted in airlock_queue_sampler_omitted_queues.",
+        valueName: "count"))
+    var metricsMaxQueues: Int = 200
+
     func validate() throws {
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 10000") }
         if let prefetch, !(0...100_000).contains(prefetch) { throw ValidationError("--prefetch must be between 0 and 100000") }
@@ -86,6 +103,13 @@ struct RunCommand: AsyncParsableCommand {
         _ = try validatedQueueList([queues], option: "--queues")
         guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be human or json") }
         guard WireProtocol(rawValue: `protocol`) != nil else { throw ValidationError("--protocol must be native or celery") }
+        if let metricsListen, ListenAddress(metricsListen) == nil {
+            throw ValidationError("--metrics-listen must be HOST:PORT (127.0.0.1:9464, [::1]:9464, :9464), got '\(SafeText.escape(metricsListen))'")
+        }
+        guard let interval = Duration(checkedSeconds: metricsSampleInterval), interval >= .milliseconds(10) else {
+            throw ValidationError("--metrics-sample-interval must be a number of seconds from 0.01 to \(Int(Duration.longestAccepted.timeInterval))")
+        }
+        guard (1...100_000).contains(metricsMaxQueues) else { throw ValidationError("--metrics-max-queues must be between 1 and 100000") }
     }
 
     var queueList: [String] { AirlockDaemon.queueList([queues]) }
@@ -94,6 +118,8 @@ struct RunCommand: AsyncParsableCommand {
         if AirlockCommand.logging.withLock({ $0 }) == .bootstrap {
             bootstrapLogging(level: Logger.Level(rawValue: logLevel.lowercased()) ?? .info, format: LogFormat(rawValue: logFormat) ?? .human)
         }
+        // Before anything makes an instrument: each binds to the factory in force when it is made.
+        let metricsRegistry = try metricsListen.map { _ in try Self.metricsRegistry() }
         var source = RedisJobSource.Configuration(redis: try connection.redisConfiguration())
         source.namespace = connection.namespace
         source.wireProtocol = WireProtocol(rawValue: `protocol`) ?? .native
@@ -112,9 +138,23 @@ struct RunCommand: AsyncParsableCommand {
         let worker = Worker(
             source: RedisJobSource(configuration: source, logger: logger), configuration: configuration,
             registry: AirlockCommand.registeredTasks.withLock { $0 }, logger: logger)
+        // Graceful shutdown runs from the last service to the first: the worker stops, then the
+        // sampler gives its lease up, and the endpoint answers until the very end.
+        var services: [any Service] = []
+        if let metricsRegistry, let metricsListen, let address = ListenAddress(metricsListen) {
+            do {
+                services.append(try MetricsEndpoint(address: address, logger: logger) { metricsRegistry.emitToBuffer() })
+            } catch {
+                throw CommandFailure("\(error)")
+            }
+            services.append(QueueGaugeSampler(
+                redis: source.redis, namespace: connection.namespace, holder: worker.id,
+                interval: Duration(checkedSeconds: metricsSampleInterval) ?? .seconds(5), maxQueues: metricsMaxQueues, logger: logger))
+        }
+        services.append(worker)
         // SIGTERM and SIGINT shut the group down gracefully; a second one exits at once (what was
         // running is recovered by another worker's reaper).
-        let group = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         do {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
@@ -124,6 +164,22 @@ struct RunCommand: AsyncParsableCommand {
             }
         } catch {
             throw CommandFailure(error)
+        }
+    }
+
+    /// The registry `/metrics` serves: the daemon's own (swift-metrics bootstrapped with it, once
+    /// per process) or the one the application bootstrapped with.
+    static func metricsRegistry() throws -> PrometheusCollectorRegistry {
+        switch AirlockCommand.metrics.withLock({ $0 }).mode {
+        case .bootstrap:
+            return DaemonMetrics.registry
+        case .external(let registry?):
+            return registry
+        case .external(nil):
+            throw CommandFailure(
+                "--metrics-listen: this program set up swift-metrics itself and gave airlock-workerd no registry to serve; "
+                    + "serve the metrics from the application, or start it with AirlockCommand.main(tasks:metrics: .alreadyBootstrapped(serving: registry))",
+                exitCode: ExitStatus.usage)
         }
     }
 
@@ -138,4 +194,14 @@ struct RunCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// The stock daemon's metrics: swift-metrics bootstrapped once per process, however many times
+/// `run` is called in it.
+enum DaemonMetrics {
+    static let registry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(AirlockPrometheusFactory(registry: registry))
+        return registry
+    }()
 }

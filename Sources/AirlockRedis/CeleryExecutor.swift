@@ -47,6 +47,7 @@ public struct CeleryExecutor: Executor {
         let now = Date()
         var keys: [[UInt8]] = []
         var messages: [[UInt8]] = []
+        let trace = TraceContext.current()
         for intent in intents {
             let options = intent.options
             let queue = options.queue ?? defaultQueue
@@ -63,7 +64,7 @@ public struct CeleryExecutor: Executor {
             let message = CeleryMessage.make(
                 id: intent.id.jobID, task: intent.taskName, args: arguments.args, kwargs: arguments.kwargs,
                 queue: queue, eta: options.dueDate(dispatchedAt: now), expires: options.expiryDate(dispatchedAt: now),
-                priority: options.priority ?? 0, origin: intent.origin
+                priority: options.priority ?? 0, origin: intent.origin, trace: trace
             ).encoded()
             guard message.count <= maxPayloadBytes else {
                 throw DispatchError(dispatched: [], notDispatched: intents, underlying: RedisExecutorError(

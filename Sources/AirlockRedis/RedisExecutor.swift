@@ -111,10 +111,12 @@ public struct RedisExecutor: Executor {
         var queues: [String] = []
         // Key names repeat across a batch; each queue's are built once.
         var queueKeys: [String: (ready: [UInt8], delayed: [UInt8], wake: [UInt8])] = [:]
+        // Every job of a flush continues the flush's span.
+        let trace = TraceContext.current()
         for intent in intents {
             let job: OutgoingJob
             do {
-                job = try OutgoingJob(intent: intent, now: now, defaultQueue: defaultQueue, origin: origin, maxBytes: maxPayloadBytes)
+                job = try OutgoingJob(intent: intent, now: now, defaultQueue: defaultQueue, origin: origin, maxBytes: maxPayloadBytes, trace: trace)
             } catch {
                 throw DispatchError(dispatched: [], notDispatched: intents, underlying: RedisExecutorError(error))
             }

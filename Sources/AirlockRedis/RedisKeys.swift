@@ -15,6 +15,8 @@ public struct RedisKeys: Sendable, Hashable {
     public var workers: String { "\(namespace):workers" }
     /// List the `airlock.record` diagnostic task appends to.
     public var diagRecord: String { "\(namespace):diag:record" }
+    /// Lease naming the one worker of the fleet that samples and exports the queue gauges.
+    public var metricsSampler: String { "\(namespace):metrics:sampler" }
 
     /// List of jobs ready to run: producers `LPUSH`, consumers take from the right.
     public func ready(_ queue: String) -> String { "\(namespace):{\(queue)}:ready" }

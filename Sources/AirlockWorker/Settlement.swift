@@ -24,6 +24,9 @@ public struct Settlement: Sendable {
     public var result: StoredResult?
     /// The job still occupies a worker slot, freed once this settlement reached the source.
     var holdsSlot = false
+    /// Where the slot counts the outcome (set by the runner; the settlement of a job that never
+    /// ran, such as a shutdown's return of an unstarted job, has none and is not counted).
+    var instruments: WorkerMetrics.TaskInstruments?
 
     /// Creates a settlement.
     public init(job: FetchedJob, outcome: Outcome, result: StoredResult? = nil) {

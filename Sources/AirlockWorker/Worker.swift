@@ -1,7 +1,7 @@
 import Airlock
 import Foundation
 public import Logging
-import Metrics
+public import Metrics
 public import ServiceLifecycle
 import Synchronization
 
@@ -38,6 +38,7 @@ public final class Worker: Service, Sendable {
     public let id: String
     private let registry: TaskRegistry
     private let logger: Logger
+    private let metricsFactory: (any MetricsFactory)?
     private let lifecycle = Mutex(Lifecycle())
 
     private struct Lifecycle {
@@ -48,8 +49,15 @@ public final class Worker: Service, Sendable {
 
     /// Creates a worker. The diagnostic tasks (`airlock.ping`, `airlock.echo`, `airlock.sleep`,
     /// `airlock.fail`, `airlock.record`) are added unless `registry` already has those names.
-    public init(source: any JobSource, configuration: WorkerConfiguration, registry: TaskRegistry, logger: Logger = Logger(label: "airlock.worker")) {
+    /// - Parameter metricsFactory: where the worker's metrics (``AirlockMetrics``) go; `nil` means
+    ///   swift-metrics' bootstrapped factory at the start of each run (a no-op until the
+    ///   application bootstraps one).
+    public init(
+        source: any JobSource, configuration: WorkerConfiguration, registry: TaskRegistry, logger: Logger = Logger(label: "airlock.worker"),
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
         self.source = source
+        self.metricsFactory = metricsFactory
         self.configuration = configuration
         let host = ProcessInfo.processInfo.hostName
         let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
@@ -99,11 +107,14 @@ public final class Worker: Service, Sendable {
         let buffer = WorkBuffer(capacity: configuration.concurrency + configuration.prefetch, laneCount: lanes.count)
         let settler = Settler(source: source, health: health, written: { buffer.release($0) })
         let reconciler = Reconciler(source: source, buffer: buffer, settler: settler, logger: logger)
+        let metrics = WorkerMetrics(
+            factory: metricsFactory ?? MetricsSystem.factory, queues: configuration.queues, tasks: registry.names,
+            concurrency: configuration.concurrency)
         let runner = JobRunner(
             registry: registry, configuration: configuration, codec: source.codec, followUps: source.followUpExecutor(origin: id),
-            logger: logger, metrics: JobMetrics(queues: configuration.queues))
+            logger: logger, metrics: metrics)
         let liveness = Liveness(
-            source: source, configuration: configuration, held: { buffer.heldCount },
+            source: source, configuration: configuration, metrics: metrics, held: { buffer.heldCount },
             reaped: { [logger] in Self.giveUpUnstarted(buffer, settler, logger) }, health: health, logger: logger)
         // Recover what crashed workers left behind before taking new work.
         do { try await liveness.reapOnce() } catch { if health.failed("reaper", error) { throw error } }

@@ -1,7 +1,7 @@
 // AirlockBench: the Swift half of `make bench` (bench/run.sh drives it against a private redis-server).
 //
 //   AirlockBench run …          the stock worker command line (AirlockCommand) plus the `bench.stamp` task
-//   AirlockBench worker …       same as `run …`
+//   AirlockBench worker …       same as `run …` (AIRLOCK_BENCH_TRACING=1: with an in-memory tracer bootstrapped)
 //   AirlockBench enqueue …      enqueue throughput through Airlock.scope + RedisExecutor, flush latency per scope
 //   AirlockBench fill …         pre-enqueue jobs quickly (scopes of up to 1000) for a drain measurement
 //   AirlockBench seed …         write many ready, delayed or dead-letter envelopes straight into Redis
@@ -18,7 +18,9 @@
 import Airlock
 import AirlockDaemon
 import AirlockRedis
+import AirlockTracingTestSupport
 import Foundation
+import Tracing
 
 // MARK: - Small helpers
 
@@ -674,6 +676,11 @@ case "worker":
     exit(1)
 case "run":
     _ = stampClient  // resolve --redis before the command line is parsed
+    // bench/observability.sh: a tracer that records every span (counting, not keeping them), to
+    // price the airlock.run span; the stock daemon bootstraps none.
+    if ProcessInfo.processInfo.environment["AIRLOCK_BENCH_TRACING"] == "1" {
+        InstrumentationSystem.bootstrap(W3CTestTracer(keepsSpans: false))
+    }
     await AirlockCommand.main(tasks: benchTasks())
 case "enqueue", "fill", "seed", "watch", "latency", "lateness", "roundtrip":
     do {

@@ -140,8 +140,9 @@ final class WorkerProcess: @unchecked Sendable {
     }
 
     /// Starts the daemon with `arguments`; output goes to files in `logDirectory`.
-    static func start(_ arguments: [String], label: String, logDirectory: String) async throws -> WorkerProcess {
-        let binary = try Integration.workerdPath()
+    /// `binary` runs another program instead (Prometheus), under the same supervision.
+    static func start(_ arguments: [String], label: String, logDirectory: String, binary: String? = nil) async throws -> WorkerProcess {
+        let binary = try binary ?? Integration.workerdPath()
         let stdoutPath = "\(logDirectory)/\(label).out"
         let stderrPath = "\(logDirectory)/\(label).err"
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
@@ -329,6 +330,11 @@ final class Scenario: @unchecked Sendable {
         } else {
             try? FileManager.default.removeItem(atPath: logDirectory)
         }
+    }
+
+    /// Kills `process` at cleanup with the workers.
+    func track(_ process: WorkerProcess) {
+        processes.withLock { $0.append(process) }
     }
 
     func printLogTails() {

@@ -1,5 +1,6 @@
 import Airlock
 import Logging
+import Metrics
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -84,6 +85,8 @@ final class ConnectionOwner {
             if link != .up {
                 logger.info(everConnected ? "Reconnected to Redis" : "Connected to Redis")
             }
+            // `airlock_redis_reconnects_total` (AirlockMetrics in AirlockWorker documents it).
+            if everConnected { Counter(label: "airlock_redis_reconnects_total", dimensions: [("client", clientName ?? "unnamed")]).increment() }
             link = .up
             everConnected = true
             return fresh

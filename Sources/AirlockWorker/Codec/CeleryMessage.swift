@@ -84,7 +84,9 @@ public struct CeleryMessage: Sendable {
         Envelope(
             id: id, task: task, args: args, kwargs: kwargs, queue: queue, enqueuedAt: 0,
             eta: eta.map { epochMilliseconds($0) }, expires: expires.map { epochMilliseconds($0) }, attempt: retries,
-            origin: headers["origin"]?.stringValue)
+            origin: headers["origin"]?.stringValue,
+            // Where OpenTelemetry's Celery instrumentation puts the producer's context.
+            trace: TraceContext(traceparent: headers["traceparent"]?.stringValue, tracestate: headers["tracestate"]?.stringValue))
     }
 
     // MARK: Writing
@@ -119,10 +121,10 @@ public struct CeleryMessage: Sendable {
     /// A new message in the layout a stock Celery 5 worker accepts.
     public static func make(
         id: String, task: String, args: [JSONValue], kwargs: [String: JSONValue], queue: String,
-        eta: Date? = nil, expires: Date? = nil, retries: Int = 0, priority: Int = 0, origin: String? = nil
+        eta: Date? = nil, expires: Date? = nil, retries: Int = 0, priority: Int = 0, origin: String? = nil, trace: TraceContext? = nil
     ) -> CeleryMessage {
         func repr(_ value: JSONValue) -> JSONValue { .string(value.description) }
-        let headers: [String: JSONValue] = [
+        var headers: [String: JSONValue] = [
             "lang": "py", "task": .string(task), "id": .string(id), "shadow": .null,
             "eta": eta.map { .string(CeleryTime.format($0)) } ?? .null,
             "expires": expires.map { .string(CeleryTime.format($0)) } ?? .null,
@@ -132,6 +134,10 @@ public struct CeleryMessage: Sendable {
             "origin": origin.map { .string($0) } ?? .string("airlock-swift@\(ProcessInfo.processInfo.hostName)"),
             "ignore_result": false, "replaced_task_nesting": 0, "stamped_headers": .null, "stamps": [:],
         ]
+        if let trace {
+            headers["traceparent"] = .string(trace.traceparent)
+            if let state = trace.tracestate { headers["tracestate"] = .string(state) }
+        }
         let properties: [String: JSONValue] = [
             "correlation_id": .string(id), "reply_to": .string(UUID().uuidString.lowercased()), "delivery_mode": 2,
             "delivery_info": ["exchange": "", "routing_key": .string(queue)], "priority": .int(priority),

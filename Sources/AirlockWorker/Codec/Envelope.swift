@@ -34,6 +34,10 @@ public struct Envelope: Sendable, Hashable {
     public var priority: Int?
     /// The idempotency key the producer gave, if any.
     public var idempotencyKey: String?
+    /// The W3C trace context of the span that enqueued the job (`traceparent`, and `tracestate`
+    /// when the tracer uses one), written only while a tracer records a span; the worker's span
+    /// for the run continues that trace. See ``TraceContext``.
+    public var trace: TraceContext?
     /// Every other field, preserved verbatim.
     public var extra: [String: JSONValue] = [:]
 
@@ -41,7 +45,8 @@ public struct Envelope: Sendable, Hashable {
     public init(
         id: String, task: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:], queue: String,
         enqueuedAt: Int64, eta: Int64? = nil, expires: Int64? = nil, attempt: Int = 0, maxRetries: Int? = nil,
-        origin: String? = nil, priority: Int? = nil, idempotencyKey: String? = nil, extra: [String: JSONValue] = [:]
+        origin: String? = nil, priority: Int? = nil, idempotencyKey: String? = nil, trace: TraceContext? = nil,
+        extra: [String: JSONValue] = [:]
     ) {
         self.id = id
         self.task = task
@@ -56,6 +61,7 @@ public struct Envelope: Sendable, Hashable {
         self.origin = origin
         self.priority = priority
         self.idempotencyKey = idempotencyKey
+        self.trace = trace
         self.extra = extra
     }
 
@@ -100,6 +106,10 @@ public struct Envelope: Sendable, Hashable {
         Self.field("origin", origin.map { .string($0) }, into: &out)
         if let priority { Self.field("priority", .int(priority), into: &out) }
         if let idempotencyKey { Self.field("idempotency_key", .string(idempotencyKey), into: &out) }
+        if let trace {
+            Self.field("traceparent", .string(trace.traceparent), into: &out)
+            if let state = trace.tracestate { Self.field("tracestate", .string(state), into: &out) }
+        }
         for (key, value) in extra where !Self.knownFields.contains(key) {
             out.append(UInt8(ascii: ","))
             JSONWriter.writeString(key, into: &out)
@@ -137,7 +147,10 @@ public struct Envelope: Sendable, Hashable {
 
     /// The known fields' positions, for ``decode(_:)``'s fast path.
     private enum FieldIndex {
-        static let names = ["v", "id", "task", "args", "kwargs", "queue", "enqueued_at", "eta", "expires", "attempt", "max_retries", "origin", "priority", "idempotency_key"]
+        static let names = [
+            "v", "id", "task", "args", "kwargs", "queue", "enqueued_at", "eta", "expires", "attempt", "max_retries", "origin", "priority",
+            "idempotency_key", "traceparent", "tracestate",
+        ]
         static let count = names.count
         static func of(_ key: String) -> Int? { names.firstIndex(of: key) }
     }
@@ -177,7 +190,10 @@ public struct Envelope: Sendable, Hashable {
             maxRetries: try integer(fields, "max_retries", in: Limits.attempts),
             origin: try string(fields, "origin"),
             priority: try integer(fields, "priority", in: Limits.priorities),
-            idempotencyKey: try string(fields, "idempotency_key")
+            idempotencyKey: try string(fields, "idempotency_key"),
+            // Tracing is best effort: a trace context that does not fit is ignored, never a reason
+            // to dead-letter a job.
+            trace: TraceContext(traceparent: fields("traceparent")?.stringValue, tracestate: fields("tracestate")?.stringValue)
         )
         envelope.extra = extra
         return envelope

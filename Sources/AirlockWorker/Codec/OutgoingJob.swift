@@ -33,8 +33,9 @@ public struct OutgoingJob: Sendable {
     ///   - defaultQueue: the queue of an intent that names none.
     ///   - origin: written when the intent has no origin of its own.
     ///   - maxBytes: the largest envelope accepted.
+    ///   - trace: the producer's trace context (``TraceContext/current()``, taken once per batch).
     /// - Throws: ``EnqueueError`` when the intent cannot become a valid job; nothing should be sent.
-    public init(intent: Intent, now: Date, defaultQueue: String, origin: String?, maxBytes: Int) throws(EnqueueError) {
+    public init(intent: Intent, now: Date, defaultQueue: String, origin: String?, maxBytes: Int, trace: TraceContext? = nil) throws(EnqueueError) {
         let options = intent.options
         let queue = options.queue ?? defaultQueue
         let nowMS = epochMilliseconds(now)
@@ -46,7 +47,7 @@ public struct OutgoingJob: Sendable {
         let envelope = Envelope(
             id: intent.id.jobID, task: intent.taskName, queue: queue, enqueuedAt: nowMS, eta: due, expires: expires,
             maxRetries: options.maxRetries, origin: intent.origin ?? origin, priority: options.priority,
-            idempotencyKey: options.idempotencyKey, extra: options.extra)
+            idempotencyKey: options.idempotencyKey, trace: trace, extra: options.extra)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256)
         envelope.writeHeader(into: &bytes)

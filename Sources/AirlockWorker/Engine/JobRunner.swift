@@ -1,7 +1,6 @@
 package import Airlock
 import Foundation
 package import Logging
-import Metrics
 
 /// Runs one fetched job and decides how it settles.
 ///
@@ -15,10 +14,10 @@ package struct JobRunner: Sendable {
     let codec: any WireCodec
     let followUps: any Executor
     let logger: Logger
-    let metrics: JobMetrics
+    let metrics: WorkerMetrics
 
     /// A runner; the worker builds one per run (the fuzz harness one per process).
-    package init(registry: TaskRegistry, configuration: WorkerConfiguration, codec: any WireCodec, followUps: any Executor, logger: Logger, metrics: JobMetrics) {
+    package init(registry: TaskRegistry, configuration: WorkerConfiguration, codec: any WireCodec, followUps: any Executor, logger: Logger, metrics: WorkerMetrics) {
         self.registry = registry
         self.configuration = configuration
         self.codec = codec
@@ -27,6 +26,8 @@ package struct JobRunner: Sendable {
         self.metrics = metrics
     }
 
+    /// Runs `job` and decides its settlement, which carries the instruments its outcome is
+    /// counted on once the slot knows it for sure (a shutdown may still turn it into a return).
     package func run(_ job: Job) async -> Settlement {
         let fetched = job.fetched
         guard fetched.raw.count <= configuration.maxMessageBytes else {
@@ -38,6 +39,13 @@ package struct JobRunner: Sendable {
         } catch {
             return unreadable(fetched, reason: error.description)
         }
+        let instruments = metrics.instruments(queue: fetched.queue, task: decoded.envelope.task)
+        var settlement = await run(fetched, decoded, instruments)
+        settlement.instruments = instruments
+        return settlement
+    }
+
+    private func run(_ fetched: FetchedJob, _ decoded: DecodedJob, _ instruments: WorkerMetrics.TaskInstruments) async -> Settlement {
         let envelope = decoded.envelope
         // Metadata goes with each log call, not onto the logger: some handlers format metadata
         // eagerly whenever it is set, which cost more than a no-op job.
@@ -55,7 +63,6 @@ package struct JobRunner: Sendable {
         }
         if let expires = envelope.expires, epochMilliseconds() > expires {
             logger.notice("job expired before it started; dropped")
-            metrics.count(.expired, queue: fetched.queue)
             return Settlement(job: fetched, outcome: .expired)
         }
         let body: @Sendable (TaskContext) async throws -> JSONValue
@@ -70,16 +77,23 @@ package struct JobRunner: Sendable {
         let context = TaskContext(
             jobID: envelope.id, taskName: envelope.task, queue: fetched.queue, attempt: envelope.attempt, maxRetries: maxRetries,
             enqueuedAt: Date(timeIntervalSince1970: Double(envelope.enqueuedAt) / 1000), logger: self.logger)
+        // A delayed or retried job waits from its due time, not from its first enqueue.
+        let readyAt = max(envelope.enqueuedAt, envelope.eta ?? 0)
+        if readyAt > 0 { metrics.started(fetched.queue, readyAt: readyAt, now: epochMilliseconds()) }
+        metrics.running(fetched.queue, 1)
+        defer { metrics.running(fetched.queue, -1) }
         let started = ContinuousClock.now
         do {
-            let value = try await Airlock.scope(executor: followUps) {
-                try await withTimeout(entry.timeout ?? configuration.defaultTimeout) { try await body(context) }
+            let value = try await JobSpan.around(envelope, queue: fetched.queue) {
+                try await Airlock.scope(executor: followUps) {
+                    try await withTimeout(entry.timeout ?? configuration.defaultTimeout) { try await body(context) }
+                }
             }
-            metrics.finished(.processed, queue: fetched.queue, after: ContinuousClock.now - started)
+            instruments.runDuration.record(duration: ContinuousClock.now - started)
             logger.debug("job succeeded")
             return Settlement(job: fetched, outcome: .acknowledge, result: codec.result(of: decoded, .success(value), expiry: configuration.resultExpiry))
         } catch {
-            metrics.finished(.failed, queue: fetched.queue, after: ContinuousClock.now - started)
+            instruments.runDuration.record(duration: ContinuousClock.now - started)
             // `attempt` is at most Envelope.Limits.attempts.upperBound: no overflow.
             let failures = envelope.attempt + 1
             if !(error is PermanentFailure), envelope.attempt < maxRetries {
@@ -97,8 +111,7 @@ package struct JobRunner: Sendable {
     }
 
     private func dead(_ fetched: FetchedJob, _ decoded: DecodedJob, reason: String, errorType: String, attempts: Int) -> Settlement {
-        metrics.count(.dead, queue: fetched.queue)
-        return Settlement(
+        Settlement(
             job: fetched,
             outcome: .dead(entry: codec.deadLetter(decoded, reason: reason, errorType: errorType, attempts: attempts, failedAt: epochMilliseconds())),
             result: codec.result(of: decoded, .failure(reason: reason, errorType: errorType), expiry: configuration.resultExpiry))
@@ -107,8 +120,9 @@ package struct JobRunner: Sendable {
     /// A message that cannot be read keeps its bytes in the dead letter.
     private func unreadable(_ fetched: FetchedJob, reason: String) -> Settlement {
         logger.error("malformed job; dead-lettered", metadata: ["queue": "\(SafeText.escape(fetched.queue))", "error": "\(SafeText.escape(reason))"])
-        metrics.count(.dead, queue: fetched.queue)
-        return Settlement(job: fetched, outcome: .dead(entry: codec.unreadable(fetched.raw, queue: fetched.queue, reason: reason, failedAt: epochMilliseconds())))
+        var settlement = Settlement(job: fetched, outcome: .dead(entry: codec.unreadable(fetched.raw, queue: fetched.queue, reason: reason, failedAt: epochMilliseconds())))
+        settlement.instruments = metrics.instruments(queue: fetched.queue, task: nil)
+        return settlement
     }
 }
 
@@ -156,33 +170,5 @@ func withTimeout<T: Sendable>(_ timeout: Duration?, _ body: @escaping @Sendable 
         group.cancelAll()
         guard let value = first else { throw TaskTimeoutError(timeout: timeout) }
         return value
-    }
-}
-
-/// swift-metrics instruments, created once per queue and outcome rather than per job.
-package struct JobMetrics: Sendable {
-    enum Outcome: String, CaseIterable, Sendable { case processed, failed, dead, expired }
-    private let counters: [String: [Outcome: Counter]]
-    private let timers: [String: Timer]
-
-    package init(queues: [String]) {
-        var counters: [String: [Outcome: Counter]] = [:]
-        var timers: [String: Timer] = [:]
-        for queue in queues {
-            counters[queue] = Dictionary(uniqueKeysWithValues: Outcome.allCases.map {
-                ($0, Counter(label: "airlock_jobs_total", dimensions: [("queue", queue), ("outcome", $0.rawValue)]))
-            })
-            timers[queue] = Timer(label: "airlock_job_duration", dimensions: [("queue", queue)])
-        }
-        self.counters = counters
-        self.timers = timers
-    }
-
-    func count(_ outcome: Outcome, queue: String) { counters[queue]?[outcome]?.increment() }
-
-    func finished(_ outcome: Outcome, queue: String, after duration: Duration) {
-        count(outcome, queue: queue)
-        let (seconds, attoseconds) = duration.components
-        timers[queue]?.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

@@ -11,6 +11,7 @@ import Logging
 struct Liveness: Sendable {
     let source: any JobSource
     let configuration: WorkerConfiguration
+    let metrics: WorkerMetrics
     let held: @Sendable () -> Int
     /// Called when a heartbeat learns that a reaper recovered this worker's jobs while it was stalled.
     let reaped: @Sendable () -> Void
@@ -55,6 +56,7 @@ struct Liveness: Sendable {
     @discardableResult
     func reapOnce() async throws -> Int {
         let recovered = try await source.recoverAbandonedJobs()
+        metrics.recoveredJobs(recovered)
         if recovered > 0 { logger.warning("recovered jobs of dead workers", metadata: ["jobs": "\(recovered)"]) }
         return recovered
     }

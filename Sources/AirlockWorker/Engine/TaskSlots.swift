@@ -39,8 +39,11 @@ final class TaskSlots: Sendable {
                 return state.expired
             }
             if expired && !settlement.succeeded {
+                let instruments = settlement.instruments
                 settlement = Settlement(job: job.fetched, outcome: .requeue)
+                settlement.instruments = instruments
             }
+            settlement.instruments?.count(settlement.outcome)
             settlement.holdsSlot = true
             settler.submit(settlement)
             buffer.finished(ticket)

@@ -166,9 +166,10 @@ public struct InMemoryExecutor: Executor {
     public func dispatch(_ intents: [Intent]) async throws {
         let now = Date()
         var jobs: [OutgoingJob] = []
+        let trace = TraceContext.current()
         for intent in intents {
             do {
-                jobs.append(try OutgoingJob(intent: intent, now: now, defaultQueue: defaultQueue, origin: origin, maxBytes: maxPayloadBytes))
+                jobs.append(try OutgoingJob(intent: intent, now: now, defaultQueue: defaultQueue, origin: origin, maxBytes: maxPayloadBytes, trace: trace))
             } catch {
                 throw DispatchError(dispatched: [], notDispatched: intents, underlying: error)
             }
