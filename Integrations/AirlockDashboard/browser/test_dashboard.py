@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -57,7 +57,10 @@ def browser():
 
 def wait(driver, condition, what, timeout=20):
     try:
-        return WebDriverWait(driver, timeout).until(lambda d: condition(d))
+        # A click that submits a form replaces the page: an element found on the old one goes stale, and
+        # the new one may not be there yet. Both mean "not yet", so the condition is tried again.
+        ignored = (NoSuchElementException, StaleElementReferenceException)
+        return WebDriverWait(driver, timeout, ignored_exceptions=ignored).until(lambda d: condition(d))
     except Exception as error:
         raise AssertionError(f"timed out waiting for {what}") from error
 
