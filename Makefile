@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export CI ?=
 
-.PHONY: all deps build build-release test unit integration integrations postgres hummingbird vapor demo bench bench-core bench-outbox fuzz clean
+.PHONY: all deps build build-release test unit integration integrations postgres hummingbird vapor dashboard demo bench bench-core bench-outbox fuzz clean
 
 all: build
 
@@ -25,7 +25,8 @@ test: deps
 	$(SWIFT) test --skip-build --filter AirlockTests
 	scripts/with-redis.sh $(SWIFT) test --skip-build --skip AirlockTests --skip AirlockIntegrationTests
 	integration/run.sh
-	# Every integration package's tests in one build (Integrations/Package.swift), one PostgreSQL, one Redis.
+	# Every integration package's tests in one build (Integrations/Package.swift), one PostgreSQL, one Redis;
+	# then the dashboard in a real headless Chromium.
 	SWIFT=$(SWIFT) Integrations/scripts/test.sh
 
 unit: deps
@@ -35,7 +36,7 @@ unit: deps
 integration: deps
 	integration/run.sh
 
-## Every integration suite (PostgreSQL, Hummingbird, Vapor) in one shared build, as make test runs them.
+## Every integration suite (PostgreSQL, Hummingbird, Vapor, the dashboard and its browser suite) in one shared build, as make test runs them.
 integrations: deps
 	SWIFT=$(SWIFT) Integrations/scripts/test.sh
 
@@ -50,6 +51,10 @@ hummingbird: deps
 ## Vapor + Fluent integration only (real PostgreSQL, Redis and HTTP; its own package).
 vapor: deps
 	SWIFT=$(SWIFT) Integrations/AirlockVapor/scripts/test.sh
+
+## The web dashboard only: its Swift suite and its browser suite (real Redis, HTTP, headless Chromium; its own package).
+dashboard: deps
+	SWIFT=$(SWIFT) Integrations/AirlockDashboard/scripts/test.sh
 
 ## libFuzzer over the worker's whole path (decode → run → settle → delayed score → printed text), seeded
 ## from Fuzz/corpus (make test replays that corpus). FUZZ_SECONDS=600 make fuzz for a longer run; new

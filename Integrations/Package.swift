@@ -2,9 +2,9 @@
 import PackageDescription
 
 // Not a product: the one build `make test` uses for every integration package's tests. Each
-// integration (AirlockPostgres, AirlockHummingbird, AirlockVapor) is a package of its own so an
+// integration (AirlockPostgres, AirlockHummingbird, AirlockVapor, AirlockDashboard) is a package of its own so an
 // application depends on one without the others, and each still builds and tests alone
-// (`make postgres`, `make hummingbird`, `make vapor`). Built apart, each builds SwiftNIO,
+// (`make postgres`, `make hummingbird`, `make vapor`, `make dashboard`). Built apart, each builds SwiftNIO,
 // PostgresNIO and the root package again; this package depends on all of them, so CI builds the
 // shared graph once (see scripts/test.sh here). Its test targets are the packages' own test
 // directories — no test lives here.
@@ -22,12 +22,14 @@ let package = Package(
         .package(name: "airlock-postgres", path: "AirlockPostgres"),
         .package(name: "airlock-hummingbird", path: "AirlockHummingbird"),
         .package(name: "airlock-vapor", path: "AirlockVapor"),
+        .package(name: "airlock-dashboard", path: "AirlockDashboard"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.5.0"),
         .package(url: "https://github.com/vapor/vapor.git", from: "4.99.0"),
         .package(url: "https://github.com/vapor/fluent.git", from: "4.13.0"),
         .package(url: "https://github.com/vapor/fluent-kit.git", from: "1.52.0"),
         .package(url: "https://github.com/vapor/fluent-postgres-driver.git", from: "2.14.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
@@ -79,6 +81,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "AirlockVapor/Tests/AirlockVaporTests",
+            swiftSettings: strict
+        ),
+        // The dashboard's Swift suite. scripts/test.sh also builds the package's two executables here
+        // (`airlock-dashboard`, `airlock-dashboard-seed`) and hands them to the browser suite.
+        .testTarget(
+            name: "AirlockDashboardTests",
+            dependencies: [
+                .product(name: "AirlockDashboard", package: "airlock-dashboard"),
+                .product(name: "Airlock", package: "airlock-swift"),
+                .product(name: "AirlockRedis", package: "airlock-swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "AirlockDashboard/Tests/AirlockDashboardTests",
             swiftSettings: strict
         ),
     ]

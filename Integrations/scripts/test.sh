@@ -4,7 +4,10 @@
 # one private PostgreSQL and one private Redis (../../scripts/with-postgres.sh, with-redis.sh:
 # free loopback ports, temp data dirs, stopped whatever the outcome). Installs what is missing
 # (postgresql, redis, libhiredis-dev) with apt-get; sudo only when not root. Extra arguments go to
-# `swift test` (e.g. --filter AirlockVaporTests). Prints how long the build and the tests took.
+# `swift test` (e.g. --filter AirlockVaporTests). Then the dashboard's browser suite (real headless
+# Chromium over the real airlock-dashboard binary built here, its own private Redis:
+# AirlockDashboard/scripts/test.sh with DASHBOARD_BIN_DIR; it installs chromium and selenium when
+# missing). Prints how long the build and the tests took.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "$here/.." && pwd)
@@ -19,7 +22,13 @@ start=$(date +%s)
 "$SWIFT" build --product OrderApp
 "$SWIFT" build --product airlock-outbox
 "$SWIFT" build --product OutboxCrashChild
+# The dashboard's server and seeder, for its browser suite.
+"$SWIFT" build --product airlock-dashboard
+"$SWIFT" build --product airlock-dashboard-seed
 built=$(date +%s)
-export ORDERAPP_BINARY="$("$SWIFT" build --show-bin-path)/OrderApp"
+bin=$("$SWIFT" build --show-bin-path)
+export ORDERAPP_BINARY="$bin/OrderApp"
 "$root/scripts/with-postgres.sh" "$root/scripts/with-redis.sh" "$SWIFT" test --skip-build "$@"
-echo "integrations: build $((built - start)) s, tests $(( $(date +%s) - built )) s" >&2
+tested=$(date +%s)
+DASHBOARD_BIN_DIR=$bin SWIFT=$SWIFT "$here/AirlockDashboard/scripts/test.sh"
+echo "integrations: build $((built - start)) s, Swift tests $((tested - built)) s, dashboard browser suite $(( $(date +%s) - tested )) s" >&2

@@ -35,6 +35,11 @@ public struct RedisKeys: Sendable, Hashable {
     /// Marks an idempotency key as used (value: the job id that used it).
     public func idempotency(_ queue: String, key: String) -> String { "\(namespace):{\(queue)}:idem:\(key)" }
 
+    /// Hash of one minute of per-second counters (`p<second>` processed, `f<second>` failed),
+    /// written by the settle script and expiring 65 minutes after its last new field.
+    /// `minute` is Unix seconds divided by 60.
+    public func series(_ queue: String, minute: Int64) -> String { "\(namespace):{\(queue)}:series:\(minute)" }
+
     /// Marks a job id as delivered by a producer that deduplicates by job id (the PostgreSQL
     /// outbox's fast path and relay), for the executor's idempotency TTL; value: the job id.
     public func delivered(_ queue: String, jobID: String) -> String { "\(namespace):{\(queue)}:sent:\(jobID)" }

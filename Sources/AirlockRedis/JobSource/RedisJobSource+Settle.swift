@@ -55,8 +55,11 @@ extension RedisJobSource {
             inflightKey(queue, run), Array(keys.stats(queue).utf8), Array(homeKey(queue).utf8),
             Array(keys.delayed(queue).utf8), Array(keys.dead(queue).utf8), Array(keys.wake(queue).utf8),
         ]
-        var args: [[UInt8]] = [Array(String(configuration.deadLetterCap).utf8)]
-        args.reserveCapacity(1 + settlements.count * 7)
+        // The dashboard's per-second series: this second's hash key and second-of-minute (worker's clock).
+        let (minute, second) = (epochMilliseconds() / 1000).quotientAndRemainder(dividingBy: 60)
+        scriptKeys.append(Array(keys.series(queue, minute: minute).utf8))
+        var args: [[UInt8]] = [Array(String(configuration.deadLetterCap).utf8), Array(String(second).utf8)]
+        args.reserveCapacity(2 + settlements.count * 7)
         for settlement in settlements {
             let mode: StaticString
             var payload: [UInt8] = []
@@ -93,17 +96,20 @@ extension RedisJobSource {
     }
 
     /// Settles a batch of one queue's jobs.
-    /// KEYS: in-flight, stats, home (ready) key, delayed, dead, wake, then result keys.
-    /// ARGV: dead-letter cap, then per job: mode, the job's raw bytes, new payload, due ms,
-    /// result key index in KEYS (0 for none), result, result expiry s.
+    /// KEYS: in-flight, stats, home (ready) key, delayed, dead, wake, this minute's series hash
+    /// (`<ns>:{Q}:series:<minute>`), then result keys.
+    /// ARGV: dead-letter cap, second of the minute (0–59), then per job: mode, the job's raw bytes,
+    /// new payload, due ms, result key index in KEYS (0 for none), result, result expiry s.
     /// A job no longer in the in-flight list (already settled, or recovered by a reaper) is skipped.
-    /// Returns how many were settled.
+    /// Processed and failed counts also go to the series hash (one `HINCRBY` per call that
+    /// processed or failed anything, two if both; `EXPIRE` only when that created the field, at
+    /// most 120 times a minute). Returns how many were settled.
     static let settleScript = RedisScript("""
         #!lua flags=allow-oom
         local inflight, stats, home, delayed, dead, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
         local counts = {processed = 0, failed = 0, retried = 0, dead = 0, expired = 0}
         local settled, wakeScore, trimDead = 0, false, false
-        for i = 2, #ARGV, 7 do
+        for i = 3, #ARGV, 7 do
           local mode, raw, payload, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
           if redis.call('LREM', inflight, -1, raw) == 1 then
             settled = settled + 1
@@ -141,6 +147,13 @@ extension RedisJobSource {
         end
         for field, n in pairs(counts) do
           if n > 0 then redis.call('HINCRBY', stats, field, n) end
+        end
+        -- The dashboard's per-second series (fields p<s>/f<s>); the TTL is set when a field is created.
+        if counts.processed > 0 and redis.call('HINCRBY', KEYS[7], 'p' .. ARGV[2], counts.processed) == counts.processed then
+          redis.call('EXPIRE', KEYS[7], 3900)
+        end
+        if counts.failed > 0 and redis.call('HINCRBY', KEYS[7], 'f' .. ARGV[2], counts.failed) == counts.failed then
+          redis.call('EXPIRE', KEYS[7], 3900)
         end
         return settled
         """)
