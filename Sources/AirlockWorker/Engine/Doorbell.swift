@@ -1,17 +1,24 @@
 import Synchronization
 
-/// Wakes one sleeping loop early: a promoter sleeping until its next due job, when an earlier
-/// one arrives. A ring with nobody waiting is remembered until the next wait.
-final class Doorbell: Sendable {
+/// Wakes one sleeping loop early: a promoter sleeping until its next due job when an earlier one
+/// arrives, a settler with work, an outbox relay on a `NOTIFY` or at shutdown. A ring with nobody
+/// waiting is remembered until the next wait.
+///
+/// A ring that lands just as a wait times out may be reported as the timeout. The loops that use
+/// it re-check their condition after every wake-up either way, so nothing is lost.
+public final class Doorbell: Sendable {
     private struct State {
         var rung = false
-        var waiter: CheckedContinuation<Void, Never>?
+        var waiter: CheckedContinuation<Bool, Never>?
     }
     private let state = Mutex(State())
 
+    /// A doorbell nobody has rung.
+    public init() {}
+
     /// Wakes the waiter, or the next one to wait.
-    func ring() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+    public func ring() {
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
                 return waiter
@@ -19,39 +26,50 @@ final class Doorbell: Sendable {
             state.rung = true
             return nil
         }
-        waiter?.resume()
+        waiter?.resume(returning: true)
     }
 
     /// Returns at `deadline`, on a ring, or when the task is cancelled, whichever comes first.
-    func wait(until deadline: ContinuousClock.Instant) async {
-        if state.withLock({ state in defer { state.rung = false }; return state.rung }) { return }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+    /// - Returns: whether it was rung (now or since the last wait).
+    @discardableResult
+    public func wait(until deadline: ContinuousClock.Instant) async -> Bool {
+        if state.withLock({ state in defer { state.rung = false }; return state.rung }) { return true }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous); return false }
             group.addTask { await self.waitForRing() }
-            await group.next()
+            let first = await group.next() ?? false
             group.cancelAll()
+            return first
         }
     }
 
-    private func waitForRing() async {
+    /// ``wait(until:)`` for at most `timeout`.
+    @discardableResult
+    public func wait(upTo timeout: Duration) async -> Bool {
+        await wait(until: .now + timeout)
+    }
+
+    /// True when resumed by a ring, false when by cancellation.
+    private func waitForRing() async -> Bool {
         await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.rung || Task.isCancelled {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let now = state.withLock { state -> Bool? in
+                    if state.rung {
                         state.rung = false
                         return true
                     }
+                    if Task.isCancelled { return false }
                     state.waiter = continuation
-                    return false
+                    return nil
                 }
-                if resumeNow { continuation.resume() }
+                if let now { continuation.resume(returning: now) }
             }
         } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
                 defer { state.waiter = nil }
                 return state.waiter
             }
-            waiter?.resume()
+            waiter?.resume(returning: false)
         }
     }
 }
