@@ -60,6 +60,9 @@ struct MetricsExpositionTests {
         _ = try await executor.enqueue([Intent(taskName: "t", payload: .dynamic(TaskArguments()), options: DispatchOptions(queue: "b"))])
         _ = try await executor.enqueue([Intent(taskName: "t", payload: .dynamic(TaskArguments()), options: DispatchOptions(queue: "c"))])
         _ = try await client.send("SADD", keys.queues, "bad\"name\n{x}")
+        // An outbox relay's report: the leader exports the outbox gauges from it.
+        try await OutboxRelayReport(relayID: "relay-1", pending: 7, oldestPendingAgeMilliseconds: 4_500, parked: 1, delivered: 10,
+                                    reportedAtMilliseconds: epochMilliseconds()).publish(on: client, keys: keys, ttl: .seconds(300))
 
         // A 2 s interval (so a 6 s lease): a loaded machine that delays the leader's renewal by a few
         // hundred milliseconds must not hand the lease over between the checks below.
@@ -82,7 +85,16 @@ struct MetricsExpositionTests {
         #expect(!leader.contains(#"queue="c""#), "beyond --metrics-max-queues 2")
         #expect(!leader.contains("bad"), "a name outside the queue-name rule is never a label")
         #expect(leader.contains("airlock_queue_sampler_omitted_queues 2"), "\(leader)")
+        #expect(leader.contains("airlock_outbox_pending_rows 7") && leader.contains("airlock_outbox_parked_rows 1"), "\(leader)")
+        #expect(leader.contains("airlock_outbox_oldest_pending_age_seconds 4.5"), "\(leader)")
+        #expect(!other.contains("airlock_outbox_"), "only the sampling worker exports the outbox gauges")
         try PromtoolCheck.metrics(leader)
+
+        // No relay reports any more: the gauges go (no outbox is not an empty outbox).
+        _ = try await client.send("DEL", keys.outboxRelay("relay-1"))
+        try await WorkerKit.eventually("the outbox gauges are gone once no relay reports") {
+            texts().allSatisfy { !$0.contains("airlock_outbox_pending_rows") } && texts().contains { $0.contains("airlock_queue_ready_jobs") }
+        }
 
         for task in tasks { task.cancel() }
         for task in tasks { try? await task.value }

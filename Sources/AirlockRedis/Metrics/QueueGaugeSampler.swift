@@ -150,6 +150,7 @@ final class ExportedGauges: Sendable {
     // Only the sampler's one loop touches the map; the lock makes that checkable.
     private let byQueue = Mutex<[String: [Gauge]]>([:])
     private let workers = Mutex<[Gauge]>([])
+    private let outbox = Mutex<[Gauge]>([])
 
     init(factory: any MetricsFactory, maxQueues: Int = 200) {
         self.factory = factory
@@ -196,6 +197,29 @@ final class ExportedGauges: Sendable {
         }
         fleet[0].record(report.workers.alive)
         fleet[1].record(report.workers.dead)
+        exportOutbox(report.outbox.latest)
+    }
+
+    /// The outbox gauges from the most recent relay report (every relay reads the same table);
+    /// none while no relay reports, so "no outbox" is not mistaken for "an empty outbox".
+    private func exportOutbox(_ latest: OutboxRelayReport?) {
+        let factory = self.factory
+        let gauges = outbox.withLock { gauges -> [Gauge] in
+            guard latest != nil else {
+                defer { gauges.removeAll() }
+                return gauges
+            }
+            if gauges.isEmpty {
+                gauges = [AirlockMetrics.outboxPending, AirlockMetrics.outboxOldestAge, AirlockMetrics.outboxParked].map {
+                    Gauge(label: $0.name, factory: factory)
+                }
+            }
+            return gauges
+        }
+        guard let latest else { return gauges.forEach { $0.destroy() } }
+        gauges[0].record(latest.pending)
+        gauges[1].record(Double(max(0, latest.oldestPendingAgeMilliseconds ?? 0)) / 1000)
+        gauges[2].record(latest.parked)
     }
 
     func dropAll() {
@@ -205,6 +229,9 @@ final class ExportedGauges: Sendable {
         } + workers.withLock { workers in
             defer { workers.removeAll() }
             return workers
+        } + outbox.withLock { outbox in
+            defer { outbox.removeAll() }
+            return outbox
         }
         for gauge in all { gauge.destroy() }
         omitted.record(0)

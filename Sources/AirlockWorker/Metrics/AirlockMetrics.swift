@@ -116,11 +116,27 @@ public enum AirlockMetrics {
         help: "Known queues the sampler exported no gauges for: names outside the queue-name rule, and any beyond --metrics-max-queues (exported by the sampling worker only).",
         buckets: [])
 
+    /// Rows waiting in the PostgreSQL outbox, as the latest relay report says.
+    public static let outboxPending = Definition(
+        name: "airlock_outbox_pending_rows", kind: .gauge, labels: [],
+        help: "Rows in the PostgreSQL outbox not yet delivered to Redis, from the most recent relay report; absent while no relay reports (exported by the sampling worker only).",
+        buckets: [])
+    /// Age of the oldest undelivered outbox row.
+    public static let outboxOldestAge = Definition(
+        name: "airlock_outbox_oldest_pending_age_seconds", kind: .gauge, labels: [],
+        help: "Seconds since the oldest undelivered outbox row was committed; 0 when none waits (exported by the sampling worker only).",
+        buckets: [])
+    /// Outbox rows parked with an error.
+    public static let outboxParked = Definition(
+        name: "airlock_outbox_parked_rows", kind: .gauge, labels: [],
+        help: "Outbox rows parked with an error, waiting for an operator (airlock-outbox parked list; exported by the sampling worker only).",
+        buckets: [])
+
     /// Every metric, in the order `docs/OPERATIONS.md` lists them.
     public static let all: [Definition] = [
         jobs, runDuration, queueWait, inFlight, concurrency, reaperRecovered, redisReconnects,
         queueReady, queueDelayed, queueInFlight, queueDead, queueOldestAge, queuePaused, workersAlive, workersDead, samplerLeader,
-        samplerOmittedQueues,
+        samplerOmittedQueues, outboxPending, outboxOldestAge, outboxParked,
     ]
 
     /// The definition of `name`, if it is one of Airlock's.
