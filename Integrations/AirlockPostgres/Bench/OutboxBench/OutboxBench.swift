@@ -6,7 +6,8 @@
 //   drain: relays draining a backlog of rows (rows/s), and the process CPU per row.
 // Environment: AIRLOCK_TEST_PG_*, AIRLOCK_TEST_REDIS_URL (scripts/with-postgres.sh, with-redis.sh);
 // OUTBOX_BENCH_TX (default 3000 per variant), OUTBOX_BENCH_BACKLOG (default 100000),
-// OUTBOX_BENCH_RELAYS (default "1,3").
+// OUTBOX_BENCH_RELAYS (default "1,3"), OUTBOX_BENCH_ANALYZE=off (no relay ANALYZE), OUTBOX_BENCH_BATCH
+// (the relays' batch size, default 1000).
 import Airlock
 import AirlockPostgres
 import AirlockRedis
@@ -163,6 +164,9 @@ struct OutboxBench {
                 var settings = OutboxRelay.Configuration()
                 settings.gracePeriod = .zero
                 settings.pollInterval = .milliseconds(20)
+                // OUTBOX_BENCH_ANALYZE=off: the relay leaves the statistics to autovacuum (the before figure).
+                if environment["OUTBOX_BENCH_ANALYZE"] == "off" { settings.analyzeInterval = nil }
+                if let size = environment["OUTBOX_BENCH_BATCH"].flatMap(Int.init) { settings.batchSize = size }
                 let workers = try (0..<relays).map { _ in try OutboxRelay(executor: try executor(), postgres: postgres, configuration: settings, logger: logger) }
                 let cpu = cpuSeconds()
                 let start = ContinuousClock.now
