@@ -18,7 +18,9 @@ import Synchronization
 /// already delivered is not queued twice), and deletes them in the transaction that claimed them.
 /// It wakes on `NOTIFY airlock_outbox` (the table's insert trigger) and on a timer, backs off while
 /// Redis is down, and parks the rows Redis refuses for their content — or that are too old for the
-/// deduplication window to protect — with the error, so they never block the others.
+/// deduplication window to protect — with the error, so they never block the others. When a full
+/// batch shows a backlog it refreshes the table's statistics (`ANALYZE`, at most every
+/// `analyzeInterval`), since plans made while the table was empty sort and scan a backlog.
 ///
 /// Graceful shutdown finishes the batch in hand and returns.
 public final class OutboxRelay: Service, Sendable, CustomStringConvertible {
