@@ -8,7 +8,8 @@
 #   bench/outbox.sh [--no-build]
 #
 # Environment: SWIFT (default swift); OUTBOX_BENCH_TX (transactions per variant, default 3000),
-# OUTBOX_BENCH_BACKLOG (rows drained, default 100000), OUTBOX_BENCH_RELAYS (default "1,3").
+# OUTBOX_BENCH_BACKLOG (rows drained, default 100000), OUTBOX_BENCH_RELAYS (default "1,3"),
+# OUTBOX_BENCH_ANALYZE=off (the relays do not ANALYZE on a backlog), OUTBOX_BENCH_BATCH (batch size, default 1000).
 # Prints the summary on stderr and `outbox_…=value` lines on stdout (bench/results/outbox.txt too).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -156,4 +156,32 @@ struct OutboxWriteThroughTests {
             #expect(relay.delivered == 5, "the relay counts duplicates as delivered")
         }
     }
+
+    @Test("a full batch (a backlog) makes the relay ANALYZE the table, so its claims are not planned for an empty table")
+    func backlogRefreshesStatistics() async throws {
+        let kit = try await OutboxKit.make("analyze")
+        let down = try kit.executor(url: "redis://127.0.0.1:\(try freePort())/0")
+        try await kit.run { client in
+            let outbox = Outbox(executor: down, postgres: client, logger: quietLogger)
+            try await Airlock.transaction(on: client, outbox: .using(outbox)) { _ in
+                for n in 0..<30 { try Airlock.enqueue(OutboxProbe(n: n)) }
+            }
+            let before = try await Self.manualAnalyzeCount(client)
+            let executor = try kit.executor()
+            // Batches of 10: the first claim comes back full.
+            try await withServices([try kit.relay(executor, client, grace: .zero, batchSize: 10)]) {
+                try await eventually("the relay delivers the backlog") { try await kit.rows(client) == 0 }
+                // Other suites' relays may analyze too: this shows that one did, at least.
+                try await eventually("the table was analyzed by hand (not by autovacuum)") { try await Self.manualAnalyzeCount(client) > before }
+            }
+            #expect(try await kit.queuedCount(redis: executor.client) == 30)
+        }
+    }
+
+    /// `ANALYZE airlock_outbox` runs so far (autovacuum's are counted apart).
+    static func manualAnalyzeCount(_ client: PostgresClient) async throws -> Int {
+        let rows = try await client.query("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'airlock_outbox'", logger: quietLogger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
 }

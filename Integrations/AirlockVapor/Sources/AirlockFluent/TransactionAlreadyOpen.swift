@@ -15,3 +15,20 @@ public struct TransactionAlreadyOpen: UsageError {
             + "outside the outer transaction."
     }
 }
+
+/// An outbox was asked for (`outbox:`, or `Airlock.configure(outbox:)`) on a Fluent database that
+/// is not PostgreSQL: the outbox is a PostgreSQL table written on the transaction's connection.
+/// Thrown before `BEGIN`, so nothing ran.
+public struct OutboxNeedsPostgreSQL: UsageError {
+    /// The database's type, as Fluent reports it.
+    public let database: String
+
+    /// Creates the error for a database of type `database`.
+    public init(database: String) { self.database = database }
+
+    /// Says why and what to do instead.
+    public var description: String {
+        "The airlock outbox needs a PostgreSQL database (FluentPostgresDriver), not \(database): its rows are written on the "
+            + "transaction's PostgreSQL connection. Pass `outbox: .off` for this database, or use a PostgreSQL one."
+    }
+}

@@ -18,7 +18,9 @@ import Synchronization
 /// already delivered is not queued twice), and deletes them in the transaction that claimed them.
 /// It wakes on `NOTIFY airlock_outbox` (the table's insert trigger) and on a timer, backs off while
 /// Redis is down, and parks the rows Redis refuses for their content — or that are too old for the
-/// deduplication window to protect — with the error, so they never block the others.
+/// deduplication window to protect — with the error, so they never block the others. When a full
+/// batch shows a backlog it refreshes the table's statistics (`ANALYZE`, at most every
+/// `analyzeInterval`), since plans made while the table was empty sort and scan a backlog.
 ///
 /// Graceful shutdown finishes the batch in hand and returns.
 public final class OutboxRelay: Service, Sendable, CustomStringConvertible {
@@ -39,6 +41,12 @@ public final class OutboxRelay: Service, Sendable, CustomStringConvertible {
         public var backoff: Backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
         /// Whether to `LISTEN` for the insert trigger's `NOTIFY` (one pooled connection held).
         public var listens: Bool = true
+        /// The shortest time between two `ANALYZE airlock_outbox` runs of this relay, which it runs
+        /// when a full batch shows a backlog: the table is mostly empty, so PostgreSQL's statistics
+        /// (and the plans cached from them) describe an empty table when an outage fills it, and the
+        /// claim then sorts the whole backlog and the DELETE scans it, per batch, until autovacuum
+        /// analyzes it (a minute or more later). `nil` leaves the statistics to autovacuum.
+        public var analyzeInterval: Duration? = .seconds(300)
 
         /// The defaults: batches of 1000, 2 s grace, 1 s poll, reports every 5 s, a 1 h margin.
         public init() {}
@@ -128,6 +136,7 @@ public final class OutboxRelay: Service, Sendable, CustomStringConvertible {
     private func deliverUntilStopped() async {
         var failures = 0
         var nextReport = ContinuousClock.now
+        var lastAnalyze: ContinuousClock.Instant?
         while !stopping.isSet {
             var pass: Pass?
             do {
@@ -143,6 +152,10 @@ public final class OutboxRelay: Service, Sendable, CustomStringConvertible {
             switch pass {
             case .handled(_, full: true)?:
                 failures = 0
+                if let interval = configuration.analyzeInterval, lastAnalyze.map({ ContinuousClock.now - $0 >= interval }) ?? true {
+                    lastAnalyze = ContinuousClock.now
+                    await analyze()
+                }
                 continue
             case .handled?:
                 failures = 0
@@ -154,6 +167,21 @@ public final class OutboxRelay: Service, Sendable, CustomStringConvertible {
                 failures += 1
                 await pause(configuration.backoff.delay(attempt: failures))
             }
+        }
+    }
+
+    /// Refreshes the table's statistics, so the claim walks its index in order and the DELETE
+    /// looks rows up by id instead of sorting or scanning the backlog (measured on a 100k-row
+    /// backlog: ~500 ms per 1000-row batch before, a few ms after). `SKIP_LOCKED` returns at once
+    /// when autovacuum or another relay is analyzing it; a role that does not own the table gets a
+    /// warning, not an error: then autovacuum's statistics are the only ones.
+    private func analyze() async {
+        do {
+            try await postgres.withConnection { connection in
+                _ = try await connection.query("ANALYZE (SKIP_LOCKED) airlock_outbox", logger: logger)
+            }
+        } catch {
+            logger.debug("outbox relay: ANALYZE failed; autovacuum's statistics remain", metadata: ["error": "\(String(reflecting: error))"])
         }
     }
 

@@ -26,6 +26,17 @@ public struct TransactionOutbox: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The outbox in effect now, with `configured` in place of `Airlock.outbox` when it is set:
+    /// how a framework's own default (Vapor's `app.airlock.use(outbox:)`) comes before the
+    /// process-wide one.
+    public func resolved(preferring configured: Outbox?) -> Outbox? {
+        switch mode {
+        case .configured: configured ?? Airlock.outbox
+        case .off: nil
+        case .using(let outbox): outbox
+        }
+    }
+
     /// `configured`, `off` or `using(Outbox(namespace: …))`.
     public var description: String {
         switch mode {
