@@ -44,6 +44,13 @@ public struct RedisKeys: Sendable, Hashable {
     /// outbox's fast path and relay), for the executor's idempotency TTL; value: the job id.
     public func delivered(_ queue: String, jobID: String) -> String { "\(namespace):{\(queue)}:sent:\(jobID)" }
 
+    /// The last tick (ms since the epoch) a periodic job's scheduler recorded for `schedule`,
+    /// in the slot of the queue its jobs go to, so the claim that reads it and pushes the job is
+    /// one script on one slot.
+    public func scheduleTick(_ queue: String, schedule: String) -> String { "\(namespace):{\(queue)}:schedule:\(schedule)" }
+    /// Hash of the periodic jobs workers declare (field: schedule name; value: its JSON description).
+    public var schedules: String { "\(namespace):schedules" }
+
     /// Sorted set of the outbox relays that reported (score: their last report, ms since the epoch).
     public var outboxRelays: String { "\(namespace):outbox:relays" }
     /// Hash in which one outbox relay reports the outbox it drains (expires unless refreshed).

@@ -96,6 +96,10 @@ public final class Worker: Service, Sendable {
 
     private func runUntilShutdown() async throws {
         try configuration.validate()
+        let schedules = configuration.runsSchedules ? registry.schedules : []
+        if !schedules.isEmpty && !source.supportsSchedules {
+            throw WorkerConfigurationError("\(source) cannot run periodic jobs; run the schedules on a worker of an Airlock-protocol Redis queue, or set runsSchedules to false")
+        }
         defer { lifecycle.withLock { $0 = Lifecycle() } }   // ready to run again
         let health = SourceHealth(source: source, logger: logger, backoff: configuration.sourceBackoff) { [self] error in
             lifecycle.withLock { $0.fatal = $0.fatal ?? error }
@@ -130,6 +134,9 @@ public final class Worker: Service, Sendable {
             background.addTask { await reconciler.sweepUntilCancelled(self.configuration.queues, every: self.configuration.orphanSweepInterval, health: health) }
             for queue in configuration.queues {
                 background.addTask { await Promoter(queue: queue, source: self.source, health: health).run() }
+            }
+            if !schedules.isEmpty {
+                background.addTask { await Scheduler(schedules: schedules, source: self.source, health: health, origin: self.id, logger: self.logger).run() }
             }
             await withTaskGroup(of: Void.self) { work in
                 for (index, lane) in lanes.enumerated() {

@@ -76,7 +76,9 @@ package struct JobRunner: Sendable {
         let maxRetries = envelope.maxRetries ?? entry.maxRetries ?? configuration.defaultMaxRetries
         let context = TaskContext(
             jobID: envelope.id, taskName: envelope.task, queue: fetched.queue, attempt: envelope.attempt, maxRetries: maxRetries,
-            enqueuedAt: Date(timeIntervalSince1970: Double(envelope.enqueuedAt) / 1000), logger: self.logger)
+            enqueuedAt: Date(timeIntervalSince1970: Double(envelope.enqueuedAt) / 1000),
+            scheduledAt: envelope.extra[PeriodicJob.scheduledAtField]?.intValue.map { Date(timeIntervalSince1970: Double($0) / 1000) },
+            schedule: envelope.extra[PeriodicJob.scheduleField]?.stringValue, logger: self.logger)
         // A delayed or retried job waits from its due time, not from its first enqueue.
         let readyAt = max(envelope.enqueuedAt, envelope.eta ?? 0)
         if readyAt > 0 { metrics.started(fetched.queue, readyAt: readyAt, now: epochMilliseconds()) }

@@ -214,6 +214,26 @@ public final class InMemoryJobSource: JobSource, CustomStringConvertible {
         queues.state.withLock { $0.recorded.append(token) }
     }
 
+    /// Periodic jobs run here.
+    public var supportsSchedules: Bool { true }
+
+    /// The claim under the back end's one lock, as the Redis script does it.
+    public func claimTicks(_ claim: TickClaim) async throws -> TickClaimResult {
+        let result = queues.state.withLock { state -> TickClaimResult in
+            guard let last = state.lastTicks[claim.schedule] else {
+                if let start = claim.initialize { state.lastTicks[claim.schedule] = start }
+                return TickClaimResult(last: claim.initialize, enqueued: 0)
+            }
+            let fresh = claim.jobs.filter { $0.tick > last }
+            state.queues[claim.queue, default: .init()].ready.append(contentsOf: fresh.map(\.message))
+            let recorded = max(last, claim.advanceTo ?? last)
+            state.lastTicks[claim.schedule] = recorded
+            return TickClaimResult(last: recorded, enqueued: fresh.count)
+        }
+        if result.enqueued > 0 { queues.signals.ring(ready: claim.queue) }
+        return result
+    }
+
     /// Deregisters after a clean stop.
     public func close(clean: Bool) async {
         guard clean else { return }

@@ -46,6 +46,8 @@ public final class InMemoryQueues: Sendable {
         var reaped: Set<String> = []
         var results: [String: [UInt8]] = [:]
         var recorded: [String] = []
+        /// Each schedule's last recorded tick (ms), by schedule name.
+        var lastTicks: [String: Int64] = [:]
         /// Bumped by every change to ready jobs, per queue, for waiters.
         var readyChanged = Set<String>()
     }
@@ -72,6 +74,9 @@ public final class InMemoryQueues: Sendable {
     }
 
     // MARK: Producing
+
+    /// The last tick recorded for the periodic job `schedule`, if any.
+    public func lastTick(of schedule: String) -> Int64? { state.withLock { $0.lastTicks[schedule] } }
 
     /// Pushes a raw message to the back of `queue`'s ready jobs, as a producer in another language would.
     public func push(_ raw: [UInt8], to queue: String) {

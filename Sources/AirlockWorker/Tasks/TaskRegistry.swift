@@ -14,6 +14,7 @@ public import Airlock
 /// }
 /// tasks.register(NotifyWarehouse.self)                             // a task with a `run(_:)` of its own
 /// tasks.register("proj.tasks.add") { arguments, context in … }     // by name, Celery-style arguments
+/// try tasks.schedule("nightly-report", .cron("0 3 * * *", timeZone: "Europe/Paris"), SendReport(kind: "daily"))
 /// ```
 public struct TaskRegistry: Sendable {
     /// Runs a task known by name.
@@ -35,6 +36,8 @@ public struct TaskRegistry: Sendable {
     }
 
     private var entries: [String: Entry] = [:]
+    /// The periodic jobs declared with the tasks, in declaration order.
+    public private(set) var schedules: [PeriodicJob] = []
 
     /// An empty registry.
     public init() {}
@@ -91,6 +94,45 @@ public struct TaskRegistry: Sendable {
         entries[name] = Entry(name: name, maxRetries: maxRetries, timeout: timeout, retry: retry) { arguments in
             { context in try await handler(arguments, context) }
         }
+    }
+
+    /// Declares a periodic job: at each tick of `timing`, one job of `task` with these arguments
+    /// is enqueued to `queue`, exactly once across every worker that declares the schedule (see
+    /// ``PeriodicJob``). The task need not be registered here: the worker consuming `queue` runs it.
+    /// - Parameters:
+    ///   - missed: ticks no worker enqueued within `lateness` (the fleet was down): skipped, or
+    ///     the most recent few caught up (the default: one).
+    /// - Throws: ``ScheduleError`` for a name already declared or settings outside the rules.
+    public mutating func schedule(
+        _ name: String, _ timing: ScheduleTiming, task: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:],
+        queue: String = "default", missed: MissedTicks = .catchUp(upTo: 1), lateness: Duration = .seconds(60)
+    ) throws(ScheduleError) {
+        try add(PeriodicJob(name: name, timing: timing, task: task, args: args, kwargs: kwargs, queue: queue, missed: missed, lateness: lateness))
+    }
+
+    /// Declares a periodic job of a typed task: `task`'s fields are each job's arguments.
+    /// - Throws: ``ScheduleError`` for a name already declared, settings outside the rules, or a
+    ///   task value that does not encode as a JSON object.
+    public mutating func schedule<T: AirlockTask>(
+        _ name: String, _ timing: ScheduleTiming, _ task: T, queue: String? = nil, missed: MissedTicks = .catchUp(upTo: 1),
+        lateness: Duration = .seconds(60)
+    ) throws(ScheduleError) {
+        let kwargs: [String: JSONValue]
+        do {
+            kwargs = try TaskArguments(encoding: task).kwargs
+        } catch {
+            throw ScheduleError(.invalidSchedule, "schedule \(CronExpression.quote(name)): \(error)")
+        }
+        try add(PeriodicJob(
+            name: name, timing: timing, task: T.name, kwargs: kwargs, queue: queue ?? T.defaultOptions.queue ?? "default", missed: missed,
+            lateness: lateness))
+    }
+
+    private mutating func add(_ job: PeriodicJob) throws(ScheduleError) {
+        if schedules.contains(where: { $0.name == job.name }) {
+            throw ScheduleError(.duplicateSchedule, "schedule \(CronExpression.quote(job.name)) is declared twice")
+        }
+        schedules.append(job)
     }
 
     /// The entry registered under `name`.
