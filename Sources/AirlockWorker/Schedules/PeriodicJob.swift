@@ -81,7 +81,8 @@ public struct PeriodicJob: Sendable, Hashable {
 /// on which tick is which.
 public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
     enum Rule: Hashable {
-        case cron(CronExpression, TimeZone)
+        /// The zone's name as given: Foundation reports `UTC` as `GMT`.
+        case cron(CronExpression, TimeZone, zoneName: String)
         case every(milliseconds: Int64, offset: Int64)
     }
     let rule: Rule
@@ -93,7 +94,7 @@ public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
         guard let zone = TimeZone(identifier: timeZone) else {
             throw ScheduleError(.invalidCron, "unknown time zone \(CronExpression.quote(timeZone)); use an IANA name such as Europe/Paris")
         }
-        return ScheduleTiming(rule: .cron(try CronExpression(expression), zone))
+        return ScheduleTiming(rule: .cron(try CronExpression(expression), zone, zoneName: timeZone))
     }
 
     /// Every `interval` (at least one second, whole milliseconds), at the multiples of `interval`
@@ -144,7 +145,7 @@ public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
     /// as schedules are published for operators.
     package var record: [String: JSONValue] {
         switch rule {
-        case .cron(let expression, let zone): ["cron": .string(expression.description), "time_zone": .string(zone.identifier)]
+        case .cron(let expression, _, let zone): ["cron": .string(expression.description), "time_zone": .string(zone)]
         case .every(let ms, let offset): ["every_ms": .int(Int(ms)), "offset_ms": .int(Int(offset))]
         }
     }
@@ -165,7 +166,7 @@ public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
     /// `cron 0 3 * * * Europe/Paris` or `every 30s`.
     public var description: String {
         switch rule {
-        case .cron(let expression, let zone): "cron \(expression) \(zone.identifier)"
+        case .cron(let expression, _, let zone): "cron \(expression) \(zone)"
         case .every(let ms, let offset):
             "every \(Self.format(ms))" + (offset == 0 ? "" : " +\(Self.format(offset))")
         }
@@ -174,7 +175,7 @@ public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
     /// The first tick strictly after `instant` (ms since the epoch), if any.
     public func next(after instant: Int64) -> Int64? {
         switch rule {
-        case .cron(let expression, let zone):
+        case .cron(let expression, let zone, _):
             return expression.next(after: Date(timeIntervalSince1970: Double(instant) / 1000), in: zone).map { Int64($0.timeIntervalSince1970) * 1000 }
         case .every(let ms, let offset):
             return (instant - offset).flooredDiv(ms) * ms + ms + offset
