@@ -9,7 +9,7 @@ import Testing
 /// document, so the two cannot drift apart — through the sentinels (which adds `ROLE`) with
 /// replicated acknowledgement on (`WAIT`), and then checks Redis's `ACL LOG`: not a single
 /// command or key was refused, optional ones included.
-@Suite("Production Redis: the documented ACL user", .serialized, .timeLimit(.minutes(3)))
+@Suite("Production Redis: the documented ACL user", .serialized, .timeLimit(.minutes(5)))
 struct ProductionACLTests {
     static let password = "acl-user-pw"
 

@@ -11,7 +11,7 @@ import Darwin
 #endif
 
 /// Issue 4 (8): graceful shutdown, in process and of the daemon on SIGTERM.
-@Suite("Worker: graceful shutdown", .timeLimit(.minutes(1)))
+@Suite("Worker: graceful shutdown", .timeLimit(.minutes(5)))
 struct WorkerShutdownTests {
     static func gateRegistry(_ latch: WorkerLatch, _ probe: WorkerProbe) -> TaskRegistry {
         var registry = TaskRegistry()
