@@ -26,6 +26,9 @@ public struct RedisKeys: Sendable, Hashable {
     public func dead(_ queue: String) -> String { "\(namespace):{\(queue)}:dead" }
     /// Jobs a worker has taken from the queue and not yet acknowledged.
     public func inflight(_ queue: String, worker: String) -> String { "\(namespace):{\(queue)}:inflight:\(worker)" }
+    /// Set of job ids of `queue` an operator asked `worker` to cancel; the worker takes (and
+    /// deletes) it after each heartbeat.
+    public func cancelRequests(_ queue: String, worker: String) -> String { "\(namespace):{\(queue)}:cancel:\(worker)" }
     /// Present (value `1`) while the queue is paused.
     public func paused(_ queue: String) -> String { "\(namespace):{\(queue)}:paused" }
     /// Short list producers push to when they add a delayed job, to wake a sleeping promoter early.

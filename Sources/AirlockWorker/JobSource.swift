@@ -82,6 +82,10 @@ public protocol JobSource: Sendable {
     /// Ends the run; `clean` when the worker holds nothing any more (it then deregisters).
     func close(clean: Bool) async
 
+    /// Takes the ids of jobs this worker holds that an operator asked to cancel since the last
+    /// call (the engine calls it after each heartbeat).
+    func takeCancellations() async throws -> [String]
+
     /// Whether this source runs periodic jobs (``claimTicks(_:)``).
     var supportsSchedules: Bool { get }
 
@@ -106,6 +110,9 @@ extension JobSource {
     /// Unknown errors are taken as outages whose request may have run: retried with backoff,
     /// and followed by a reconciliation of what the worker holds.
     public func classify(_ error: any Error) -> SourceFailure { .unavailable(mayHaveBeenApplied: true) }
+
+    /// No cancellations.
+    public func takeCancellations() async throws -> [String] { [] }
 
     /// No periodic jobs.
     public var supportsSchedules: Bool { false }

@@ -67,6 +67,7 @@ extension RedisJobSource {
             switch settlement.outcome {
             case .acknowledge: mode = "ack"
             case .expired: mode = "expired"
+            case .cancelled: mode = "cancelled"
             case .requeue: mode = "requeue"
             case .postpone(let dueAt):
                 mode = "postpone"
@@ -107,7 +108,7 @@ extension RedisJobSource {
     static let settleScript = RedisScript("""
         #!lua flags=allow-oom
         local inflight, stats, home, delayed, dead, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-        local counts = {processed = 0, failed = 0, retried = 0, dead = 0, expired = 0}
+        local counts = {processed = 0, failed = 0, retried = 0, dead = 0, expired = 0, cancelled = 0}
         local settled, wakeScore, trimDead = 0, false, false
         for i = 3, #ARGV, 7 do
           local mode, raw, payload, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -122,6 +123,8 @@ extension RedisJobSource {
               counts.processed = counts.processed + 1
             elseif mode == 'expired' then
               counts.expired = counts.expired + 1
+            elseif mode == 'cancelled' then
+              counts.cancelled = counts.cancelled + 1
             elseif mode == 'requeue' then
               redis.call('RPUSH', home, raw)
             elseif mode == 'postpone' then

@@ -78,6 +78,7 @@ public final class InMemoryJobSource: JobSource, CustomStringConvertible {
                 switch settlement.outcome {
                 case .acknowledge: entry.counters["processed", default: 0] += 1
                 case .expired: entry.counters["expired", default: 0] += 1
+                case .cancelled: entry.counters["cancelled", default: 0] += 1
                 case .requeue:
                     entry.ready.insert(settlement.job.raw, at: 0)
                     rangReady.insert(queue)
@@ -111,6 +112,12 @@ public final class InMemoryJobSource: JobSource, CustomStringConvertible {
                 expiresAt: .now + registration.heartbeatTTL, queues: registration.queues, description: registration.description, held: held)
             return reaped ? .reaped : .alive
         }
+    }
+
+    /// The cancellations ``InMemoryQueues/cancel(jobID:)`` asked of this worker.
+    public func takeCancellations() async throws -> [String] {
+        let worker = self.worker
+        return queues.state.withLock { $0.cancelRequests.removeValue(forKey: worker) ?? [] }
     }
 
     /// Returns the held jobs of workers whose heartbeat expired to the front of their queues.
