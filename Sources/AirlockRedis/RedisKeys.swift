@@ -35,6 +35,9 @@ public struct RedisKeys: Sendable, Hashable {
     public func wake(_ queue: String) -> String { "\(namespace):{\(queue)}:wake" }
     /// Hash of counters: processed, failed, retried, dead, expired.
     public func stats(_ queue: String) -> String { "\(namespace):{\(queue)}:stats" }
+    /// A native job's stored result (JSON), for as long as the job asked; beside it,
+    /// `<key>:done`, a one-entry list a waiting producer blocks on.
+    public func result(_ queue: String, jobID: String) -> String { "\(namespace):{\(queue)}:result:\(jobID)" }
     /// Marks an idempotency key as used (value: the job id that used it).
     public func idempotency(_ queue: String, key: String) -> String { "\(namespace):{\(queue)}:idem:\(key)" }
 

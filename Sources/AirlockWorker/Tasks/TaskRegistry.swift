@@ -1,4 +1,5 @@
 public import Airlock
+import Foundation
 
 /// The tasks a worker can run, by wire name: typed ``AirlockTask`` types and named closures over
 /// Celery-style arguments.
@@ -30,6 +31,9 @@ public struct TaskRegistry: Sendable {
         public let timeout: Duration?
         /// Delay before each retry; `nil` means the worker's strategy.
         public let retry: (any RetryStrategy)?
+        /// How long the task's result (value or failure) is kept for producers that wait on it,
+        /// even when the job did not ask; `nil` keeps it only for jobs that asked.
+        public var keepResult: Duration? = nil
         /// Turns wire arguments into something runnable; throws when they do not fit (a permanent failure).
         /// The runnable returns the task's result, stored for Celery callers that ask for one.
         let prepare: @Sendable (TaskArguments) throws -> @Sendable (TaskContext) async throws -> JSONValue
@@ -85,14 +89,34 @@ public struct TaskRegistry: Sendable {
     }
 
     /// Registers a closure whose return value is the task's result (what a Celery caller's
-    /// `AsyncResult.get()` returns). A separate name keeps trailing-closure calls of
-    /// ``register(_:maxRetries:timeout:retry:_:)`` unambiguous.
+    /// `AsyncResult.get()` returns, and a native producer's result handle). A separate name keeps
+    /// trailing-closure calls of ``register(_:maxRetries:timeout:retry:_:)`` unambiguous.
+    /// - Parameter keepResult: keep every job's result this long, even when the job did not ask.
     public mutating func registerFunction(
-        _ name: String, maxRetries: Int? = nil, timeout: Duration? = nil, retry: (any RetryStrategy)? = nil,
+        _ name: String, maxRetries: Int? = nil, timeout: Duration? = nil, retry: (any RetryStrategy)? = nil, keepResult: Duration? = nil,
         _ handler: @escaping @Sendable (TaskArguments, TaskContext) async throws -> JSONValue
     ) {
-        entries[name] = Entry(name: name, maxRetries: maxRetries, timeout: timeout, retry: retry) { arguments in
+        entries[name] = Entry(name: name, maxRetries: maxRetries, timeout: timeout, retry: retry, keepResult: keepResult) { arguments in
             { context in try await handler(arguments, context) }
+        }
+    }
+
+    /// Registers a typed task whose closure returns a value: the task's result, which a producer
+    /// reads back decoded (`ResultHandle.value(as:timeout:)` in `AirlockRedis`).
+    /// - Parameter keepResult: keep every job's result this long, even when the job did not ask.
+    public mutating func register<T: AirlockTask, R: Encodable & Sendable>(
+        _ type: T.Type, returning: R.Type, keepResult: Duration? = nil, maxRetries: Int? = nil, timeout: Duration? = nil,
+        retry: (any RetryStrategy)? = nil, _ run: @escaping @Sendable (T, TaskContext) async throws -> R
+    ) {
+        entries[T.name] = Entry(
+            name: T.name, maxRetries: maxRetries ?? T.defaultOptions.maxRetries, timeout: timeout, retry: retry, keepResult: keepResult
+        ) { arguments in
+            let task = try arguments.decode(T.self)
+            return { context in
+                let value = try await run(task, context)
+                // JSONParser keeps `1.0` a double, where a JSONDecoder round trip would not.
+                return try JSONParser.parse(try JSONEncoder().encode(value))
+            }
         }
     }
 
