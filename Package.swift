@@ -190,10 +190,12 @@ let package = Package(
             path: "bench/RedisBench",
             swiftSettings: strict
         ),
+        // Waiting for a condition in a test, with a hang guard that is never a bound on speed (not shipped).
+        .target(name: "AirlockTestKit", path: "Tests/Kit", swiftSettings: strict),
         // Starts and stops real redis-server processes for the test suites (not shipped).
         .target(
             name: "AirlockTestSupport",
-            dependencies: ["AirlockRedis"],
+            dependencies: ["AirlockRedis", "AirlockTestKit"],
             path: "Tests/Support",
             swiftSettings: strict
         ),
@@ -214,7 +216,7 @@ let package = Package(
         .testTarget(
             name: "AirlockWorkerTests",
             dependencies: [
-                "AirlockWorker", "Airlock", "AirlockFuzzing", "AirlockTracingTestSupport",
+                "AirlockWorker", "Airlock", "AirlockFuzzing", "AirlockTracingTestSupport", "AirlockTestKit",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
@@ -225,7 +227,7 @@ let package = Package(
         .testTarget(
             name: "AirlockRedisTests",
             dependencies: [
-                "AirlockRedis", "AirlockDaemon", "AirlockTestSupport", "AirlockTracingTestSupport",
+                "AirlockRedis", "AirlockDaemon", "AirlockTestSupport", "AirlockTestKit", "AirlockTracingTestSupport",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -235,7 +237,7 @@ let package = Package(
         // Multi-process fleet and failure scenarios against real redis-server processes (integration/run.sh).
         .testTarget(
             name: "AirlockIntegrationTests",
-            dependencies: ["AirlockRedis", "AirlockTestSupport"],
+            dependencies: ["AirlockRedis", "AirlockTestSupport", "AirlockTestKit"],
             path: "integration/Tests",
             swiftSettings: strict
         ),

@@ -22,6 +22,8 @@ package enum WorkerPath {
         switch settlement.outcome {
         case .acknowledge, .expired, .requeue:
             break
+        case .cancelled:
+            problems.append("the runner cancelled a job no operator cancelled")
         case .postpone(let dueAt):
             if !acceptedEpochMilliseconds.contains(dueAt) { problems.append("postponed to \(dueAt), outside the wire range") }
         case .retry(let next, let dueAt):

@@ -82,6 +82,14 @@ struct RunCommand: AsyncParsableCommand {
         valueName: "count"))
     var metricsMaxQueues: Int = 200
 
+    @Option(name: .long, help: ArgumentHelp(
+        "A periodic job, NAME=TIMING=TASK[@QUEUE]: 'cleanup=every 30s=reports.cleanup', 'nightly=cron 0 3 * * * Europe/Paris=reports.nightly@low'. Repeatable; each tick is enqueued once across the fleet (docs/SCHEDULES.md).",
+        valueName: "name=timing=task"))
+    var schedule: [String] = []
+
+    @Flag(name: .long, help: "Do not enqueue periodic jobs from this worker (those given with --schedule or registered in code).")
+    var noSchedules = false
+
     func validate() throws {
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 10000") }
         if let prefetch, !(0...100_000).contains(prefetch) { throw ValidationError("--prefetch must be between 0 and 100000") }
@@ -110,6 +118,26 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--metrics-sample-interval must be a number of seconds from 0.01 to \(Int(Duration.longestAccepted.timeInterval))")
         }
         guard (1...100_000).contains(metricsMaxQueues) else { throw ValidationError("--metrics-max-queues must be between 1 and 100000") }
+        _ = try schedules(into: TaskRegistry())
+    }
+
+    /// `registry` with the `--schedule` periodic jobs declared.
+    func schedules(into registry: TaskRegistry) throws(ValidationError) -> TaskRegistry {
+        var registry = registry
+        for text in schedule {
+            let parts = text.split(separator: "=", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3 else {
+                throw ValidationError("--schedule '\(SafeText.escape(text))' must be NAME=TIMING=TASK[@QUEUE], such as 'cleanup=every 30s=reports.cleanup'")
+            }
+            let target = parts[2].split(separator: "@", maxSplits: 1).map(String.init)
+            do {
+                try registry.schedule(
+                    parts[0], try ScheduleTiming(parsing: parts[1]), task: target.first ?? "", queue: target.count == 2 ? target[1] : queueList.first ?? "default")
+            } catch {
+                throw ValidationError("--schedule '\(SafeText.escape(text))': \(error)")
+            }
+        }
+        return registry
     }
 
     var queueList: [String] { AirlockDaemon.queueList([queues]) }
@@ -133,11 +161,12 @@ struct RunCommand: AsyncParsableCommand {
         configuration.defaultTimeout = taskTimeout.flatMap(Duration.init(checkedSeconds:))
         configuration.maxMessageBytes = maxMessageBytes
         configuration.sourceBackoff = source.redis.reconnectBackoff
+        configuration.runsSchedules = !noSchedules
 
         let logger = Logger(label: "airlock.worker")
         let worker = Worker(
             source: RedisJobSource(configuration: source, logger: logger), configuration: configuration,
-            registry: AirlockCommand.registeredTasks.withLock { $0 }, logger: logger)
+            registry: try schedules(into: AirlockCommand.registeredTasks.withLock { $0 }), logger: logger)
         // Graceful shutdown runs from the last service to the first: the worker stops, then the
         // sampler gives its lease up, and the endpoint answers until the very end.
         var services: [any Service] = []

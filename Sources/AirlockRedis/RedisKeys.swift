@@ -26,12 +26,18 @@ public struct RedisKeys: Sendable, Hashable {
     public func dead(_ queue: String) -> String { "\(namespace):{\(queue)}:dead" }
     /// Jobs a worker has taken from the queue and not yet acknowledged.
     public func inflight(_ queue: String, worker: String) -> String { "\(namespace):{\(queue)}:inflight:\(worker)" }
+    /// Set of job ids of `queue` an operator asked `worker` to cancel; the worker takes (and
+    /// deletes) it after each heartbeat.
+    public func cancelRequests(_ queue: String, worker: String) -> String { "\(namespace):{\(queue)}:cancel:\(worker)" }
     /// Present (value `1`) while the queue is paused.
     public func paused(_ queue: String) -> String { "\(namespace):{\(queue)}:paused" }
     /// Short list producers push to when they add a delayed job, to wake a sleeping promoter early.
     public func wake(_ queue: String) -> String { "\(namespace):{\(queue)}:wake" }
     /// Hash of counters: processed, failed, retried, dead, expired.
     public func stats(_ queue: String) -> String { "\(namespace):{\(queue)}:stats" }
+    /// A native job's stored result (JSON), for as long as the job asked; beside it,
+    /// `<key>:done`, a one-entry list a waiting producer blocks on.
+    public func result(_ queue: String, jobID: String) -> String { "\(namespace):{\(queue)}:result:\(jobID)" }
     /// Marks an idempotency key as used (value: the job id that used it).
     public func idempotency(_ queue: String, key: String) -> String { "\(namespace):{\(queue)}:idem:\(key)" }
 
@@ -43,6 +49,13 @@ public struct RedisKeys: Sendable, Hashable {
     /// Marks a job id as delivered by a producer that deduplicates by job id (the PostgreSQL
     /// outbox's fast path and relay), for the executor's idempotency TTL; value: the job id.
     public func delivered(_ queue: String, jobID: String) -> String { "\(namespace):{\(queue)}:sent:\(jobID)" }
+
+    /// The last tick (ms since the epoch) a periodic job's scheduler recorded for `schedule`,
+    /// in the slot of the queue its jobs go to, so the claim that reads it and pushes the job is
+    /// one script on one slot.
+    public func scheduleTick(_ queue: String, schedule: String) -> String { "\(namespace):{\(queue)}:schedule:\(schedule)" }
+    /// Hash of the periodic jobs workers declare (field: schedule name; value: its JSON description).
+    public var schedules: String { "\(namespace):schedules" }
 
     /// Sorted set of the outbox relays that reported (score: their last report, ms since the epoch).
     public var outboxRelays: String { "\(namespace):outbox:relays" }

@@ -82,6 +82,22 @@ public protocol JobSource: Sendable {
     /// Ends the run; `clean` when the worker holds nothing any more (it then deregisters).
     func close(clean: Bool) async
 
+    /// Takes the ids of jobs this worker holds that an operator asked to cancel since the last
+    /// call (the engine calls it after each heartbeat).
+    func takeCancellations() async throws -> [String]
+
+    /// Whether this source runs periodic jobs (``claimTicks(_:)``).
+    var supportsSchedules: Bool { get }
+
+    /// In one atomic step: records `claim.initialize` as the schedule's last tick if it has
+    /// none (and enqueues nothing), or enqueues each job whose tick is later than the recorded
+    /// last tick and records `claim.advanceTo` if later still. Any number of workers may claim
+    /// the same ticks; each is enqueued once.
+    func claimTicks(_ claim: TickClaim) async throws -> TickClaimResult
+
+    /// Publishes the schedules this worker runs, for operators (`airlock-workerd schedules`).
+    func describeSchedules(_ schedules: [PeriodicJob], worker: String) async throws
+
     /// What kind of failure `error` (thrown by this source) is, so the engine knows whether to
     /// retry, reconcile or stop.
     func classify(_ error: any Error) -> SourceFailure
@@ -94,6 +110,20 @@ extension JobSource {
     /// Unknown errors are taken as outages whose request may have run: retried with backoff,
     /// and followed by a reconciliation of what the worker holds.
     public func classify(_ error: any Error) -> SourceFailure { .unavailable(mayHaveBeenApplied: true) }
+
+    /// No cancellations.
+    public func takeCancellations() async throws -> [String] { [] }
+
+    /// No periodic jobs.
+    public var supportsSchedules: Bool { false }
+
+    /// Throws ``ScheduleError`` (`unsupported`).
+    public func claimTicks(_ claim: TickClaim) async throws -> TickClaimResult {
+        throw ScheduleError(.unsupported, "\(name) cannot run periodic jobs")
+    }
+
+    /// Publishes nothing.
+    public func describeSchedules(_ schedules: [PeriodicJob], worker: String) async throws {}
 }
 
 /// One place jobs of a queue are fetched from.

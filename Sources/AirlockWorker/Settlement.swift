@@ -14,6 +14,9 @@ public struct Settlement: Sendable {
         case requeue
         /// Not due yet (a producer put a future `eta` on a ready job): wait among delayed jobs.
         case postpone(dueAt: Int64)
+        /// An operator cancelled it (`airlock-workerd cancel`) before it started or while its task
+        /// ran and did not succeed: dropped, counted cancelled, never retried.
+        case cancelled
     }
 
     /// The job, exactly as fetched.

@@ -96,6 +96,10 @@ public final class Worker: Service, Sendable {
 
     private func runUntilShutdown() async throws {
         try configuration.validate()
+        let schedules = configuration.runsSchedules ? registry.schedules : []
+        if !schedules.isEmpty && !source.supportsSchedules {
+            throw WorkerConfigurationError("\(source) cannot run periodic jobs; run the schedules on a worker of an Airlock-protocol Redis queue, or set runsSchedules to false")
+        }
         defer { lifecycle.withLock { $0 = Lifecycle() } }   // ready to run again
         let health = SourceHealth(source: source, logger: logger, backoff: configuration.sourceBackoff) { [self] error in
             lifecycle.withLock { $0.fatal = $0.fatal ?? error }
@@ -113,9 +117,11 @@ public final class Worker: Service, Sendable {
         let runner = JobRunner(
             registry: registry, configuration: configuration, codec: source.codec, followUps: source.followUpExecutor(origin: id),
             logger: logger, metrics: metrics)
+        let slots = TaskSlots(buffer: buffer, runner: runner, settler: settler)
         let liveness = Liveness(
             source: source, configuration: configuration, metrics: metrics, held: { buffer.heldCount },
-            reaped: { [logger] in Self.giveUpUnstarted(buffer, settler, logger) }, health: health, logger: logger)
+            reaped: { [logger] in Self.giveUpUnstarted(buffer, settler, logger) },
+            cancel: { [logger] ids in Self.cancel(ids, buffer, slots, settler, logger) }, health: health, logger: logger)
         // Recover what crashed workers left behind before taking new work.
         do { try await liveness.reapOnce() } catch { if health.failed("reaper", error) { throw error } }
         logger.notice("worker started", metadata: [
@@ -131,6 +137,9 @@ public final class Worker: Service, Sendable {
             for queue in configuration.queues {
                 background.addTask { await Promoter(queue: queue, source: self.source, health: health).run() }
             }
+            if !schedules.isEmpty {
+                background.addTask { await Scheduler(schedules: schedules, source: self.source, health: health, origin: self.id, logger: self.logger).run() }
+            }
             await withTaskGroup(of: Void.self) { work in
                 for (index, lane) in lanes.enumerated() {
                     let fetcher = Fetcher(
@@ -138,7 +147,6 @@ public final class Worker: Service, Sendable {
                         buffer: buffer, health: health, reconciler: reconciler)
                     work.addTask { await fetcher.run() }
                 }
-                let slots = TaskSlots(buffer: buffer, runner: runner, settler: settler)
                 for _ in 0..<configuration.concurrency { work.addTask { await slots.run() } }
                 await withTaskCancellationHandler { await waitForShutdownRequest() } onCancel: { shutdown() }
                 await stop(buffer: buffer, settler: settler, slots: slots, work: &work)
@@ -241,6 +249,20 @@ public final class Worker: Service, Sendable {
             return first
         }
         if !drained { logger.error("the job source did not take the last settlements; a reaper will recover those jobs") }
+    }
+
+    /// An operator cancelled these jobs: those not started are settled as cancelled now, running
+    /// ones have their task cancelled (cooperatively: a task that ignores cancellation finishes).
+    private static func cancel(_ ids: [String], _ buffer: WorkBuffer, _ slots: TaskSlots, _ settler: Settler, _ logger: Logger) {
+        let wanted = Set(ids)
+        let matches: (Job) -> Bool = { job in DecodedJob.readableID(of: job.raw).map(wanted.contains) ?? false }
+        let unstarted = buffer.takeUnstarted(where: matches)
+        for job in unstarted { settler.submit(Settlement(job: job.fetched, outcome: .cancelled)) }
+        let running = buffer.runningTickets(where: matches)
+        slots.cancel(tickets: running)
+        logger.notice("cancelled jobs at an operator's request", metadata: [
+            "jobs": "\(ids.map(SafeText.escape).joined(separator: ","))", "unstarted": "\(unstarted.count)", "running": "\(running.count)",
+        ])
     }
 
     /// A reaped worker's unstarted jobs: each requeue removes the job from what the source holds

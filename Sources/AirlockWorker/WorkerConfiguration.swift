@@ -43,6 +43,9 @@ public struct WorkerConfiguration: Sendable {
     public var blockTimeout: Duration = .milliseconds(500)
     /// Spacing of retries while the source is unavailable.
     public var sourceBackoff = Backoff()
+    /// Whether this worker enqueues the registry's periodic jobs (``TaskRegistry/schedules``).
+    /// Any number of workers may: each tick is enqueued once across them.
+    public var runsSchedules = true
 
     /// A configuration consuming `queues`, every other setting at its default.
     public init(queues: [String] = ["default"]) { self.queues = queues }

@@ -7,7 +7,7 @@ import Testing
 @testable import AirlockDaemon
 
 /// `RedisAdmin` dead-letter operations: list, show, retry, purge.
-@Suite("Admin: dead letters", .timeLimit(.minutes(2)))
+@Suite("Admin: dead letters", .timeLimit(.minutes(5)))
 struct AdminDeadLetterTests {
     typealias Kit = AdminTestKit
 

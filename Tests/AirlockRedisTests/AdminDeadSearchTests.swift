@@ -6,7 +6,7 @@ import Testing
 
 /// `RedisAdmin` dead-letter search (task, queue, error text, time range, paging) and the bulk
 /// retry and delete of everything a search matches.
-@Suite("Admin: dead-letter search", .timeLimit(.minutes(2)))
+@Suite("Admin: dead-letter search", .timeLimit(.minutes(5)))
 struct AdminDeadSearchTests {
     typealias Kit = AdminTestKit
 

@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// `RedisAdmin` over delayed sets: list by due time with paging, run now, delete.
-@Suite("Admin: delayed jobs", .timeLimit(.minutes(2)))
+@Suite("Admin: delayed jobs", .timeLimit(.minutes(5)))
 struct AdminDelayedTests {
     typealias Kit = AdminTestKit
 

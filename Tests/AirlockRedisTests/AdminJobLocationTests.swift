@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// `RedisAdmin.locateJob`: ready (with the jobs ahead), delayed, in flight on which worker, dead, or nowhere.
-@Suite("Admin: where is a job", .timeLimit(.minutes(2)))
+@Suite("Admin: where is a job", .timeLimit(.minutes(5)))
 struct AdminJobLocationTests {
     typealias Kit = AdminTestKit
 

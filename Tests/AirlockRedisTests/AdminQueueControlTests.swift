@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// `RedisAdmin` pause, resume, queue names and enqueue.
-@Suite("Admin: queue control and enqueue", .timeLimit(.minutes(2)))
+@Suite("Admin: queue control and enqueue", .timeLimit(.minutes(5)))
 struct AdminQueueControlTests {
     typealias Kit = AdminTestKit
 

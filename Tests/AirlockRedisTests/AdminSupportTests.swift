@@ -3,6 +3,7 @@ import AirlockRedis
 import AirlockTestSupport
 import Foundation
 import Logging
+import AirlockTestKit
 import Testing
 
 // Helpers shared by the Admin* and CLI* suites. Everything is prefixed `Admin…` because other
@@ -127,13 +128,7 @@ enum AdminTestKit {
 
     /// Polls `condition` until it holds or `limit` passes.
     static func eventually(within limit: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws -> Bool {
-        // A hang guard, never a bound on how fast: at least a minute (load slows this machine 3×).
-        let deadline = ContinuousClock.now + max(limit, .seconds(60))
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
+        try await Eventually.holds(within: limit, poll: .milliseconds(10), condition)
     }
 
     /// The `docs/OPERATIONS.md` text, for checking output against the documented schemas.

@@ -6,7 +6,7 @@ import Testing
 
 /// The per-second time series: written by the settle script, bounded by a TTL,
 /// read back by `RedisAdmin.throughput` in two round trips.
-@Suite("Admin: throughput series", .timeLimit(.minutes(2)))
+@Suite("Admin: throughput series", .timeLimit(.minutes(5)))
 struct AdminThroughputTests {
     @Test func workersCountProcessedAndFailedJobsPerSecondInAnExpiringHash() async throws {
         let harness = try await WorkerHarness.make("series-worker")

@@ -8,7 +8,7 @@ import Testing
 @testable import AirlockDaemon
 
 /// `RedisAdmin.workers`: registrations, liveness, in-flight counts.
-@Suite("Admin: workers", .timeLimit(.minutes(2)))
+@Suite("Admin: workers", .timeLimit(.minutes(5)))
 struct AdminWorkerTests {
     typealias Kit = AdminTestKit
 

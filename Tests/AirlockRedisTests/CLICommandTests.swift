@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// Output of the real binary's subcommands against a real Redis.
-@Suite("CLI: subcommand output", .timeLimit(.minutes(3)))
+@Suite("CLI: subcommand output", .timeLimit(.minutes(5)))
 struct CLICommandTests {
     typealias Kit = AdminTestKit
 

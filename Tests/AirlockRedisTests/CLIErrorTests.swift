@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// Failures of the real binary: one `airlock-workerd: error: …` line and the documented status.
-@Suite("CLI: errors and exit codes", .timeLimit(.minutes(3)))
+@Suite("CLI: errors and exit codes", .timeLimit(.minutes(5)))
 struct CLIErrorTests {
     /// Exactly one stderr line, the program's error prefix, nothing on stdout.
     private func expectOneErrorLine(_ result: CLIResult, status: Int32, mentioning words: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) {

@@ -10,7 +10,7 @@ struct ConnectionConcurrencyTests {
     /// cooperative pool. Four clients block in Redis with no timeout; were they blocking pool
     /// threads, nothing else could run until they returned — and they only return when the test
     /// task itself pushes to their key. The test finishing at all is the proof; no clock involved.
-    @Test(.timeLimit(.minutes(2))) func blockingCommandsDoNotStarveTheCooperativePool() async throws {
+    @Test(.timeLimit(.minutes(5))) func blockingCommandsDoNotStarveTheCooperativePool() async throws {
         let server = try await RedisServer.start() // own server, so blocked_clients is exact
         let monitor = try Kit.client(server.url)
         let blockers = try (0..<4).map { try Kit.client(server.url, name: "blocker-\($0)") }

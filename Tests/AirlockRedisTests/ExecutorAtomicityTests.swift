@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// One flush is one script: applied entirely, or not at all, whatever goes wrong.
-@Suite("RedisExecutor all-or-nothing flushes", .timeLimit(.minutes(1)))
+@Suite("RedisExecutor all-or-nothing flushes", .timeLimit(.minutes(5)))
 struct ExecutorAtomicityTests {
     typealias Kit = ExecutorTestKit
 

@@ -6,7 +6,7 @@ import Testing
 
 /// The enqueue script against a Redis in cluster mode (one node owning every slot), where a
 /// script's keys must all hash to one slot.
-@Suite("RedisExecutor on Redis Cluster", .timeLimit(.minutes(1)))
+@Suite("RedisExecutor on Redis Cluster", .timeLimit(.minutes(5)))
 struct ExecutorClusterTests {
     typealias Kit = ExecutorTestKit
 

@@ -6,7 +6,7 @@ import Testing
 
 /// The executor's connection: authentication, surviving a Redis restart, and not connecting at all
 /// when there is nothing to send.
-@Suite("RedisExecutor connection handling", .timeLimit(.minutes(1)))
+@Suite("RedisExecutor connection handling", .timeLimit(.minutes(5)))
 struct ExecutorConnectionTests {
     typealias Kit = ExecutorTestKit
 

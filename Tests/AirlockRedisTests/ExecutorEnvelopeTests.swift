@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// What `Airlock.enqueue` inside a scope puts on the wire, read back byte for byte from a real Redis.
-@Suite("RedisExecutor envelopes on the wire", .timeLimit(.minutes(1)))
+@Suite("RedisExecutor envelopes on the wire", .timeLimit(.minutes(5)))
 struct ExecutorEnvelopeTests {
     typealias Kit = ExecutorTestKit
 

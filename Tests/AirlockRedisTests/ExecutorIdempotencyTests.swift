@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// An idempotency key already used on a queue makes a second intent with it a no-op.
-@Suite("RedisExecutor idempotency keys", .timeLimit(.minutes(1)))
+@Suite("RedisExecutor idempotency keys", .timeLimit(.minutes(5)))
 struct ExecutorIdempotencyTests {
     typealias Kit = ExecutorTestKit
 

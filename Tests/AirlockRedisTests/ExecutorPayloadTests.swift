@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// The payload cap: an envelope over `maxPayloadBytes` fails the flush before anything is sent.
-@Suite("RedisExecutor payload size limit", .timeLimit(.minutes(1)))
+@Suite("RedisExecutor payload size limit", .timeLimit(.minutes(5)))
 struct ExecutorPayloadTests {
     typealias Kit = ExecutorTestKit
 

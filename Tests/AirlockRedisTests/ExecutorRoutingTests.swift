@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// Where each intent lands: which queue, which end of the ready list, or the delayed set.
-@Suite("RedisExecutor routing, ordering and delays", .timeLimit(.minutes(1)))
+@Suite("RedisExecutor routing, ordering and delays", .timeLimit(.minutes(5)))
 struct ExecutorRoutingTests {
     typealias Kit = ExecutorTestKit
 

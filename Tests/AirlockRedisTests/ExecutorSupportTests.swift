@@ -3,6 +3,7 @@ import AirlockRedis
 import AirlockTestSupport
 import Foundation
 import Logging
+import AirlockTestKit
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -174,13 +175,7 @@ enum ExecutorTestKit {
 
     /// Polls `condition` every 10 ms until it holds or `limit` passes; returns whether it held.
     static func eventually(within limit: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws -> Bool {
-        // A hang guard, never a bound on how fast: at least a minute (load slows this machine 3×).
-        let deadline = ContinuousClock.now + max(limit, .seconds(60))
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return try await condition()
+        try await Eventually.holds(within: limit, poll: .milliseconds(10), condition)
     }
 }
 

@@ -103,8 +103,8 @@ struct MetricsExpositionTests {
     }
 }
 
-/// How many outcomes each task has a counter for (succeeded, retried, dead, expired, postponed, cancelled).
-let WorkerMetricsOutcomes = ["succeeded", "retried", "dead", "expired", "postponed", "cancelled"]
+/// How many outcomes each task has a counter for (succeeded, retried, dead, expired, postponed, cancelled, revoked).
+let WorkerMetricsOutcomes = ["succeeded", "retried", "dead", "expired", "postponed", "cancelled", "revoked"]
 
 /// `promtool check metrics` over an exposition. Required under `CI=true`; elsewhere a missing
 /// promtool skips only this check.

@@ -3,7 +3,7 @@ import Testing
 
 /// `airlock-workerd outbox …` and `relay …` hand over to `airlock-outbox` (the AirlockPostgres
 /// package's tool), so the daemon never links PostgreSQL; without that tool they say how to build it.
-@Suite("CLI: outbox forwarding", .timeLimit(.minutes(2)))
+@Suite("CLI: outbox forwarding", .timeLimit(.minutes(5)))
 struct OutboxForwardingCLITests {
     /// A directory for a PATH that holds only what the test puts there.
     private func emptyDirectory() throws -> URL {

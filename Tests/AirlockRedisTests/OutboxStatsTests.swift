@@ -6,7 +6,7 @@ import Testing
 
 /// The outbox section of `airlock-workerd stats`: read from the reports PostgreSQL outbox relays
 /// publish in Redis (`<ns>:outbox:relay:<id>`), so the daemon never connects to PostgreSQL.
-@Suite("Admin: outbox relay reports", .timeLimit(.minutes(2)))
+@Suite("Admin: outbox relay reports", .timeLimit(.minutes(5)))
 struct OutboxStatsTests {
     @Test("no relay → 'no relay reporting' and null figures; two relays → the latest report's depth, deliveries summed, escaped error")
     func statsShowTheRelaysReports() async throws {

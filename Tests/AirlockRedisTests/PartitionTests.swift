@@ -10,7 +10,7 @@ import Testing
 /// a test-controlled ``TCPProxy`` (a silent partition: no RST, no FIN): the reconnect handshake's
 /// `CLIENT KILL ID` of the connection that failed mid-request, and the worker's orphan sweep for
 /// when that kill is not allowed.
-@Suite("Partitions: late requests and stranded jobs", .timeLimit(.minutes(1)))
+@Suite("Partitions: late requests and stranded jobs", .timeLimit(.minutes(5)))
 struct PartitionTests {
     typealias Kit = ConnectionTestKit
 

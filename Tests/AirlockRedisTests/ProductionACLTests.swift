@@ -9,7 +9,7 @@ import Testing
 /// document, so the two cannot drift apart — through the sentinels (which adds `ROLE`) with
 /// replicated acknowledgement on (`WAIT`), and then checks Redis's `ACL LOG`: not a single
 /// command or key was refused, optional ones included.
-@Suite("Production Redis: the documented ACL user", .serialized, .timeLimit(.minutes(3)))
+@Suite("Production Redis: the documented ACL user", .serialized, .timeLimit(.minutes(5)))
 struct ProductionACLTests {
     static let password = "acl-user-pw"
 
@@ -36,6 +36,8 @@ struct ProductionACLTests {
             try Airlock.enqueue(name: "airlock.record", kwargs: ["token": "follow-up"])
         }
         registry.register("acl.fail", maxRetries: 1) { _, _ in throw WorkerTaskError(message: "fails twice, then dead") }
+        // A periodic job onto a queue nobody consumes: its claim script and published record run under the rule too.
+        try registry.schedule("acl-tick", .every(.seconds(1)), task: "acl.tick", queue: "ticks")
         try await harness.enqueue {
             try Airlock.enqueue(name: "acl.ok")
             try Airlock.enqueue(name: "acl.ok", options: DispatchOptions(idempotencyKey: "once"))
@@ -52,10 +54,11 @@ struct ProductionACLTests {
                 return stats["processed"] == 8 && stats["dead"] == 1
             }
             try await harness.waitUntilRegistered(worker)
+            try await WorkerKit.eventually("a periodic job enqueued") { try await harness.readyCount("ticks") >= 1 }
             let dead = try await harness.dead()
             let id = try #require(dead.first?["id"]?.stringValue)
             for command in [
-                ["stats", "--no-rate"], ["stats", "--json", "--interval", "0.2"], ["workers"], ["queues"], ["dead", "list"], ["dead", "show", id],
+                ["stats", "--no-rate"], ["stats", "--json", "--interval", "0.2"], ["workers"], ["queues"], ["schedules"], ["dead", "list"], ["dead", "show", id],
                 ["dead", "retry", id], ["pause", "default"], ["resume", "default"], ["enqueue", "acl.ok", "--countdown", "0.2"],
                 ["enqueue", "acl.ok", "--idempotency-key", "cli-once"],
             ] {

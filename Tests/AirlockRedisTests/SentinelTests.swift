@@ -7,7 +7,7 @@ import Testing
 /// Sentinel resolution against a fake sentinel the test steers (Tests/Support/FakeSentinel.swift)
 /// and real redis-servers: what real sentinels cannot be made to do on cue — name a replica,
 /// forget the master, keep a demoted master's clients connected.
-@Suite("Sentinel: resolving and following the master", .timeLimit(.minutes(2)))
+@Suite("Sentinel: resolving and following the master", .timeLimit(.minutes(5)))
 struct SentinelTests {
     private static func client(_ url: String, configure: (inout RedisConfiguration) -> Void = { _ in }) throws -> RedisClient {
         var configuration = try RedisConfiguration(url: url)

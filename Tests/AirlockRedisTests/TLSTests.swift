@@ -7,7 +7,7 @@ import Testing
 
 /// `rediss://` against a real redis-server with a TLS port, its CA and certificates made by
 /// `openssl` at test time (Tests/Support/TLSRedisServer.swift).
-@Suite("TLS: rediss:// against a TLS redis-server", .timeLimit(.minutes(3)))
+@Suite("TLS: rediss:// against a TLS redis-server", .timeLimit(.minutes(5)))
 struct TLSTests {
     private static func client(_ url: String, name: String? = nil, configure: (inout RedisConfiguration) -> Void = { _ in }) throws -> RedisClient {
         var configuration = try RedisConfiguration(url: url)

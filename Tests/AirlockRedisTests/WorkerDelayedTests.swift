@@ -6,7 +6,7 @@ import Testing
 
 /// Issue 4 (5): delayed jobs — atomic promotion in bounded batches, no double promotion across
 /// workers, early wake-up for an earlier job, lateness; and (7) retries re-entering the delayed set.
-@Suite("Worker: delayed jobs and promotion", .timeLimit(.minutes(1)))
+@Suite("Worker: delayed jobs and promotion", .timeLimit(.minutes(5)))
 struct WorkerDelayedTests {
     static func markRegistry(_ probe: WorkerProbe) -> TaskRegistry {
         var registry = TaskRegistry()

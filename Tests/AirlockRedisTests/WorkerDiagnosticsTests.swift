@@ -10,7 +10,7 @@ import Darwin
 #endif
 
 /// Issue 4 (2): the built-in diagnostic tasks and the `airlock-workerd run` flags.
-@Suite("Worker: diagnostic tasks and daemon flags", .timeLimit(.minutes(1)))
+@Suite("Worker: diagnostic tasks and daemon flags", .timeLimit(.minutes(5)))
 struct WorkerDiagnosticsTests {
     @Test func diagnosticTasksRunInProcess() async throws {
         let harness = try await WorkerHarness.make("diag")

@@ -6,7 +6,7 @@ import Testing
 
 /// Issue 4 (6): each task runs in an airlock scope with the Redis executor, per-task timeouts,
 /// expired jobs; and (10): the stats hash counters.
-@Suite("Worker: task execution", .timeLimit(.minutes(1)))
+@Suite("Worker: task execution", .timeLimit(.minutes(5)))
 struct WorkerExecutionTests {
     @Test func followUpsAreDispatchedOnlyWhenTheTaskSucceeds() async throws {
         let harness = try await WorkerHarness.make("followups")

@@ -6,7 +6,7 @@ import Testing
 
 /// Issue 4 (7): retries, retry budgets, dead letters, the dead-letter cap, and permanent errors
 /// that go to the dead letter at once while the worker keeps running.
-@Suite("Worker: retries and dead letters", .timeLimit(.minutes(1)))
+@Suite("Worker: retries and dead letters", .timeLimit(.minutes(5)))
 struct WorkerFailureTests {
     @Test func failingJobIsRetriedWithTheNextAttemptUntilItSucceeds() async throws {
         let harness = try await WorkerHarness.make("retry-ok")

@@ -6,7 +6,7 @@ import Testing
 
 /// Issue 4 (3): reliable fetch — atomic take into the worker's in-flight list, acknowledgement
 /// after the task, blocking when idle, prompt start, several queues in priority order.
-@Suite("Worker: reliable fetch", .timeLimit(.minutes(1)))
+@Suite("Worker: reliable fetch", .timeLimit(.minutes(5)))
 struct WorkerFetchTests {
     /// A registry with `gate` (waits at `latch`) and `mark` (records kwargs.token in `probe`).
     static func registry(latch: WorkerLatch = WorkerLatch(), probe: WorkerProbe = WorkerProbe(), markTakes: Duration = .zero) -> TaskRegistry {

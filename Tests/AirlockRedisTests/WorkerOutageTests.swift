@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// Issue 4 (9): Redis outages and wrong credentials, on dedicated servers.
-@Suite("Worker: Redis outages and credentials", .timeLimit(.minutes(1)))
+@Suite("Worker: Redis outages and credentials", .timeLimit(.minutes(5)))
 struct WorkerOutageTests {
     @Test func workerKeepsRunningAcrossARedisRestartAndResumes() async throws {
         let server = try await RedisServer.start(.init(appendOnly: true))

@@ -11,7 +11,7 @@ import Darwin
 
 /// Issue 4 (4): crash recovery — a worker whose heartbeat expired gets its in-flight jobs
 /// returned to the front (right end) of their ready lists by any live worker.
-@Suite("Worker: crash recovery", .timeLimit(.minutes(1)))
+@Suite("Worker: crash recovery", .timeLimit(.minutes(5)))
 struct WorkerRecoveryTests {
     static func markRegistry(_ probe: WorkerProbe) -> TaskRegistry {
         var registry = TaskRegistry()

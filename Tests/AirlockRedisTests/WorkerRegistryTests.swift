@@ -12,7 +12,7 @@ struct WorkerBudgetedTask: AirlockTask {
 }
 
 /// Issue 4 (1): the registry of typed tasks and named closures, and (7): retry strategy values.
-@Suite("Worker: task registry and retry strategies", .timeLimit(.minutes(1)))
+@Suite("Worker: task registry and retry strategies", .timeLimit(.minutes(5)))
 struct WorkerRegistryTests {
     // MARK: Registry
 

@@ -11,7 +11,7 @@ import Darwin
 #endif
 
 /// Issue 4 (8): graceful shutdown, in process and of the daemon on SIGTERM.
-@Suite("Worker: graceful shutdown", .timeLimit(.minutes(1)))
+@Suite("Worker: graceful shutdown", .timeLimit(.minutes(5)))
 struct WorkerShutdownTests {
     static func gateRegistry(_ latch: WorkerLatch, _ probe: WorkerProbe) -> TaskRegistry {
         var registry = TaskRegistry()
@@ -191,7 +191,8 @@ struct WorkerShutdownTests {
         let tokens = (0..<40).map { "r\($0)" }
         try await harness.enqueue {
             for token in tokens {
-                try Airlock.enqueue(name: "airlock.sleep", kwargs: ["seconds": 0.25, "token": .string("s-" + token)])
+                // 40 one-second sleeps on 4 slots: ten seconds of work, so SIGTERM lands mid-way even on a loaded machine.
+                try Airlock.enqueue(name: "airlock.sleep", kwargs: ["seconds": 1.0, "token": .string("s-" + token)])
                 try Airlock.enqueue(name: "airlock.record", kwargs: ["token": .string(token)])
             }
         }

@@ -4,6 +4,7 @@ import AirlockTestSupport
 import Foundation
 import Logging
 import Synchronization
+import AirlockTestKit
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -29,25 +30,15 @@ enum WorkerKit {
         return logger
     }
 
-    /// Polls `condition` every `poll` until it holds; throws ``WorkerWaitTimeout`` (failing the
-    /// test with `what`) when `timeout` passes first. Never a fixed sleep standing in for a condition.
+    /// Polls `condition` every `poll` until it holds; fails the test with `what` when `timeout`
+    /// (a hang guard of at least a minute, ``Eventually/floor``) passes first.
     static func eventually(
         _ what: @autoclosure () -> String,
         timeout: Duration = .seconds(10),
         poll: Duration = .milliseconds(20),
         _ condition: () async throws -> Bool
     ) async throws {
-        // A hang guard, never a bound on how fast: at least a minute, so a machine whose load
-        // slows it 3× (or more) cannot fail a test whose condition does come true.
-        let limit = max(timeout, .seconds(60))
-        let deadline = ContinuousClock.now + limit
-        while true {
-            if try await condition() { return }
-            if ContinuousClock.now >= deadline {
-                throw WorkerWaitTimeout(description: "timed out after \(limit) waiting for: \(what())")
-            }
-            try await Task.sleep(for: poll)
-        }
+        try await Eventually.until(what(), within: timeout, poll: poll, condition)
     }
 
     /// Milliseconds since the epoch, now.

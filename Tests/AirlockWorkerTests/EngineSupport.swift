@@ -3,6 +3,7 @@ import AirlockWorker
 import Foundation
 import Logging
 import Synchronization
+import AirlockTestKit
 import Testing
 
 // The worker engine against InMemoryQueues: no server, so these run in milliseconds and pin the
@@ -20,15 +21,10 @@ enum Engine {
         return logger
     }
 
-    /// Polls `condition` until it holds; fails with `what` after a generous `timeout`.
+    /// Polls `condition` until it holds; fails with `what` after `timeout` (a hang guard of at
+    /// least a minute, ``Eventually/floor``).
     static func eventually(_ what: @autoclosure () -> String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
-        // A hang guard, never a bound on how fast: at least a minute (load slows this machine 3×).
-        let deadline = ContinuousClock.now + max(timeout, .seconds(60))
-        while true {
-            if try await condition() { return }
-            if ContinuousClock.now >= deadline { throw EngineWaitTimeout(description: "timed out waiting for: \(what())") }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await Eventually.until(what(), within: timeout, poll: .milliseconds(5), condition)
     }
 
     /// Engine settings for fast tests: short intervals, immediate retries.

@@ -1,3 +1,4 @@
+import AirlockTestKit
 import AirlockRedis
 import Foundation
 import Logging
@@ -291,11 +292,8 @@ public final class SentinelCluster: Sendable {
     }
 
     private func eventually(_ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            if try await condition() { return }
-            if ContinuousClock.now >= deadline { throw RedisServerError("timed out after \(timeout) waiting for \(what)") }
-            try await Task.sleep(for: .milliseconds(50))
+        guard try await Eventually.holds(within: timeout, poll: .milliseconds(50), condition) else {
+            throw RedisServerError("timed out after \(max(timeout, Eventually.floor)) waiting for \(what)")
         }
     }
 }

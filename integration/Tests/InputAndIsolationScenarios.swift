@@ -82,7 +82,7 @@ extension IntegrationScenarios {
         ]
     }
 
-    @Test("5. hostile messages among good jobs: each dead-lettered with a reason, good jobs done, no worker exits", .timeLimit(.minutes(3)))
+    @Test("5. hostile messages among good jobs: each dead-lettered with a reason, good jobs done, no worker exits", .timeLimit(.minutes(5)))
     func hostileInput() async throws {
         try await Scenario.run("hostile") { s in
             let fleet = try await s.startFleet("hostile", count: 3, concurrency: 4)
@@ -182,7 +182,7 @@ extension IntegrationScenarios {
 
     // MARK: 6. Authentication
 
-    @Test("6. requirepass and ACL users: right credentials work, a wrong password exits non-zero with a clear error", .timeLimit(.minutes(2)))
+    @Test("6. requirepass and ACL users: right credentials work, a wrong password exits non-zero with a clear error", .timeLimit(.minutes(5)))
     func authentication() async throws {
         let password = "s3cret-pass"
         let options = RedisServer.Options(password: password, extraConfig: ["user alice on >alice-pw ~* &* +@all"])
@@ -242,7 +242,7 @@ extension IntegrationScenarios {
 
     // MARK: 7. Namespaces
 
-    @Test("7. two fleets with different namespaces on one Redis never touch each other's jobs", .timeLimit(.minutes(2)))
+    @Test("7. two fleets with different namespaces on one Redis never touch each other's jobs", .timeLimit(.minutes(5)))
     func namespaces() async throws {
         // "fleet" is a prefix of "fleet:b": the layouts must still be disjoint.
         try await Scenario.run("namespaces", namespace: "fleet") { s in
@@ -288,7 +288,7 @@ extension IntegrationScenarios {
 
     // MARK: 8. Delayed jobs
 
-    @Test("8. 1,000 delayed jobs over 3 s run in due order, never early; lateness p50/p99", .timeLimit(.minutes(2)))
+    @Test("8. 1,000 delayed jobs over 3 s run in due order, never early; lateness p50/p99", .timeLimit(.minutes(5)))
     func delayedJobs() async throws {
         try await Scenario.run("delayed") { s in
             let fleet = try await s.startFleet("delay", count: 2, concurrency: 8)

@@ -7,7 +7,7 @@ import Testing
 extension IntegrationScenarios {
     // MARK: 9. Operator CLI end to end
 
-    @Test("9. CLI: pause stops fetching, resume runs the backlog; failed jobs → dead list → dead retry --all re-runs them", .timeLimit(.minutes(3)))
+    @Test("9. CLI: pause stops fetching, resume runs the backlog; failed jobs → dead list → dead retry --all re-runs them", .timeLimit(.minutes(5)))
     func operatorCommands() async throws {
         try await Scenario.run("cli") { s in
             let fleet = try await s.startFleet("cli", count: 2, concurrency: 4)

@@ -20,7 +20,7 @@ struct IntegrationScenarios {
 
     // MARK: 1. Fleet, no faults
 
-    @Test("1. fleet of 3 workers, 20,000 jobs, no faults: every token recorded exactly once", .timeLimit(.minutes(3)))
+    @Test("1. fleet of 3 workers, 20,000 jobs, no faults: every token recorded exactly once", .timeLimit(.minutes(5)))
     func fleetWithoutFaults() async throws {
         try await Scenario.run("fleet") { s in
             let fleet = try await s.startFleet("fleet", count: 3, concurrency: 8)
@@ -62,7 +62,7 @@ struct IntegrationScenarios {
 
     // MARK: 2. A worker killed with jobs in hand
 
-    @Test("2. kill -9 a worker holding jobs: nothing lost, duplicates bounded by what it held", .timeLimit(.minutes(3)))
+    @Test("2. kill -9 a worker holding jobs: nothing lost, duplicates bounded by what it held", .timeLimit(.minutes(5)))
     func killedWorker() async throws {
         try await Scenario.run("killed") { s in
             let fleet = try await s.startFleet("kill", count: 3, concurrency: 8)
@@ -120,7 +120,7 @@ struct IntegrationScenarios {
 
     // MARK: 3. Redis restarted mid-run
 
-    @Test("3. Redis restarted 5 times mid-run (AOF, fsync always): every successfully enqueued job runs", .timeLimit(.minutes(3)))
+    @Test("3. Redis restarted 5 times mid-run (AOF, fsync always): every successfully enqueued job runs", .timeLimit(.minutes(5)))
     func redisRestart() async throws {
         try await Scenario.run("restart", options: RedisServer.Options(appendOnly: true)) { s in
             let appendonly = try await s.command("CONFIG", "GET", "appendonly").array?.last?.string
@@ -190,7 +190,7 @@ struct IntegrationScenarios {
 
     // MARK: 4. SIGTERM under load
 
-    @Test("4. SIGTERM under load: workers exit 0 within the shutdown timeout, nothing lost", .timeLimit(.minutes(3)))
+    @Test("4. SIGTERM under load: workers exit 0 within the shutdown timeout, nothing lost", .timeLimit(.minutes(5)))
     func sigtermUnderLoad() async throws {
         try await Scenario.run("sigterm") { s in
             let shutdownTimeout = 3.0

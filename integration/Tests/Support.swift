@@ -1,3 +1,4 @@
+import AirlockTestKit
 import Airlock
 import AirlockRedis
 import AirlockTestSupport
@@ -50,18 +51,14 @@ extension Duration {
     var msDouble: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
 }
 
-/// Polls `condition` every `every` until it holds (true) or `timeout` passes (false).
-/// Never sleeps on the cooperative pool longer than `every`.
+/// Polls `condition` every `every` until it holds (true) or the deadline passes (false): `timeout`,
+/// but never less than a minute (``Eventually/floor``), since a wait is a hang guard, not a bound
+/// on speed. Never sleeps on the cooperative pool longer than `every`.
 @discardableResult
 func eventually(
     timeout: Duration, every: Duration = .milliseconds(25), _ condition: () async throws -> Bool
 ) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while true {
-        if try await condition() { return true }
-        if ContinuousClock.now >= deadline { return false }
-        try await Task.sleep(for: every)
-    }
+    try await Eventually.holds(within: timeout, poll: every, condition)
 }
 
 /// `text` with control characters escaped, for report lines (a hostile message's reason may quote raw bytes).

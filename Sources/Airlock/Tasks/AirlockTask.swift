@@ -56,6 +56,11 @@ public struct TaskContext: Sendable {
     public var maxRetries: Int?
     /// When the job was first enqueued.
     public var enqueuedAt: Date?
+    /// The tick a periodic job was enqueued for (its scheduled time, not when it was enqueued);
+    /// `nil` for a job no schedule enqueued.
+    public var scheduledAt: Date?
+    /// The name of the schedule that enqueued the job, if one did.
+    public var schedule: String?
     /// A logger carrying the job's id, task and queue as metadata.
     ///
     /// Built on access: attaching metadata costs more than running a no-op task on some log
@@ -81,6 +86,8 @@ public struct TaskContext: Sendable {
         attempt: Int = 0,
         maxRetries: Int? = nil,
         enqueuedAt: Date? = nil,
+        scheduledAt: Date? = nil,
+        schedule: String? = nil,
         logger: Logger = Logger(label: "airlock.task")
     ) {
         self.jobID = jobID
@@ -89,6 +96,8 @@ public struct TaskContext: Sendable {
         self.attempt = attempt
         self.maxRetries = maxRetries
         self.enqueuedAt = enqueuedAt
+        self.scheduledAt = scheduledAt
+        self.schedule = schedule
         self.baseLogger = logger
     }
 }

@@ -15,7 +15,8 @@ extension StatsReport {
     var json: String {
         func counters(_ c: QueueCounters) -> [(String, AdminJSON)] {
             [("processed", .int(c.processed)), ("failed", .int(c.failed)), ("retried", .int(c.retried)),
-             ("dead_lettered", .int(c.deadLettered)), ("expired", .int(c.expired))]
+             ("dead_lettered", .int(c.deadLettered)), ("expired", .int(c.expired)),
+             ("cancelled", .int(c.cancelled))]
         }
         let queueObjects: [AdminJSON] = queues.map { q in
             .object([

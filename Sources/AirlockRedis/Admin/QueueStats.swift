@@ -16,20 +16,25 @@ public struct QueueCounters: Sendable, Hashable {
     public var deadLettered: Int
     /// Jobs dropped unrun because they expired before they started.
     public var expired: Int
+    /// Jobs an operator cancelled (`airlock-workerd cancel`): removed from the queue, or their
+    /// task cancelled by the worker running it.
+    public var cancelled: Int
 
     /// Counters with the given values (all zero by default).
-    public init(processed: Int = 0, failed: Int = 0, retried: Int = 0, deadLettered: Int = 0, expired: Int = 0) {
+    public init(processed: Int = 0, failed: Int = 0, retried: Int = 0, deadLettered: Int = 0, expired: Int = 0, cancelled: Int = 0) {
         self.processed = processed
         self.failed = failed
         self.retried = retried
         self.deadLettered = deadLettered
         self.expired = expired
+        self.cancelled = cancelled
     }
 
     /// The field-wise sum.
     public static func + (lhs: QueueCounters, rhs: QueueCounters) -> QueueCounters {
         QueueCounters(processed: lhs.processed + rhs.processed, failed: lhs.failed + rhs.failed, retried: lhs.retried + rhs.retried,
-                      deadLettered: lhs.deadLettered + rhs.deadLettered, expired: lhs.expired + rhs.expired)
+                      deadLettered: lhs.deadLettered + rhs.deadLettered, expired: lhs.expired + rhs.expired,
+                      cancelled: lhs.cancelled + rhs.cancelled)
     }
 
     /// The counters of a stats hash (`HGETALL`); a field that is not a number is a protocol error.
@@ -43,6 +48,7 @@ public struct QueueCounters: Sendable, Hashable {
             case "retried": retried = number
             case "dead": deadLettered = number
             case "expired": expired = number
+            case "cancelled": cancelled = number
             default: break
             }
         }

@@ -61,3 +61,25 @@ extension RedisJobSource {
         return moved
         """)
 }
+
+extension RedisJobSource {
+    /// One script per queue (pipelined): the ids in `<ns>:{Q}:cancel:<worker>`, and the set deleted
+    /// in the same step so a request added meanwhile is not lost.
+    public func takeCancellations() async throws -> [String] {
+        let current = try current()
+        let calls = current.worker.queues.map { queue in
+            Self.takeCancellationsScript.call(keys: [Array(keys.cancelRequests(queue, worker: current.worker.id).utf8)], arguments: [])
+        }
+        var ids: [String] = []
+        for reply in try await current.control.evaluate(calls) { ids += try reply.throwingServerError().strings() }
+        return ids
+    }
+
+    /// KEYS: the cancel requests. Returns their ids and deletes them.
+    static let takeCancellationsScript = RedisScript("""
+        #!lua
+        local ids = redis.call('SMEMBERS', KEYS[1])
+        if #ids > 0 then redis.call('DEL', KEYS[1]) end
+        return ids
+        """)
+}

@@ -59,7 +59,7 @@ extension RedisJobSource {
         let (minute, second) = (epochMilliseconds() / 1000).quotientAndRemainder(dividingBy: 60)
         scriptKeys.append(Array(keys.series(queue, minute: minute).utf8))
         var args: [[UInt8]] = [Array(String(configuration.deadLetterCap).utf8), Array(String(second).utf8)]
-        args.reserveCapacity(2 + settlements.count * 7)
+        args.reserveCapacity(2 + settlements.count * 8)
         for settlement in settlements {
             let mode: StaticString
             var payload: [UInt8] = []
@@ -67,6 +67,7 @@ extension RedisJobSource {
             switch settlement.outcome {
             case .acknowledge: mode = "ack"
             case .expired: mode = "expired"
+            case .cancelled: mode = "cancelled"
             case .requeue: mode = "requeue"
             case .postpone(let dueAt):
                 mode = "postpone"
@@ -79,10 +80,14 @@ extension RedisJobSource {
                 mode = "dead"
                 payload = entry
             }
-            var resultIndex = 0
+            var resultIndex = 0, notifyIndex = 0
             if let result = settlement.result {
                 scriptKeys.append(Array(result.key.utf8))
                 resultIndex = scriptKeys.count
+                if let notify = result.notifyKey {
+                    scriptKeys.append(Array(notify.utf8))
+                    notifyIndex = scriptKeys.count
+                }
             }
             args.append(Array(UnsafeBufferPointer(start: mode.utf8Start, count: mode.utf8CodeUnitCount)))
             args.append(settlement.job.raw)
@@ -91,15 +96,17 @@ extension RedisJobSource {
             args.append(resultIndex == 0 ? [UInt8(ascii: "0")] : Array(String(resultIndex).utf8))
             args.append(settlement.result?.value ?? [])
             args.append(Array(String(settlement.result?.expirySeconds ?? 0).utf8))
+            args.append(notifyIndex == 0 ? [UInt8(ascii: "0")] : Array(String(notifyIndex).utf8))
         }
         return Self.settleScript.call(keys: scriptKeys, arguments: args)
     }
 
     /// Settles a batch of one queue's jobs.
     /// KEYS: in-flight, stats, home (ready) key, delayed, dead, wake, this minute's series hash
-    /// (`<ns>:{Q}:series:<minute>`), then result keys.
+    /// (`<ns>:{Q}:series:<minute>`), then result keys (each followed by its notify list, if any).
     /// ARGV: dead-letter cap, second of the minute (0–59), then per job: mode, the job's raw bytes,
-    /// new payload, due ms, result key index in KEYS (0 for none), result, result expiry s.
+    /// new payload, due ms, result key index in KEYS (0 for none), result, result expiry s, notify
+    /// list index in KEYS (0: publish on the result key's channel instead, as Celery's backend does).
     /// A job no longer in the in-flight list (already settled, or recovered by a reaper) is skipped.
     /// Processed and failed counts also go to the series hash (one `HINCRBY` per call that
     /// processed or failed anything, two if both; `EXPIRE` only when that created the field, at
@@ -107,21 +114,30 @@ extension RedisJobSource {
     static let settleScript = RedisScript("""
         #!lua flags=allow-oom
         local inflight, stats, home, delayed, dead, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-        local counts = {processed = 0, failed = 0, retried = 0, dead = 0, expired = 0}
+        local counts = {processed = 0, failed = 0, retried = 0, dead = 0, expired = 0, cancelled = 0}
         local settled, wakeScore, trimDead = 0, false, false
-        for i = 3, #ARGV, 7 do
+        for i = 3, #ARGV, 8 do
           local mode, raw, payload, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
           if redis.call('LREM', inflight, -1, raw) == 1 then
             settled = settled + 1
             local resultIndex = tonumber(ARGV[i + 4])
             if resultIndex > 0 then
               redis.call('SET', KEYS[resultIndex], ARGV[i + 5], 'EX', tonumber(ARGV[i + 6]))
-              redis.call('PUBLISH', KEYS[resultIndex], ARGV[i + 5])
+              local notifyIndex = tonumber(ARGV[i + 7])
+              if notifyIndex > 0 then
+                redis.call('DEL', KEYS[notifyIndex])
+                redis.call('LPUSH', KEYS[notifyIndex], '1')
+                redis.call('EXPIRE', KEYS[notifyIndex], tonumber(ARGV[i + 6]))
+              else
+                redis.call('PUBLISH', KEYS[resultIndex], ARGV[i + 5])
+              end
             end
             if mode == 'ack' then
               counts.processed = counts.processed + 1
             elseif mode == 'expired' then
               counts.expired = counts.expired + 1
+            elseif mode == 'cancelled' then
+              counts.cancelled = counts.cancelled + 1
             elseif mode == 'requeue' then
               redis.call('RPUSH', home, raw)
             elseif mode == 'postpone' then

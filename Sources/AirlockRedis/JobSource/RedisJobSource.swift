@@ -88,7 +88,13 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
     public init(configuration: Configuration, logger: Logger = Logger(label: "airlock.worker")) {
         self.configuration = configuration
         self.keys = configuration.keys
-        self.codec = configuration.wireProtocol.codec
+        switch configuration.wireProtocol {
+        case .native:
+            let keys = configuration.keys
+            self.codec = NativeCodec(resultKey: { queue, id in keys.result(queue, jobID: id) })
+        case .celery:
+            self.codec = CeleryCodec()
+        }
         self.logger = logger
     }
 

@@ -95,10 +95,15 @@ public struct StoredResult: Sendable, Hashable {
     public var value: [UInt8]
     /// How long it is kept.
     public var expirySeconds: Int
+    /// A list that gets one entry when the result is stored (expiring with it), so a producer
+    /// blocked on it wakes without polling; `nil` publishes the result on a channel named
+    /// like its key instead (what Celery's result backend does).
+    public var notifyKey: String?
     /// Creates a result record.
-    public init(key: String, value: [UInt8], expirySeconds: Int) {
+    public init(key: String, value: [UInt8], expirySeconds: Int, notifyKey: String? = nil) {
         self.key = key
         self.value = value
         self.expirySeconds = expirySeconds
+        self.notifyKey = notifyKey
     }
 }

@@ -46,6 +46,7 @@ package struct JobRunner: Sendable {
     }
 
     private func run(_ fetched: FetchedJob, _ decoded: DecodedJob, _ instruments: WorkerMetrics.TaskInstruments) async -> Settlement {
+        var decoded = decoded
         let envelope = decoded.envelope
         // Metadata goes with each log call, not onto the logger: some handlers format metadata
         // eagerly whenever it is set, which cost more than a no-op job.
@@ -55,6 +56,10 @@ package struct JobRunner: Sendable {
             logger.error("unknown task; dead-lettered")
             return dead(fetched, decoded, reason: "unknown task '\(envelope.task)': no task of that name is registered on this worker",
                         errorType: "NotRegistered", attempts: envelope.attempt)
+        }
+        // A task that always keeps its result asks for it on the job's behalf.
+        if let keep = entry.keepResult, envelope.extra[NativeCodec.resultTTLField] == nil {
+            decoded.envelope.extra[NativeCodec.resultTTLField] = .int(Int(keep.wholeMilliseconds))
         }
         if let eta = envelope.eta, eta > epochMilliseconds() + 5 {
             // Celery producers put future tasks straight on the queue; they wait in the source, not here.
@@ -76,7 +81,9 @@ package struct JobRunner: Sendable {
         let maxRetries = envelope.maxRetries ?? entry.maxRetries ?? configuration.defaultMaxRetries
         let context = TaskContext(
             jobID: envelope.id, taskName: envelope.task, queue: fetched.queue, attempt: envelope.attempt, maxRetries: maxRetries,
-            enqueuedAt: Date(timeIntervalSince1970: Double(envelope.enqueuedAt) / 1000), logger: self.logger)
+            enqueuedAt: Date(timeIntervalSince1970: Double(envelope.enqueuedAt) / 1000),
+            scheduledAt: envelope.extra[PeriodicJob.scheduledAtField]?.intValue.map { Date(timeIntervalSince1970: Double($0) / 1000) },
+            schedule: envelope.extra[PeriodicJob.scheduleField]?.stringValue, logger: self.logger)
         // A delayed or retried job waits from its due time, not from its first enqueue.
         let readyAt = max(envelope.enqueuedAt, envelope.eta ?? 0)
         if readyAt > 0 { metrics.started(fetched.queue, readyAt: readyAt, now: epochMilliseconds()) }

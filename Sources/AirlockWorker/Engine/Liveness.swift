@@ -15,6 +15,8 @@ struct Liveness: Sendable {
     let held: @Sendable () -> Int
     /// Called when a heartbeat learns that a reaper recovered this worker's jobs while it was stalled.
     let reaped: @Sendable () -> Void
+    /// Called with the ids of held jobs an operator cancelled.
+    let cancel: @Sendable ([String]) -> Void
     let health: SourceHealth
     let logger: Logger
 
@@ -27,6 +29,8 @@ struct Liveness: Sendable {
                     logger.error("this worker stalled past its heartbeat TTL and a reaper returned its jobs to their queues; dropping the unstarted jobs it still held instead of running them twice")
                     reaped()
                 }
+                let cancelled = try await source.takeCancellations()
+                if !cancelled.isEmpty { cancel(cancelled) }
                 health.recovered("heartbeat")
                 failures = 0
                 try? await Task.sleep(for: configuration.heartbeatInterval)

@@ -11,6 +11,8 @@ final class TaskSlots: Sendable {
     private struct State {
         var running: [Int: Task<Settlement, Never>] = [:]
         var expired = false
+        /// Tickets an operator cancelled: their jobs settle as cancelled unless they succeeded.
+        var cancelled: Set<Int> = []
     }
     private let buffer: WorkBuffer
     private let runner: JobRunner
@@ -28,17 +30,21 @@ final class TaskSlots: Sendable {
         while let (ticket, job) = await buffer.next() {
             let runner = self.runner
             let task = Task { await runner.run(job) }
-            let expiredAlready = state.withLock { state -> Bool in
+            let cancelNow = state.withLock { state -> Bool in
                 state.running[ticket] = task
-                return state.expired
+                return state.expired || state.cancelled.contains(ticket)
             }
-            if expiredAlready { task.cancel() }
+            if cancelNow { task.cancel() }
             var settlement = await task.value
-            let expired = state.withLock { state -> Bool in
+            let (expired, revoked) = state.withLock { state -> (Bool, Bool) in
                 state.running[ticket] = nil
-                return state.expired
+                return (state.expired, state.cancelled.remove(ticket) != nil)
             }
-            if expired && !settlement.succeeded {
+            if revoked && !settlement.succeeded {
+                let instruments = settlement.instruments
+                settlement = Settlement(job: job.fetched, outcome: .cancelled)
+                settlement.instruments = instruments
+            } else if expired && !settlement.succeeded {
                 let instruments = settlement.instruments
                 settlement = Settlement(job: job.fetched, outcome: .requeue)
                 settlement.instruments = instruments
@@ -48,6 +54,17 @@ final class TaskSlots: Sendable {
             settler.submit(settlement)
             buffer.finished(ticket)
         }
+    }
+
+    /// Cancels the tasks of these running jobs for an operator: a task that then does not succeed
+    /// settles as cancelled, never retried. A ticket whose task has not registered yet is
+    /// cancelled as it does.
+    func cancel(tickets: [Int]) {
+        let tasks = state.withLock { state -> [Task<Settlement, Never>] in
+            state.cancelled.formUnion(tickets)
+            return tickets.compactMap { state.running[$0] }
+        }
+        for task in tasks { task.cancel() }
     }
 
     /// Cancels every running task; from now on their jobs go back to the queue unless they succeed.

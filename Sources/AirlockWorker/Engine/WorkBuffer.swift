@@ -135,6 +135,24 @@ final class WorkBuffer: Sendable {
         }
     }
 
+    /// Takes the jobs matching `matches` that have not started (an operator cancelled them).
+    func takeUnstarted(where matches: (Job) -> Bool) -> [Job] {
+        state.withLock { state in
+            var taken: [Job] = []
+            for index in state.waiting.indices {
+                taken += state.waiting[index].filter(matches)
+                state.waiting[index].removeAll(where: matches)
+            }
+            state.used -= taken.count
+            return taken
+        }
+    }
+
+    /// The tickets of the running jobs matching `matches`.
+    func runningTickets(where matches: (Job) -> Bool) -> [Int] {
+        state.withLock { state in state.running.filter { matches($0.value) }.map(\.key) }
+    }
+
     /// Closes the buffer and returns the jobs that never started; task slots then see `nil`.
     func closeAndTakeUnstarted() -> [Job] {
         let (jobs, waiters) = state.withLock { state -> ([Job], [CheckedContinuation<(Int, Job)?, Never>]) in

@@ -78,6 +78,7 @@ public final class InMemoryJobSource: JobSource, CustomStringConvertible {
                 switch settlement.outcome {
                 case .acknowledge: entry.counters["processed", default: 0] += 1
                 case .expired: entry.counters["expired", default: 0] += 1
+                case .cancelled: entry.counters["cancelled", default: 0] += 1
                 case .requeue:
                     entry.ready.insert(settlement.job.raw, at: 0)
                     rangReady.insert(queue)
@@ -111,6 +112,12 @@ public final class InMemoryJobSource: JobSource, CustomStringConvertible {
                 expiresAt: .now + registration.heartbeatTTL, queues: registration.queues, description: registration.description, held: held)
             return reaped ? .reaped : .alive
         }
+    }
+
+    /// The cancellations ``InMemoryQueues/cancel(jobID:)`` asked of this worker.
+    public func takeCancellations() async throws -> [String] {
+        let worker = self.worker
+        return queues.state.withLock { $0.cancelRequests.removeValue(forKey: worker) ?? [] }
     }
 
     /// Returns the held jobs of workers whose heartbeat expired to the front of their queues.
@@ -212,6 +219,26 @@ public final class InMemoryJobSource: JobSource, CustomStringConvertible {
     /// Appends to ``InMemoryQueues/recorded``.
     public func recordDiagnostic(_ token: String) async throws {
         queues.state.withLock { $0.recorded.append(token) }
+    }
+
+    /// Periodic jobs run here.
+    public var supportsSchedules: Bool { true }
+
+    /// The claim under the back end's one lock, as the Redis script does it.
+    public func claimTicks(_ claim: TickClaim) async throws -> TickClaimResult {
+        let result = queues.state.withLock { state -> TickClaimResult in
+            guard let last = state.lastTicks[claim.schedule] else {
+                if let start = claim.initialize { state.lastTicks[claim.schedule] = start }
+                return TickClaimResult(last: claim.initialize, enqueued: 0)
+            }
+            let fresh = claim.jobs.filter { $0.tick > last }
+            state.queues[claim.queue, default: .init()].ready.append(contentsOf: fresh.map(\.message))
+            let recorded = max(last, claim.advanceTo ?? last)
+            state.lastTicks[claim.schedule] = recorded
+            return TickClaimResult(last: recorded, enqueued: fresh.count)
+        }
+        if result.enqueued > 0 { queues.signals.ring(ready: claim.queue) }
+        return result
     }
 
     /// Deregisters after a clean stop.

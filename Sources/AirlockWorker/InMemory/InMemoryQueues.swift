@@ -46,6 +46,10 @@ public final class InMemoryQueues: Sendable {
         var reaped: Set<String> = []
         var results: [String: [UInt8]] = [:]
         var recorded: [String] = []
+        /// Each schedule's last recorded tick (ms), by schedule name.
+        var lastTicks: [String: Int64] = [:]
+        /// Job ids each worker was asked to cancel, until its next heartbeat takes them.
+        var cancelRequests: [String: [String]] = [:]
         /// Bumped by every change to ready jobs, per queue, for waiters.
         var readyChanged = Set<String>()
     }
@@ -72,6 +76,9 @@ public final class InMemoryQueues: Sendable {
     }
 
     // MARK: Producing
+
+    /// The last tick recorded for the periodic job `schedule`, if any.
+    public func lastTick(of schedule: String) -> Int64? { state.withLock { $0.lastTicks[schedule] } }
 
     /// Pushes a raw message to the back of `queue`'s ready jobs, as a producer in another language would.
     public func push(_ raw: [UInt8], to queue: String) {
@@ -115,6 +122,35 @@ public final class InMemoryQueues: Sendable {
     public func resume(_ queue: String) {
         state.withLock { $0.queues[queue, default: Queue()].paused = false }
         signals.ring(ready: queue)
+    }
+
+    /// Cancels the job with id `jobID` as `airlock-workerd cancel` does on Redis: a ready or
+    /// delayed job is removed (counted cancelled); a held one is cancelled by its worker after
+    /// its next heartbeat. Returns where it was: `ready`, `delayed`, `held by <worker>`, or `nil`.
+    @discardableResult
+    public func cancel(jobID: String) -> String? {
+        state.withLock { state -> String? in
+            let matches: ([UInt8]) -> Bool = { DecodedJob.readableID(of: $0) == jobID }
+            for (name, var queue) in state.queues {
+                if let index = queue.ready.firstIndex(where: matches) {
+                    queue.ready.remove(at: index)
+                    queue.counters["cancelled", default: 0] += 1
+                    state.queues[name] = queue
+                    return "ready"
+                }
+                if let index = queue.delayed.firstIndex(where: { matches($0.raw) }) {
+                    queue.delayed.remove(at: index)
+                    queue.counters["cancelled", default: 0] += 1
+                    state.queues[name] = queue
+                    return "delayed"
+                }
+            }
+            for (worker, held) in state.held where held.values.contains(where: { $0.contains(where: matches) }) {
+                state.cancelRequests[worker, default: []].append(jobID)
+                return "held by \(worker)"
+            }
+            return nil
+        }
     }
 
     /// Makes `worker` look dead, as a crash would: its heartbeat expires now, and the next

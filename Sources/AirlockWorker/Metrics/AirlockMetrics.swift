@@ -37,7 +37,7 @@ public enum AirlockMetrics {
     /// Jobs a worker finished with, by queue, task and outcome.
     public static let jobs = Definition(
         name: "airlock_jobs_total", kind: .counter, labels: ["queue", "task", "outcome"],
-        help: "Jobs this worker settled, by queue, registered task (unknown for any other name) and outcome: succeeded, retried, dead, expired, postponed, cancelled.",
+        help: "Jobs this worker settled, by queue, registered task (unknown for any other name) and outcome: succeeded, retried, dead, expired, postponed, cancelled (by a shutdown's deadline, requeued), revoked (by an operator's cancel).",
         buckets: [])
     /// How long task bodies ran.
     public static let runDuration = Definition(

@@ -8,7 +8,7 @@ import Synchronization
 package final class WorkerMetrics: Sendable {
     /// How a job that left a task slot ended, as the `outcome` label says it.
     enum Outcome: String, CaseIterable, Sendable {
-        case succeeded, retried, dead, expired, postponed, cancelled
+        case succeeded, retried, dead, expired, postponed, cancelled, revoked
 
         init(_ outcome: Settlement.Outcome) {
             switch outcome {
@@ -19,6 +19,8 @@ package final class WorkerMetrics: Sendable {
             case .postpone: self = .postponed
             // The only requeue a slot hands over: a task cancelled by a shutdown's deadline.
             case .requeue: self = .cancelled
+            // Cancelled by an operator (`airlock-workerd cancel`), not retried.
+            case .cancelled: self = .revoked
             }
         }
     }

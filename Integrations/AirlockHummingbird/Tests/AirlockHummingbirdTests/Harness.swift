@@ -176,9 +176,10 @@ struct Harness: Sendable {
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+/// Polls `condition` until it holds or the deadline passes; returns whether it held. The deadline
+/// is `timeout` but at least a minute: a hang guard on a shared machine, never a bound on speed.
 func eventually(timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
+    let deadline = ContinuousClock.now + max(timeout, .seconds(60))
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
         try await Task.sleep(for: .milliseconds(50))
