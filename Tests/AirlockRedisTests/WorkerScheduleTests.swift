@@ -102,6 +102,20 @@ struct WorkerScheduleTests {
         #expect(jobs.allSatisfy { $0["task"] == "report.tick" && $0["schedule"] == "every-second" && $0["queue"] == "ticks" })
     }
 
+    @Test func aScheduleRedisRefusesDoesNotStopTheOthers() async throws {
+        let harness = try await WorkerHarness.make("sched-refused")
+        // Something else wrote a string where the `broken` queue's ready list belongs.
+        try await harness.command("SET", harness.keys.ready("broken"), "not a list")
+        var tasks = TaskRegistry()
+        try tasks.schedule("into-broken", .every(.seconds(1)), task: "report.tick", queue: "broken")
+        try tasks.schedule("into-ticks", .every(.seconds(1)), task: "report.tick", queue: "ticks")
+        try await harness.withWorker(try harness.configuration(), registry: tasks) { _ in
+            try await WorkerKit.eventually("three ticks of the healthy schedule") { try await Self.waitingTicks(harness, "ticks").count >= 3 }
+        }
+        #expect(try await harness.command("GET", harness.keys.ready("broken")).string == "not a list")
+        Self.expectOncePerTick(try await Self.waitingTicks(harness, "ticks"))
+    }
+
     @Test func aDaemonKilledWithSIGKILLNeitherDoublesNorSkipsATick() async throws {
         let harness = try await WorkerHarness.make("sched-kill")
         let arguments = [

@@ -57,6 +57,10 @@ extension RedisJobSource {
           return {false, 0}
         end
         local last = tonumber(recorded)
+        local kind = redis.call('TYPE', KEYS[2]).ok
+        if kind ~= 'none' and kind ~= 'list' then
+          return redis.error_reply('WRONGTYPE key ' .. KEYS[2] .. ' holds a ' .. kind .. ', expected a list; no tick was enqueued')
+        end
         local pushed = 0
         for i = 3, #ARGV - 1, 2 do
           if tonumber(ARGV[i]) > last then
