@@ -65,6 +65,12 @@ struct ProductionACLTests {
                 let result = try await CLI.run(command + ["--namespace", harness.namespace], environment: ["AIRLOCK_REDIS_URL": url])
                 #expect(result.status == 0, "\(command): \(result)")
             }
+            // A job scheduled an hour ahead, cancelled by id: the cancel script runs under the rule too.
+            let later = try await CLI.run(
+                ["enqueue", "acl.ok", "--countdown", "3600", "--namespace", harness.namespace], environment: ["AIRLOCK_REDIS_URL": url])
+            let laterID = later.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let cancelled = try await CLI.run(["cancel", laterID, "--namespace", harness.namespace], environment: ["AIRLOCK_REDIS_URL": url])
+            #expect(later.status == 0 && cancelled.status == 0 && cancelled.stdout.contains("removed from the delayed jobs"), "\(later)\n\(cancelled)")
             try await WorkerKit.eventually("the retried dead letter and the CLI's jobs done", timeout: .seconds(30)) {
                 let stats = try await harness.stats()
                 return stats["processed"] == 12 && stats["dead"] == 2
