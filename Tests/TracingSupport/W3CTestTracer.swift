@@ -27,6 +27,10 @@ public final class W3CTestTracer: Tracer, Sendable {
         public let errors: [String]
         /// Whether its status was set to error.
         public let failed: Bool
+        /// When it started and ended, nanoseconds since the Unix epoch (what a waterfall draws).
+        public let startNanoseconds: UInt64
+        /// When it ended, nanoseconds since the Unix epoch.
+        public let endNanoseconds: UInt64
 
         /// `name trace/span <- parent`.
         public var description: String { "\(name) \(traceID)/\(spanID) <- \(parentSpanID ?? "root")" }
@@ -91,7 +95,8 @@ public final class W3CTestTracer: Tracer, Sendable {
         let parent = context[SpanIdentityKey.self]
         let identity = SpanIdentity(traceID: parent?.traceID ?? nextHex(width: 32), spanID: nextHex(width: 16))
         context[SpanIdentityKey.self] = identity
-        return TestSpan(name: operationName, kind: kind, context: context, identity: identity, parent: parent?.spanID, tracer: self)
+        return TestSpan(name: operationName, kind: kind, context: context, identity: identity, parent: parent?.spanID,
+                        start: keepsSpans ? instant().nanosecondsSinceEpoch : 0, tracer: self)
     }
 
     /// Nothing is buffered.
@@ -143,9 +148,11 @@ public final class TestSpan: Span, Sendable {
     private let identity: W3CTestTracer.SpanIdentity
     private let parent: String?
     private let tracer: W3CTestTracer
+    private let start: UInt64
     private let state: Mutex<State>
 
-    init(name: String, kind: SpanKind, context: ServiceContext, identity: W3CTestTracer.SpanIdentity, parent: String?, tracer: W3CTestTracer) {
+    init(name: String, kind: SpanKind, context: ServiceContext, identity: W3CTestTracer.SpanIdentity, parent: String?, start: UInt64, tracer: W3CTestTracer) {
+        self.start = start
         self.context = context
         self.kind = kind
         self.identity = identity
@@ -196,11 +203,13 @@ public final class TestSpan: Span, Sendable {
             state.ended = true
             // A counting tracer (the bench) does not pay for building what it would not keep.
             guard keeps else { return nil }
+            let end = instant().nanosecondsSinceEpoch
             var attributes: [String: String] = [:]
             state.attributes.forEach { key, value in attributes[key] = Self.text(value) }
             return W3CTestTracer.FinishedSpan(
                 name: state.name, kind: kind, traceID: identity.traceID, spanID: identity.spanID, parentSpanID: parent,
-                links: state.links, attributes: attributes, errors: state.errors, failed: state.failed)
+                links: state.links, attributes: attributes, errors: state.errors, failed: state.failed,
+                startNanoseconds: start, endNanoseconds: max(end, start))
         }
         if let finished { tracer.record(finished) } else if !keeps { tracer.countEnded() }
     }
