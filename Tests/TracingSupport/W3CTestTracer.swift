@@ -72,16 +72,26 @@ public final class W3CTestTracer: Tracer, Sendable {
         }
     }
 
+    /// Random high bits of every trace id, drawn once: they keep ids of two tracers apart, and the
+    /// counter keeps them unique. Drawing them per span cost a `getrandom` system call per job and
+    /// was most of what the bench's traced mode measured.
+    private let salt = W3CTestTracer.hex(UInt64.random(in: 0...UInt64.max))
+
+    /// A span id (16 hex digits: the counter) or a trace id (32: the salt, then the counter).
     private func nextHex(width: Int) -> String {
         let value = state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
         }
-        // Random high bits keep ids of two tracers apart; the counter keeps them unique.
-        let random = String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        let counter = String(value, radix: 16)
-        let raw = String(repeating: "0", count: 16 - random.count) + random + String(repeating: "0", count: 16 - counter.count) + counter
-        return String(raw.suffix(width))
+        return width > 16 ? salt + Self.hex(value) : Self.hex(value)
+    }
+
+    /// 16 lowercase hex digits.
+    private static func hex(_ value: UInt64) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8](repeating: 0, count: 16)
+        for index in 0..<16 { out[15 - index] = digits[Int((value >> (UInt64(index) * 4)) & 0xF)] }
+        return String(decoding: out, as: UTF8.self)
     }
 
     // MARK: Tracer
