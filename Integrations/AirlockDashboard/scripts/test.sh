@@ -49,6 +49,8 @@ cleanup() {
   local status=$?
   set +e
   exec 9>&- 2>/dev/null           # closes the seeder's stdin: its live worker shuts down cleanly
+  # start_dashboard runs in a command substitution (a subshell): its servers' pids come from a file.
+  if [ -f "$work/dashboard.pids" ]; then while read -r pid; do pids+=("$pid"); done <"$work/dashboard.pids"; fi
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -94,7 +96,7 @@ start_dashboard() { # name, extra args...
   local name=$1; shift
   "$bin/airlock-dashboard" --redis "$AIRLOCK_TEST_REDIS_URL" --namespace dash-demo --listen 127.0.0.1:0 "$@" \
     >"$work/$name.out" 2>"$work/$name.log" &
-  pids+=($!)
+  echo "$!" >>"$work/dashboard.pids"   # not pids+=: this runs in $(…), a subshell
   for _ in $(seq 1 300); do grep -q 'listening on' "$work/$name.out" 2>/dev/null && break; sleep 0.05; done
   grep -o 'http://127.0.0.1:[0-9]*' "$work/$name.out" | head -n 1
 }
