@@ -24,6 +24,9 @@ let package = Package(
         .library(name: "AirlockRedis", targets: ["AirlockRedis"]),
         .library(name: "AirlockDaemon", targets: ["AirlockDaemon"]),
         .executable(name: "airlock-workerd", targets: ["AirlockWorkerd"]),
+        // Test support, not for applications: the in-memory W3C tracer, for the integration
+        // packages' tests (the dashboard's trace test) and their seeders.
+        .library(name: "AirlockTracingTestSupport", targets: ["AirlockTracingTestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),

@@ -439,6 +439,11 @@ def main():
         peer_field("sidekiq", sidekiq), peer_field("sidekiq", sidekiq_rel), peer_field("sidekiq", sidekiq_enq))
     tables = scaling_tables(values)
     last += " " + scaling_summary(values, tables)
+    # bench/observability.sh (full runs): ratios to the plain drain's medians.
+    obs_missing = "skipped" if values.get("obs_skipped") else "na"
+    last += " " + " ".join(
+        f"observability_{k}={values.get('obs_' + k, obs_missing)}"
+        for k in ("metrics_rate_vs_plain", "metrics_cpu_vs_plain", "traced_rate_vs_plain", "traced_cpu_vs_plain"))
     scaling_lines = []
     for t in tables:
         scaling_lines += ["", f"{t['title']}", f"command: {t['command']}"] + md_table(t["columns"], t["rows"])

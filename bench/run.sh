@@ -8,8 +8,10 @@
 # Prints a table, writes bench/results/latest.json, and ends with one machine-readable line:
 #   bench: drain_per_s=… enqueue_per_s=… latency_p50_us=… … redis_lpush_p16_per_s=…
 #          sidekiq_drain_per_s=… sidekiq_reliable_drain_per_s=… sidekiq_enqueue_per_s=…
-#          scaling_capacity_per_s=… … scaling_seconds=…   (one line; the scaling fields last, `skipped`
-#          when the scaling section did not run)
+#          scaling_capacity_per_s=… … scaling_seconds=…
+#          observability_metrics_cpu_vs_plain=… … (bench/observability.sh, full runs only)
+#          (one line; the scaling fields, then the observability ones, last; `skipped`
+#          when a section did not run)
 # --quick: smaller counts, one drain configuration, peers skipped (under a minute once built).
 # --skip-peers: no peers. --peers LIST: only these peers (comma-separated: celery,dramatiq,rq,sidekiq).
 # --only-peers: Redis's ceiling and the peers only (no Swift build, no Airlock figures); writes
@@ -604,6 +606,22 @@ if wants sidekiq; then
       }' "$RESULTS" >>"$RESULTS.sidekiq"
     cat "$RESULTS.sidekiq" >>"$RESULTS"; rm -f "$RESULTS.sidekiq"
   fi
+fi
+
+# --- 7. What metrics and tracing cost the drain (issue #18's goal: at most 5 % slower) ------------
+# bench/observability.sh with the binaries built above: its own redis-server, the same jobs drained
+# with metrics off, with --metrics-listen, and with metrics plus the in-memory tracer, modes
+# interleaved in each trial. Full runs only; its ratios end the summary line.
+if [ "$MAIN" = 1 ] && [ "$MODE" = full ]; then
+  say "observability: 50,000 airlock.ping jobs per drain, 5 trials of plain, metrics, traced"
+  if out=$(SWIFT=$SWIFT "$ROOT/bench/observability.sh" --no-build --count 50000 --trials 5); then
+    echo "$out" >&2
+    echo "$out" | sed -n 's/^observability: \(plain_per_s=.*\)$/\1/p' | tr ' ' '\n' | sed 's/^/obs_/' >>"$RESULTS"
+  else
+    say "observability.sh failed: not measured"
+  fi
+else
+  echo "obs_skipped=1" >>"$RESULTS"
 fi
 
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/')" >>"$RESULTS"

@@ -11,6 +11,11 @@ swift build --build-tests --scratch-path "$scratch"
 # Real Celery from PyPI for the interop scenarios (created once, reused).
 export AIRLOCK_CELERY_VENV="${AIRLOCK_CELERY_VENV:-$(scripts/celery-venv.sh)}"
 export AIRLOCK_WORKERD="$PWD/$scratch/debug/airlock-workerd"
+# Headless Chromium and selenium for the scenario that screenshots Prometheus's graph page
+# (scripts/browser-venv.sh installs what is missing); screenshots go to the artifacts directory.
+export AIRLOCK_BROWSER_VENV="${AIRLOCK_BROWSER_VENV:-$(scripts/browser-venv.sh)}"
+export AIRLOCK_INTEGRATION_ARTIFACTS="${AIRLOCK_INTEGRATION_ARTIFACTS:-$PWD/$scratch/integration-artifacts}"
+mkdir -p "$AIRLOCK_INTEGRATION_ARTIFACTS"
 
 # Worker processes the tests start are registered here, so that even if the test process crashes
 # none outlives the run (the tests kill their own processes on every normal path).
@@ -32,7 +37,7 @@ trap cleanup EXIT
 started=$(date +%s)
 status=0
 swift test --skip-build --scratch-path "$scratch" --no-parallel --filter AirlockIntegrationTests || status=$?
-echo "integration: suite finished in $(( $(date +%s) - started )) s, exit status $status"
+echo "integration: suite finished in $(( $(date +%s) - started )) s, exit status $status; screenshots in $AIRLOCK_INTEGRATION_ARTIFACTS"
 if [ "$status" -ne 0 ]; then
     echo "integration: FAILED (see the failing scenarios above)" >&2
 fi

@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
     ],
     targets: [
         // Pages, routes, access control (token, CSRF, read-only), escaping, charts: a router group
@@ -63,10 +64,14 @@ let package = Package(
                 .product(name: "AirlockRedis", package: "airlock-swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // One demo job enqueued inside a span of the in-memory tracer: a trace id to show.
+                .product(name: "AirlockTracingTestSupport", package: "airlock-swift"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strict
         ),
-        // The routes over a real Redis and a real HTTP listener (scripts/test.sh starts Redis).
+        // The routes over a real Redis and a real HTTP listener (scripts/test.sh starts Redis); a trace
+        // from a real Hummingbird request into the job a real worker runs.
         .testTarget(
             name: "AirlockDashboardTests",
             dependencies: [
@@ -76,6 +81,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AirlockTracingTestSupport", package: "airlock-swift"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strict
         ),

@@ -28,6 +28,9 @@ start=$(date +%s)
 built=$(date +%s)
 bin=$("$SWIFT" build --show-bin-path)
 export ORDERAPP_BINARY="$bin/OrderApp"
+# The dashboard's trace test writes its waterfall page where the browser suite below looks for it.
+export AIRLOCK_DASHBOARD_ARTIFACTS=${AIRLOCK_DASHBOARD_ARTIFACTS:-$here/AirlockDashboard/.build/browser-artifacts}
+mkdir -p "$AIRLOCK_DASHBOARD_ARTIFACTS"; rm -f "$AIRLOCK_DASHBOARD_ARTIFACTS/trace-waterfall.html"
 "$root/scripts/with-postgres.sh" "$root/scripts/with-redis.sh" "$SWIFT" test --skip-build "$@"
 tested=$(date +%s)
 DASHBOARD_BIN_DIR=$bin SWIFT=$SWIFT "$here/AirlockDashboard/scripts/test.sh"

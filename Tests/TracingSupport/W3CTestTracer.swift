@@ -27,6 +27,10 @@ public final class W3CTestTracer: Tracer, Sendable {
         public let errors: [String]
         /// Whether its status was set to error.
         public let failed: Bool
+        /// When it started and ended, nanoseconds since the Unix epoch (what a waterfall draws).
+        public let startNanoseconds: UInt64
+        /// When it ended, nanoseconds since the Unix epoch.
+        public let endNanoseconds: UInt64
 
         /// `name trace/span <- parent`.
         public var description: String { "\(name) \(traceID)/\(spanID) <- \(parentSpanID ?? "root")" }
@@ -68,16 +72,26 @@ public final class W3CTestTracer: Tracer, Sendable {
         }
     }
 
+    /// Random high bits of every trace id, drawn once: they keep ids of two tracers apart, and the
+    /// counter keeps them unique. Drawing them per span cost a `getrandom` system call per job and
+    /// was most of what the bench's traced mode measured.
+    private let salt = W3CTestTracer.hex(UInt64.random(in: 0...UInt64.max))
+
+    /// A span id (16 hex digits: the counter) or a trace id (32: the salt, then the counter).
     private func nextHex(width: Int) -> String {
         let value = state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
         }
-        // Random high bits keep ids of two tracers apart; the counter keeps them unique.
-        let random = String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        let counter = String(value, radix: 16)
-        let raw = String(repeating: "0", count: 16 - random.count) + random + String(repeating: "0", count: 16 - counter.count) + counter
-        return String(raw.suffix(width))
+        return width > 16 ? salt + Self.hex(value) : Self.hex(value)
+    }
+
+    /// 16 lowercase hex digits.
+    private static func hex(_ value: UInt64) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8](repeating: 0, count: 16)
+        for index in 0..<16 { out[15 - index] = digits[Int((value >> (UInt64(index) * 4)) & 0xF)] }
+        return String(decoding: out, as: UTF8.self)
     }
 
     // MARK: Tracer
@@ -91,7 +105,8 @@ public final class W3CTestTracer: Tracer, Sendable {
         let parent = context[SpanIdentityKey.self]
         let identity = SpanIdentity(traceID: parent?.traceID ?? nextHex(width: 32), spanID: nextHex(width: 16))
         context[SpanIdentityKey.self] = identity
-        return TestSpan(name: operationName, kind: kind, context: context, identity: identity, parent: parent?.spanID, tracer: self)
+        return TestSpan(name: operationName, kind: kind, context: context, identity: identity, parent: parent?.spanID,
+                        start: keepsSpans ? instant().nanosecondsSinceEpoch : 0, tracer: self)
     }
 
     /// Nothing is buffered.
@@ -143,9 +158,11 @@ public final class TestSpan: Span, Sendable {
     private let identity: W3CTestTracer.SpanIdentity
     private let parent: String?
     private let tracer: W3CTestTracer
+    private let start: UInt64
     private let state: Mutex<State>
 
-    init(name: String, kind: SpanKind, context: ServiceContext, identity: W3CTestTracer.SpanIdentity, parent: String?, tracer: W3CTestTracer) {
+    init(name: String, kind: SpanKind, context: ServiceContext, identity: W3CTestTracer.SpanIdentity, parent: String?, start: UInt64, tracer: W3CTestTracer) {
+        self.start = start
         self.context = context
         self.kind = kind
         self.identity = identity
@@ -196,11 +213,13 @@ public final class TestSpan: Span, Sendable {
             state.ended = true
             // A counting tracer (the bench) does not pay for building what it would not keep.
             guard keeps else { return nil }
+            let end = instant().nanosecondsSinceEpoch
             var attributes: [String: String] = [:]
             state.attributes.forEach { key, value in attributes[key] = Self.text(value) }
             return W3CTestTracer.FinishedSpan(
                 name: state.name, kind: kind, traceID: identity.traceID, spanID: identity.spanID, parentSpanID: parent,
-                links: state.links, attributes: attributes, errors: state.errors, failed: state.failed)
+                links: state.links, attributes: attributes, errors: state.errors, failed: state.failed,
+                startNanoseconds: start, endNanoseconds: max(end, start))
         }
         if let finished { tracer.record(finished) } else if !keeps { tracer.countEnded() }
     }

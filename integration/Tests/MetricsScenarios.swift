@@ -92,6 +92,18 @@ extension IntegrationScenarios {
             #expect(try await s.waitForRecords(firstBatch.count + secondBatch.count, timeout: .seconds(120)))
             #expect(try await waitFor(succeeded, Double(firstBatch.count + secondBatch.count)), "the counter did not follow the second batch")
 
+            // Queue latency as an operator graphs it: Prometheus's own graph page in a real headless
+            // Chromium, once Prometheus holds 15 scrapes of the backlog queue's latency (it grows: no worker consumes it).
+            let latency = "max by (queue) (airlock_queue_oldest_ready_age_seconds)"
+            #expect(try await waitFor(#"sum(count_over_time(airlock_queue_oldest_ready_age_seconds{queue="backlog"}[1m])) >= bool 15"#, 1),
+                    "fifteen seconds of latency samples")
+            let backlog = try await prometheus.range(#"max(airlock_queue_oldest_ready_age_seconds{queue="backlog"})"#, lastSeconds: 60, step: 1)
+            #expect(backlog.count >= 15 && backlog.last! > backlog.first!, "the backlog's latency grows while nothing consumes it: \(backlog)")
+            let jobs = "sum by (task, outcome) (airlock_jobs_total)"
+            let shot = try await BrowserTools.prometheusGraph(prometheus.base, name: "prometheus-queue-latency", window: "1m",
+                                                              panels: [(latency, #"queue="backlog""#), (jobs, #"outcome="succeeded""#)])
+            #expect(shot.contains(#"queue=\"backlog\""#) && shot.contains(#"outcome=\"succeeded\""#), "the graph legends: \(shot)")
+
             // The rule file loaded and every rule evaluates without error.
             let rules = try await prometheus.ruleHealth()
             #expect(rules.count == 5 && rules.allSatisfy { $0.value == "ok" }, "rules: \(rules)")
@@ -199,6 +211,17 @@ struct PrometheusServer {
         return Double(text)
     }
 
+    /// The values of a range query with one result over the last `lastSeconds`, oldest first.
+    func range(_ query: String, lastSeconds: Int, step: Int) async throws -> [Double] {
+        let end = Date().timeIntervalSince1970
+        let object = try await api("/api/v1/query_range", [
+            ("query", query), ("start", String(end - Double(lastSeconds))), ("end", String(end)), ("step", String(step)),
+        ])
+        guard let data = object["data"] as? [String: Any], let result = data["result"] as? [[String: Any]], let first = result.first,
+              let values = first["values"] as? [[Any]] else { return [] }
+        return values.compactMap { pair in (pair.last as? String).flatMap(Double.init) }
+    }
+
     /// Every value of `label` on series matching `match`.
     func labelValues(_ label: String, match: String) async throws -> [String] {
         let object = try await api("/api/v1/label/\(label)/values", [("match[]", match)])
@@ -220,6 +243,46 @@ struct PrometheusServer {
             return !health.isEmpty && health.values.allSatisfy { $0 == "ok" }
         }
         return health
+    }
+}
+
+// MARK: - Headless Chromium
+
+/// Debian's chromium driven by selenium from the venv `scripts/browser-venv.sh` makes
+/// (`AIRLOCK_BROWSER_VENV`; integration/run.sh sets it). Missing is a failure, never a skip.
+enum BrowserTools {
+    static func venv() throws -> String {
+        let path = ProcessInfo.processInfo.environment["AIRLOCK_BROWSER_VENV"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? Integration.packageRoot + "/.build-browser-venv"
+        guard FileManager.default.isExecutableFile(atPath: path + "/bin/python"),
+              FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") else {
+            throw IntegrationError("no chromium or no selenium venv at \(path): run scripts/browser-venv.sh (make test does)")
+        }
+        return path
+    }
+
+    /// Where screenshots go: `AIRLOCK_INTEGRATION_ARTIFACTS` (integration/run.sh: `.build/integration-artifacts`).
+    static func artifacts() throws -> String {
+        let path = ProcessInfo.processInfo.environment["AIRLOCK_INTEGRATION_ARTIFACTS"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? Integration.packageRoot + "/.build/integration-artifacts"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Prometheus's graph page with a panel per `(expression, legend)` over the last `window`,
+    /// screenshotted once each panel drew a series whose labels contain `legend`
+    /// (integration/browser/prometheus_graph.py). Returns the script's report (the legends).
+    static func prometheusGraph(_ base: String, name: String, window: String, panels: [(String, String)]) async throws -> String {
+        let output = try artifacts() + "/\(name).png"
+        let result = try await runTool(try venv() + "/bin/python",
+                                       [Integration.packageRoot + "/integration/browser/prometheus_graph.py", base, output, window]
+                                           + panels.flatMap { [$0.0, $0.1] },
+                                       in: NSTemporaryDirectory())
+        guard result.status == 0, FileManager.default.fileExists(atPath: output) else {
+            throw IntegrationError("prometheus_graph.py exited \(result.status): \(result.output.suffix(3000))")
+        }
+        Integration.report("screenshot \(output)")
+        return result.output
     }
 }
 

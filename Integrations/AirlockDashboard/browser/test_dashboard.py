@@ -1,6 +1,6 @@
 """The dashboard in a real headless Chromium, over real data (scripts/test.sh sets everything up).
 
-Environment: DASH_URL (open, loopback), DASH_TOKEN_URL and DASH_TOKEN (a token-protected instance),
+Environment: DASH_URL (open, loopback, with DASH_TRACE_URL as its --trace-url), DASH_TOKEN_URL and DASH_TOKEN (a token-protected instance),
 DASH_RO_URL (a --read-only instance), REDIS_PORT (the private redis-server), SEED_JSON (what airlock-dashboard-seed seeded), ARTIFACTS
 (where screenshots and page sources go). Every wait is for a DOM or Redis condition, never a sleep.
 Ends with the line "N passed, M failed"; exits 1 when anything failed.
@@ -26,6 +26,7 @@ URL = os.environ["DASH_URL"].rstrip("/")
 TOKEN_URL = os.environ["DASH_TOKEN_URL"].rstrip("/")
 TOKEN = os.environ["DASH_TOKEN"]
 READ_ONLY_URL = os.environ["DASH_RO_URL"].rstrip("/")
+TRACE_URL = os.environ["DASH_TRACE_URL"]
 REDIS_PORT = os.environ["REDIS_PORT"]
 ARTIFACTS = os.environ["ARTIFACTS"]
 with open(os.environ["SEED_JSON"]) as f:
@@ -216,6 +217,41 @@ def test_clicking_retry_puts_the_dead_job_back_on_its_queue(d):
     wait(d, lambda d: "ready on queue billing" in text(d, "job-result"), "the job page")
     assert "0 jobs ahead of it" in text(d, "job-result")
     save(d, "job")
+
+
+def test_a_traced_jobs_pages_show_its_trace_id_linked(d):
+    trace_id = SEED["trace_id"]
+    assert len(trace_id) == 32, SEED
+    link = TRACE_URL.replace("{trace_id}", trace_id)
+    for path in ("/dead/show?id=", "/job?id="):
+        d.get(URL + path + urllib.parse.quote(SEED["traced_id"]))
+        element = wait(d, lambda d: d.find_element(By.CSS_SELECTOR, ".trace code.trace-id"), f"the trace id on {path}")
+        assert element.text == trace_id, (element.text, trace_id)
+        assert d.find_element(By.CSS_SELECTOR, ".trace a.trace-link").get_attribute("href") == link
+    assert "dead on queue billing" in text(d, "job-result")
+    no_script_ran(d)
+    save(d, "job-trace")
+
+
+def test_the_recorded_trace_from_a_web_request_into_its_job(d):
+    """The waterfall TraceTests (the Swift suite, just before) wrote from the spans the in-memory
+    tracer recorded: a POST to a Hummingbird app, the flush, and the two attempts of the job."""
+    path = os.path.join(ARTIFACTS, "trace-waterfall.html")
+    assert os.path.exists(path), f"{path} is missing: the Swift suite's TraceTests writes it"
+    d.get("file://" + path)
+    rows = d.find_elements(By.CSS_SELECTOR, "tr.span")
+    spans = [{"trace": r.get_attribute("data-trace-id"), "id": r.get_attribute("data-span-id"),
+              "parent": r.get_attribute("data-parent-id"), "name": r.find_element(By.CSS_SELECTOR, "td.name").text} for r in rows]
+    trace_id = text(d, "trace-id")
+    assert len(spans) == 4 and all(s["trace"] == trace_id for s in spans), spans
+    request, flush, first, second = spans
+    assert request["name"].endswith("/signup") and request["parent"] == "", request
+    assert flush["name"].endswith("airlock.flush") and flush["parent"] == request["id"], flush
+    for run in (first, second):
+        assert run["name"].endswith("airlock.run mail.welcome") and run["parent"] == flush["id"], run
+    assert "<script>window.__pwned = 5</script>" in d.find_element(By.CSS_SELECTOR, "tr.failed .error").text
+    no_script_ran(d)
+    save(d, "trace-waterfall")
 
 
 def test_a_post_without_the_csrf_token_is_403(d):

@@ -4,7 +4,9 @@
 # (airlock-dashboard-seed bench), the release airlock-dashboard over it, and sequential keep-alive
 # GETs of each page (bench/bench_client.py): p50/p90/p99/max per page.
 #   scripts/bench.sh [COUNT]     (default 300 timed requests per page)
-# BENCH_NO_BUILD=1 uses the release binaries already built. Everything started is stopped on exit.
+# Also the server's CPU per request (its /proc stat), which other load on the machine moves far less
+# than the latency. BENCH_NO_BUILD=1 uses the release binaries already built; BENCH_PATHS="/ /dead"
+# times only those pages. Everything started is stopped on exit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -42,4 +44,7 @@ for _ in $(seq 1 300); do grep -q 'listening on' "$work/out" 2>/dev/null && brea
 base=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/out" | head -n 1)
 [ -n "$base" ] || { cat "$work/log" >&2; exit 1; }
 echo "bench: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $count sequential requests per page after 10 warm-up ones" >&2
-python3 "$here/bench/bench_client.py" "$base" "$count" / /live/overview /queues /workers /dead "/dead?error=timeout" /delayed
+paths=(/ /live/overview /queues /workers /dead "/dead?error=timeout" /delayed)
+[ -z "${BENCH_PATHS:-}" ] || read -r -a paths <<<"$BENCH_PATHS"
+echo "bench: dashboard pid $pid" >&2
+python3 "$here/bench/bench_client.py" --pid "$pid" "$base" "$count" "${paths[@]}"

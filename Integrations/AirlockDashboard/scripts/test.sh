@@ -7,8 +7,8 @@
 #      (`airlock-dashboard-seed demo`, which keeps a live worker running) — served by the real
 #      `airlock-dashboard` binary, three times: open on loopback, with a token, and --read-only.
 # Screenshots and page sources go to $AIRLOCK_DASHBOARD_ARTIFACTS (default: .build/browser-artifacts).
-# Installs what is missing: the root package's system packages, chromium and chromium-driver (apt),
-# python3-venv if needed, selenium (pip, into .build/browser-venv). Everything started here is stopped
+# Installs what is missing: the root package's system packages; chromium, chromium-driver, python3-venv
+# and selenium (../../scripts/browser-venv.sh, the venv in .build/browser-venv). Everything started here is stopped
 # on every path.
 # Extra arguments go to `swift test` (e.g. --filter Security). SKIP_BROWSER=1 runs only the Swift suite
 # (refused under CI=true: there a missing browser is a failure, never a skip).
@@ -23,29 +23,10 @@ if [ "${CI:-}" = true ] && [ -n "${SKIP_BROWSER:-}" ]; then
   echo "test.sh: SKIP_BROWSER is not allowed under CI=true" >&2; exit 1
 fi
 
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
 "$root/scripts/install-deps.sh"     # libhiredis-dev, redis-server, redis-tools, python3
+venv="$here/.build/browser-venv"
 if [ -z "${SKIP_BROWSER:-}" ]; then
-  need=()
-  command -v chromium >/dev/null 2>&1 || need+=(chromium)
-  command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
-  if [ ${#need[@]} -gt 0 ]; then
-    echo "test.sh: installing ${need[*]}" >&2
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-  fi
-  venv="$here/.build/browser-venv"
-  if ! "$venv/bin/python" -c 'import selenium' >/dev/null 2>&1; then
-    echo "test.sh: installing selenium into $venv" >&2
-    if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
-      echo "test.sh: installing python3-venv" >&2
-      $sudo apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
-    fi
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "selenium>=4.20,<5"
-  fi
+  AIRLOCK_BROWSER_VENV=$venv "$root/scripts/browser-venv.sh" >/dev/null   # chromium, chromium-driver, selenium
 fi
 
 cd "$here"
@@ -68,6 +49,8 @@ cleanup() {
   local status=$?
   set +e
   exec 9>&- 2>/dev/null           # closes the seeder's stdin: its live worker shuts down cleanly
+  # start_dashboard runs in a command substitution (a subshell): its servers' pids come from a file.
+  if [ -f "$work/dashboard.pids" ]; then while read -r pid; do pids+=("$pid"); done <"$work/dashboard.pids"; fi
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -88,7 +71,10 @@ redis-cli -p "$port" ping | grep -q PONG || { echo "test.sh: redis-server did no
 export AIRLOCK_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
 echo "test.sh: redis-server on 127.0.0.1:$port" >&2
 
+# The Swift suite's trace test writes its waterfall page here; the browser suite screenshots it.
+export AIRLOCK_DASHBOARD_ARTIFACTS=$artifacts
 if [ -z "${DASHBOARD_BIN_DIR:-}" ]; then
+  mkdir -p "$artifacts"; rm -f "$artifacts/trace-waterfall.html"
   start=$(date +%s)
   $SWIFT test --skip-build "$@"
   echo "test.sh: Swift suite ran in $(( $(date +%s) - start ))s" >&2
@@ -105,16 +91,17 @@ exec 9>"$work/seed.in"
 for _ in $(seq 1 1200); do grep -q '"ready"' "$work/seed.json" 2>/dev/null && break; kill -0 "${pids[0]}" 2>/dev/null || break; sleep 0.1; done
 grep -q '"ready"' "$work/seed.json" || { echo "test.sh: the seeder did not finish" >&2; cat "$work/seed.log" >&2; exit 1; }
 
-# The real binary, twice: open on loopback, and with a token.
+# The real binary, three times: open on loopback (linking trace ids to a tracing UI), with a token, and read-only.
 start_dashboard() { # name, extra args...
   local name=$1; shift
   "$bin/airlock-dashboard" --redis "$AIRLOCK_TEST_REDIS_URL" --namespace dash-demo --listen 127.0.0.1:0 "$@" \
     >"$work/$name.out" 2>"$work/$name.log" &
-  pids+=($!)
+  echo "$!" >>"$work/dashboard.pids"   # not pids+=: this runs in $(…), a subshell
   for _ in $(seq 1 300); do grep -q 'listening on' "$work/$name.out" 2>/dev/null && break; sleep 0.05; done
   grep -o 'http://127.0.0.1:[0-9]*' "$work/$name.out" | head -n 1
 }
-open_url=$(start_dashboard open)
+trace_url='https://tempo.example/trace/{trace_id}'
+open_url=$(start_dashboard open --trace-url "$trace_url")
 token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 token_url=$(AIRLOCK_DASHBOARD_TOKEN=$token start_dashboard token)
 ro_url=$(start_dashboard read-only --read-only)
@@ -133,7 +120,7 @@ echo "test.sh: 0.0.0.0 without a token refused (exit 2)" >&2
 
 mkdir -p "$artifacts"
 start=$(date +%s)
-DASH_URL=$open_url DASH_TOKEN_URL=$token_url DASH_TOKEN=$token DASH_RO_URL=$ro_url REDIS_PORT=$port SEED_JSON="$work/seed.json" \
-  ARTIFACTS="$artifacts" "$here/.build/browser-venv/bin/python" "$here/browser/test_dashboard.py"
+DASH_URL=$open_url DASH_TRACE_URL=$trace_url DASH_TOKEN_URL=$token_url DASH_TOKEN=$token DASH_RO_URL=$ro_url REDIS_PORT=$port SEED_JSON="$work/seed.json" \
+  ARTIFACTS="$artifacts" "$venv/bin/python" "$here/browser/test_dashboard.py"
 echo "test.sh: browser suite ran in $(( $(date +%s) - start ))s; screenshots in $artifacts" >&2
 grep -h 'dashboard action' "$work/open.log" | head -n 5 >&2 || true

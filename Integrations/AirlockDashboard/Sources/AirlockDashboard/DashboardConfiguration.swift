@@ -37,6 +37,9 @@ public struct DashboardConfiguration: Sendable {
     public var refreshSeconds: Int = 2
     /// Rows per page of the dead-letter and delayed lists.
     public var pageSize: Int = 50
+    /// Where the job and dead-letter pages link a job's trace id (from its envelope's
+    /// `traceparent`); without one the id is shown unlinked.
+    public var traceLink: TraceLinkTemplate?
     /// The title in every page's header.
     public var title: String = "Airlock"
     /// How many messages wait in the transactional outbox, once there is one (another issue). Until

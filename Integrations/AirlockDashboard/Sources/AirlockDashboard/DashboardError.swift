@@ -5,7 +5,7 @@ public import Airlock
 public struct DashboardError: AirlockError, Equatable {
     /// The category of a ``DashboardError``.
     public struct Kind: Sendable, Hashable, CustomStringConvertible {
-        fileprivate enum Code: String, Sendable, Hashable { case unsafeBinding, weakToken, invalidAddress }
+        fileprivate enum Code: String, Sendable, Hashable { case unsafeBinding, weakToken, invalidAddress, invalidTraceURL }
         fileprivate let code: Code
         /// Bound to a non-loopback address without a token.
         public static let unsafeBinding = Kind(code: .unsafeBinding)
@@ -13,6 +13,8 @@ public struct DashboardError: AirlockError, Equatable {
         public static let weakToken = Kind(code: .weakToken)
         /// A `--listen` address that is not `host:port`.
         public static let invalidAddress = Kind(code: .invalidAddress)
+        /// A `--trace-url` that is not an http(s) URL with `{trace_id}` in it.
+        public static let invalidTraceURL = Kind(code: .invalidTraceURL)
         /// The kind's name.
         public var description: String { code.rawValue }
     }

@@ -36,6 +36,9 @@ struct DashboardCommand: AsyncParsableCommand {
     @Option(help: "Seconds between live refreshes (0: off).")
     var refresh = 2
 
+    @Option(help: "Link each job's trace id to your tracing UI: an http(s) URL with {trace_id}, e.g. https://tempo.example/trace/{trace_id}.")
+    var traceURL: String?
+
     @Option(help: "Path the dashboard is served under.")
     var basePath = "/"
 
@@ -53,6 +56,10 @@ struct DashboardCommand: AsyncParsableCommand {
         let logger = Logger(label: "airlock.dashboard")
         let address: (host: String, port: Int)
         do { address = try ListenAddress.parse(listen) } catch { throw ValidationError(error.description) }
+        var traceLink: TraceLinkTemplate?
+        if let traceURL {
+            do { traceLink = try TraceLinkTemplate(traceURL) } catch { throw ValidationError(error.description) }
+        }
         let secret = token ?? environment["AIRLOCK_DASHBOARD_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let access: DashboardAccess
         do {
@@ -81,6 +88,7 @@ struct DashboardCommand: AsyncParsableCommand {
             throw ExitCode(3)
         }
         var configuration = DashboardConfiguration(access: access)
+        configuration.traceLink = traceLink
         configuration.readOnly = readOnly
         configuration.refreshSeconds = max(0, refresh)
         let dashboard = Dashboard(admin: admin, configuration: configuration, logger: logger)

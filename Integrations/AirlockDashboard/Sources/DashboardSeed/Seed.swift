@@ -1,8 +1,10 @@
 import Airlock
 import AirlockRedis
+import AirlockTracingTestSupport
 import ArgumentParser
 import Foundation
 import Logging
+import Tracing
 
 /// Puts real data in a namespace for the dashboard's browser tests (`demo`) and its bench (`bench`).
 @main
@@ -68,6 +70,7 @@ struct Demo: AsyncParsableCommand {
         registry.register("mail.send") { _, _ in }
         registry.register("billing.charge", maxRetries: 0) { _, _ in throw PermanentFailure(Self.hostileError) }
         registry.register("billing.refund", maxRetries: 0) { _, _ in throw PermanentFailure("gateway timeout (refund service)") }
+        registry.register("orders.confirm", maxRetries: 0) { _, _ in throw PermanentFailure("payment provider rejected order 1042") }
         registry.register("reports.build", maxRetries: 5, retry: .fixed(.seconds(3600))) { _, _ in throw SeedFailure("upstream 503 <i>temporarily</i> unavailable") }
 
         // Phase 1: a worker over every queue runs the traffic, then stops cleanly.
@@ -106,8 +109,21 @@ struct Demo: AsyncParsableCommand {
             hostile = try Airlock.enqueue(name: Self.hostileTask, kwargs: ["note": "<svg onload=alert(1)>"], options: DispatchOptions(queue: "billing")).id.uuidString.lowercased()
             retrying = try Airlock.enqueue(name: "reports.build", kwargs: ["day": "2026-12-01"], options: DispatchOptions(queue: "reports")).id.uuidString.lowercased()
         }
+        // One job enqueued inside a span of the in-memory W3C tracer (standing in for an
+        // application's request span): its dead letter carries a real `traceparent`, which the
+        // dashboard shows as a trace id and links through --trace-url.
+        let tracer = W3CTestTracer()
+        var tracedID = ""
+        try await withTracer(tracer) {
+            try await tracer.withSpan("POST /orders/1042/confirm", ofKind: .server) { _ in
+                try await flush {
+                    tracedID = try Airlock.enqueue(name: "orders.confirm", kwargs: ["order": 1042], options: DispatchOptions(queue: "billing")).id.uuidString.lowercased()
+                }
+            }
+        }
+        let traceID = tracer.finishedSpans.first { $0.name == "airlock.flush" }?.traceID ?? ""
         try await waitFor("the batch to settle", admin) { stats in
-            stats["billing"].map { $0.dead >= 5 } == true && stats["mail"].map { $0.counters.processed >= mailJobs } == true
+            stats["billing"].map { $0.dead >= 6 } == true && stats["mail"].map { $0.counters.processed >= mailJobs } == true
                 && stats["reports"].map { $0.delayed >= 1 } == true
         }
         batch.shutdown()
@@ -136,6 +152,7 @@ struct Demo: AsyncParsableCommand {
             "namespace": .string(target.namespace),
             "charge_ids": .array(chargeIDs.map { .string($0) }),
             "hostile_id": .string(hostile), "retrying_id": .string(retrying), "scheduled_id": .string(scheduled),
+            "traced_id": .string(tracedID), "trace_id": .string(traceID),
             "live_worker": .string(live.id), "mail_processed": .int(mailJobs), "hostile_error": .string(Self.hostileError), "hostile_task": .string(Self.hostileTask),
         ]
         seeded["ready"] = "ok"

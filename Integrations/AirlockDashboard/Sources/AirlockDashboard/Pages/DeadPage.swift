@@ -100,6 +100,7 @@ extension Dashboard {
             <dt>Queue</dt><dd>\(letter.queue)</dd>
             <dt>Task</dt><dd id="letter-task">\(letter.task, or: "(malformed message)")</dd>
             <dt>Error</dt><dd class="error" id="letter-error">\(letter.error, or: "-")</dd>
+            \(JobTrace(letter.fields).map { "<dt>Trace</dt><dd class=\"trace\">\($0.html(configuration.traceLink))</dd>" as HTML } ?? .empty)
             <dt>Attempts</dt><dd>\(letter.attempts.map(String.init), or: "?")</dd>
             <dt>Failed at</dt><dd>\(Format.date(letter.failedAtMilliseconds)) (\(Format.relative(letter.failedAtMilliseconds, now: page.now)))</dd>
             </dl>

@@ -33,6 +33,7 @@ extension Dashboard {
             return """
                 <section class="location"><p class="place">\(place)</p>
                 <p>Task <code>\(location.fields["task"]?.stringValue, or: "?")</code></p>
+                \(trace(location.fields))
                 <pre class="envelope">\(PrettyJSON.render(location.fields, stored: location.stored))</pre></section>
                 """
         }
@@ -44,5 +45,11 @@ extension Dashboard {
         }
         let body: HTML = "\(finder)<div id=\"job-result\">\(found)</div>"
         return .page(Layout.page(page, section: .job, title: "Job \(HTML.truncated(id, 40))", body))
+    }
+
+    /// The trace line of a job that carries a trace context; nothing otherwise.
+    func trace(_ fields: [String: JSONValue]) -> HTML {
+        guard let trace = JobTrace(fields) else { return .empty }
+        return "<p class=\"trace\">Trace \(trace.html(configuration.traceLink))</p>"
     }
 }
