@@ -74,8 +74,11 @@ demo: build-release
 bench-core: build-release
 	.build/release/AirlockCoreBench
 
+## Everything measured: bench/run.sh (Airlock beside Redis's ceiling and the peers, scaling tables,
+## observability), then the PostgreSQL outbox's figures (BENCH_OUTBOX=0 leaves those out).
 bench: build-release
 	bench/run.sh $(BENCH_ARGS)
+	@if [ "$(BENCH_OUTBOX)" != 0 ]; then $(MAKE) --no-print-directory bench-outbox; fi
 
 ## The PostgreSQL outbox: added latency, commit→queued, relay drain of 100k rows (docs/OUTBOX.md).
 bench-outbox: deps
