@@ -60,6 +60,7 @@ public struct Dashboard: Sendable {
         group.post("delayed/delete") { request, context in await handler.action(request, context) { try await $0.deleteDelayed($1) } }
         group.post("dead/retry") { request, context in await handler.action(request, context) { try await $0.retryDead($1) } }
         group.post("dead/delete") { request, context in await handler.action(request, context) { try await $0.deleteDead($1) } }
+        group.post("job/cancel") { request, context in await handler.action(request, context) { try await $0.cancelJob($1) } }
     }
 
     /// `"/"` → `""`, `"airlock/"` → `"/airlock"`.

@@ -95,6 +95,9 @@ enum Layout {
         case "dropped": what = count == 1 ? "1 delayed job deleted" : "\(count) delayed jobs deleted"
         case "paused": what = "queue paused: workers stop taking its jobs within a second"
         case "resumed": what = "queue resumed"
+        case "cancelled": what = "job cancelled: removed from its queue, it will not run"
+        case "requested": what = "cancel requested from the worker holding the job: it is dropped, or its task cancelled, at the worker's next heartbeat, and never retried"
+        case "not-cancelled": what = "nothing to cancel: the job is no longer ready, delayed or in flight"
         default: return .empty
         }
         return "<p class=\"notice\" id=\"notice\">\(what)</p>"

@@ -148,6 +148,30 @@ struct PageTests {
         #expect(h.audit.entries.last?.metadata["jobs"] == "2")
     }
 
+    @Test func aJobIsCancelledFromItsPage() async throws {
+        let h = try await DashboardHarness.start("cancel")
+        defer { h.stop() }
+        try await h.command("SADD", h.keys.queues, "reports")
+        try await h.command("ZADD", h.keys.delayed("reports"), String(epochMilliseconds() + 3_600_000),
+                            String(decoding: Seeds.envelope(id: "c1", queue: "reports"), as: UTF8.self))
+        let session = try await h.session("/job?id=c1")
+        let page = try await h.get("/job?id=c1", headers: ["Cookie": session.cookie])
+        #expect(page.body.contains("id=\"job-cancel\""))
+        // Without the CSRF field: refused, nothing cancelled.
+        #expect(try await h.post("/job/cancel", form: [("id", "c1")], headers: ["Cookie": session.cookie]).status == 403)
+        #expect(try await h.command("ZCARD", h.keys.delayed("reports")).integer() == 1)
+
+        let cancel = try await h.post("/job/cancel", form: [("_csrf", session.csrf), ("id", "c1")], headers: ["Cookie": session.cookie])
+        #expect(cancel.status == 303)
+        #expect(cancel.header("location")?.contains("done=cancelled") == true)
+        #expect(try await h.command("ZCARD", h.keys.delayed("reports")).integer() == 0)
+        #expect(try await h.command("HGET", h.keys.stats("reports"), "cancelled").string == "1")
+        #expect(h.audit.entries.last?.metadata["action"] == "job.cancel")
+        #expect(h.audit.entries.last?.metadata["jobs"] == "1")
+        let after = try await h.get("/job?id=c1&done=cancelled&n=1", headers: ["Cookie": session.cookie])
+        #expect(after.body.contains("id=\"notice\"") && after.body.contains("id=\"not-found\"") && !after.body.contains("id=\"job-cancel\""))
+    }
+
     @Test func pauseAndResumeAQueue() async throws {
         let h = try await DashboardHarness.start("pause")
         defer { h.stop() }

@@ -2,7 +2,8 @@ import Airlock
 import AirlockRedis
 
 /// `/job?id=`: where a job is now — ready (with the jobs ahead of it), delayed until when, in
-/// flight on which worker, dead — or that it is in none of those places.
+/// flight on which worker, dead — or that it is in none of those places; and a button that
+/// cancels it (`POST /job/cancel`, `RedisAdmin.cancel(jobID:)`) while it is not dead.
 extension Dashboard {
     func job(_ visit: Visit) async throws -> Reply {
         let page = visit.page
@@ -43,8 +44,24 @@ extension Dashboard {
         if !search.complete {
             found.append("<p class=\"problem\">Some lists were longer than the search limit and were searched only in part.</p>")
         }
+        let cancellable = search.locations.contains { if case .dead = $0.place { false } else { true } }
+        if page.canAct && cancellable {
+            found.append("""
+                <form method="post" class="actions" id="job-cancel" action="\(attribute: page.link("/job/cancel"))" data-confirm="Cancel this job? It will not run (a running task is cancelled), and it is not retried.">\(page.csrfField)<input type="hidden" name="id" value="\(attribute: id)"><button class="delete">Cancel job</button></form>
+                """)
+        }
         let body: HTML = "\(finder)<div id=\"job-result\">\(found)</div>"
-        return .page(Layout.page(page, section: .job, title: "Job \(HTML.truncated(id, 40))", body))
+        return .page(Layout.page(page, section: .job, title: "Job \(HTML.truncated(id, 40))", notice: Layout.notice(visit.query), body))
+    }
+
+    /// `POST /job/cancel`: cancels the job wherever it is, logs who did, and shows its page again.
+    func cancelJob(_ visit: Visit) async throws -> Reply {
+        let id = visit.form["id"]?.trimmingWhitespace ?? ""
+        let report = try await admin.cancel(jobID: id)
+        let acted = report.steps.filter { $0.action != .deadLetter }
+        record("job.cancel", by: visit.visitor, queue: acted.first?.queue, count: acted.count, detail: id)
+        let done = acted.contains { $0.action == .requestedFromWorker } ? "requested" : acted.isEmpty ? "not-cancelled" : "cancelled"
+        return .redirect(visit.page.link("/job", [("id", id), ("done", done), ("n", String(acted.count))]))
     }
 
     /// The trace line of a job that carries a trace context; nothing otherwise.
