@@ -12,7 +12,7 @@ import HTTPTypes
 /// dashboard.addRoutes(to: router, atPath: "/airlock")
 /// ```
 ///
-/// Server-rendered pages (overview, queues, workers, delayed and retrying jobs, dead letters, a job
+/// Server-rendered pages (overview, queues, workers, periodic jobs, delayed and retrying jobs, dead letters, a job
 /// by id) over ``RedisAdmin``; a small script refreshes figures in place. Every state-changing
 /// request is a POST that must carry the session's CSRF token; with a token configured, every
 /// request must carry it too (basic authentication or a bearer header); in read-only mode nothing
@@ -45,6 +45,7 @@ public struct Dashboard: Sendable {
         group.get("/") { request, context in await handler.page(request, context) { try await $0.overview($1) } }
         group.get("queues") { request, context in await handler.page(request, context) { try await $0.queues($1) } }
         group.get("workers") { request, context in await handler.page(request, context) { try await $0.workers($1) } }
+        group.get("schedules") { request, context in await handler.page(request, context) { try await $0.schedules($1) } }
         group.get("delayed") { request, context in await handler.page(request, context) { try await $0.delayed($1) } }
         group.get("dead") { request, context in await handler.page(request, context) { try await $0.dead($1) } }
         group.get("dead/show") { request, context in await handler.page(request, context) { try await $0.deadLetter($1) } }

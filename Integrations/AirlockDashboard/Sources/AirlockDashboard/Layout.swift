@@ -28,13 +28,14 @@ struct PageContext: Sendable {
 /// The page shell: header with navigation and the job finder, the body, the footer.
 enum Layout {
     enum Section: String, CaseIterable {
-        case overview, queues, workers, delayed, dead, job
+        case overview, queues, workers, schedules, delayed, dead, job
 
         var title: String {
             switch self {
             case .overview: "Overview"
             case .queues: "Queues"
             case .workers: "Workers"
+            case .schedules: "Schedules"
             case .delayed: "Delayed & retrying"
             case .dead: "Dead letters"
             case .job: "Find a job"
@@ -46,6 +47,7 @@ enum Layout {
             case .overview: "/"
             case .queues: "/queues"
             case .workers: "/workers"
+            case .schedules: "/schedules"
             case .delayed: "/delayed"
             case .dead: "/dead"
             case .job: "/job"

@@ -172,6 +172,27 @@ struct PageTests {
         #expect(after.body.contains("id=\"notice\"") && after.body.contains("id=\"not-found\"") && !after.body.contains("id=\"job-cancel\""))
     }
 
+    @Test func periodicJobsAreListedWithTheirTicksAndHostileTextIsEscaped() async throws {
+        let h = try await DashboardHarness.start("schedules")
+        defer { h.stop() }
+        let empty = try await h.get("/schedules")
+        #expect(empty.status == 200 && empty.body.contains("No periodic job is published"))
+        // As a worker publishes a schedule, and its tick record in the queue's slot.
+        try await h.command("HSET", h.keys.schedules, "nightly",
+                            #"{"name":"nightly","task":"reports.nightly","queue":"reports","timing":{"cron":"0 3 * * *","time_zone":"Europe/Paris"},"missed":"catch_up","catch_up":1,"declared_by":"w1","seen_at":1796119641000}"#)
+        try await h.command("SET", h.keys.scheduleTick("reports", schedule: "nightly"), "1796086800000")
+        try await h.command("HSET", h.keys.schedules, "evil<script>",
+                            #"{"task":"<img src=x onerror=alert(1)>","queue":"q","timing":{"every_ms":1000,"offset_ms":0},"declared_by":"\u001b[31mw2"}"#)
+        let page = try await h.get("/schedules")
+        #expect(page.status == 200)
+        #expect(page.body.contains("cron 0 3 * * * Europe/Paris") && page.body.contains("reports.nightly") && page.body.contains("catch up 1"))
+        #expect(page.body.contains("2026-12-01"), "the last tick's date")
+        #expect(page.body.contains("every 1s"))
+        #expect(page.body.contains("evil&lt;script&gt;") && !page.body.contains("evil<script>"))
+        #expect(page.body.contains("&lt;img src=x onerror=alert(1)&gt;") && !page.body.contains("<img src=x"))
+        #expect(!page.body.contains("\u{1b}"))
+    }
+
     @Test func pauseAndResumeAQueue() async throws {
         let h = try await DashboardHarness.start("pause")
         defer { h.stop() }
