@@ -127,25 +127,12 @@ final class WorkBuffer: Sendable {
 
     /// Takes the jobs that have not started, leaving the buffer open (a reaped worker gives them up).
     func takeUnstarted() -> [Job] {
-        state.withLock { state in
-            let jobs = state.waiting.flatMap { $0 }
-            state.used -= jobs.count
-            for index in state.waiting.indices { state.waiting[index].removeAll() }
-            return jobs
-        }
+        state.withLock { Self.takeWaiting(&$0) { _ in true } }
     }
 
     /// Takes the jobs matching `matches` that have not started (an operator cancelled them).
     func takeUnstarted(where matches: (Job) -> Bool) -> [Job] {
-        state.withLock { state in
-            var taken: [Job] = []
-            for index in state.waiting.indices {
-                taken += state.waiting[index].filter(matches)
-                state.waiting[index].removeAll(where: matches)
-            }
-            state.used -= taken.count
-            return taken
-        }
+        state.withLock { Self.takeWaiting(&$0, where: matches) }
     }
 
     /// The tickets of the running jobs matching `matches`.
@@ -157,14 +144,27 @@ final class WorkBuffer: Sendable {
     func closeAndTakeUnstarted() -> [Job] {
         let (jobs, waiters) = state.withLock { state -> ([Job], [CheckedContinuation<(Int, Job)?, Never>]) in
             state.open = false
-            let jobs = state.waiting.flatMap { $0 }
-            state.used -= jobs.count
-            for index in state.waiting.indices { state.waiting[index].removeAll() }
+            let jobs = Self.takeWaiting(&state) { _ in true }
             defer { state.jobWaiters.removeAll() }
             return (jobs, state.jobWaiters)
         }
         for waiter in waiters { waiter.resume(returning: nil) }
         return jobs
+    }
+
+    /// Removes the waiting jobs `matches` accepts (asked once per job), in lane order, and frees
+    /// their slots.
+    private static func takeWaiting(_ state: inout State, where matches: (Job) -> Bool) -> [Job] {
+        var taken: [Job] = []
+        for index in state.waiting.indices {
+            var kept: [Job] = []
+            for job in state.waiting[index] {
+                if matches(job) { taken.append(job) } else { kept.append(job) }
+            }
+            state.waiting[index] = kept
+        }
+        state.used -= taken.count
+        return taken
     }
 
     private static func popWaiting(_ state: inout State) -> (Int, Job)? {
