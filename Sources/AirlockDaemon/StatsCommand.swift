@@ -64,7 +64,13 @@ struct StatsCommand: AsyncParsableCommand {
         try await withAdmin(connection) { admin in
             guard let watch else {
                 let report = try await admin.stats(queues: selection, interval: rateInterval)
-                Console.out(json ? report.json : render(report))
+                if json {
+                    Console.out(report.json)
+                } else {
+                    // Running batches' progress below the queues (`batches --json` for scripts).
+                    let running = try await admin.batches(limit: BatchesCommand.statsLimit).batches.filter { !$0.isComplete }
+                    Console.out(render(report) + (running.isEmpty ? "" : "\n\n" + BatchesCommand.runningSection(running)))
+                }
                 return
             }
             let terminal = Console.stdoutIsTerminal && !json

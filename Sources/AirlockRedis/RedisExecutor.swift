@@ -101,22 +101,33 @@ public struct RedisExecutor: Executor {
     /// Writes `intents` atomically and reports, per intent, whether it was queued or was a duplicate.
     /// With ``replication`` required, a batch fewer replicas received in time throws
     /// ``DispatchError`` (all dispatched) over ``RedisExecutorError/Kind/notReplicated``.
+    /// Inside a task that runs for a batch's job (``BatchMembership/current``), the intents join
+    /// that batch: counted in it, in the same script, before the running job settles.
     public func enqueue(_ intents: [Intent]) async throws -> [Outcome] {
-        guard !intents.isEmpty else { return [] }
+        try await enqueue(intents, batch: BatchMembership.current.map(BatchWrite.join))
+    }
+
+    /// ``enqueue(_:)`` with the batch the intents join or open.
+    func enqueue(_ intents: [Intent], batch: BatchWrite?) async throws -> [Outcome] {
+        guard !intents.isEmpty || batch?.opens == true else { return [] }
         let now = Date()
         // Every job of a flush continues the flush's span.
         let trace = TraceContext.current()
         var jobs: [OutgoingJob] = []
         jobs.reserveCapacity(intents.count)
-        for intent in intents {
-            do {
-                jobs.append(try job(for: intent, now: now, trace: trace))
-            } catch {
-                throw DispatchError(dispatched: [], notDispatched: intents, underlying: error)
+        let header: BatchHeader?
+        do {
+            header = try batch.map { try BatchHeader($0, executor: self, now: now, trace: trace) }
+            for intent in intents {
+                jobs.append(try job(for: header.map { $0.member(intent) } ?? intent, now: now, trace: trace))
             }
+        } catch {
+            throw DispatchError(dispatched: [], notDispatched: intents, underlying: error)
         }
         do {
-            return try await write(jobs, deduplicatingByJobID: false)
+            let outcomes = try await write(jobs, deduplicatingByJobID: false, batch: header)
+            if let header, header.opens { await index(header) }
+            return outcomes
         } catch where error.kind == .notReplicated {
             // Written to the primary: dispatched, but not acknowledged by enough replicas.
             throw DispatchError(dispatched: intents, notDispatched: [], underlying: error)
@@ -162,12 +173,13 @@ public struct RedisExecutor: Executor {
     }
 
     /// The one round trip behind both entry points.
-    private func write(_ jobs: [OutgoingJob], deduplicatingByJobID: Bool) async throws(RedisExecutorError) -> [Outcome] {
-        guard !jobs.isEmpty else { return [] }
-        var keyArgs: [[UInt8]] = []
-        var argv: [[UInt8]] = [Array(String(idempotencyTTL.wholeMilliseconds).utf8)]
-        keyArgs.reserveCapacity(jobs.count * 3)
-        argv.reserveCapacity(1 + jobs.count * 5)
+    private func write(_ jobs: [OutgoingJob], deduplicatingByJobID: Bool, batch: BatchHeader? = nil) async throws(RedisExecutorError) -> [Outcome] {
+        guard !jobs.isEmpty || batch != nil else { return [] }
+        var keyArgs: [[UInt8]] = batch?.keys ?? []
+        var argv: [[UInt8]] = [Array(String(idempotencyTTL.wholeMilliseconds).utf8), Array(String(keyArgs.count).utf8)]
+        argv += batch?.arguments ?? [[]]
+        keyArgs.reserveCapacity(keyArgs.count + jobs.count * 3)
+        argv.reserveCapacity(argv.count + jobs.count * 5)
         var queues: [String] = []
         // Key names repeat across a batch; each queue's are built once.
         var queueKeys: [String: (ready: [UInt8], delayed: [UInt8], wake: [UInt8])] = [:]
@@ -237,12 +249,20 @@ public struct RedisExecutor: Executor {
         }
     }
 
-    /// Checks every key's type before writing anything, so a batch is never half applied.
-    /// KEYS: per job [target, idempotency or job-id key (or target), wake list].
-    /// ARGV: [idempotency ttl ms] + per job [mode r|f|d, score, envelope, use-that-key "1"|"", job id].
+    /// Checks every key's type before writing anything, so a flush is never half applied.
+    /// KEYS: the batch keys (none; a joined batch's record; an opened batch's record and its
+    /// queue's ready list), then per job [target, idempotency or job-id key (or target), wake list].
+    /// ARGV: [idempotency ttl ms, batch key count (0, 1 or 2), the batch header — see
+    /// `BatchHeader.arguments`, one empty string without a batch] + per job [mode r|f|d, score,
+    /// envelope, use-that-key "1"|"", job id].
+    /// A joined batch whose record is gone (expired, or never there) counts nothing; an opened
+    /// one is created with the jobs queued as its total, or, when none was (an empty scope, every
+    /// intent a duplicate), completed at once: its callbacks queued, onSuccess included.
     static let enqueueScript = RedisScript("""
         #!lua
-        local n = #KEYS / 3
+        local kb = tonumber(ARGV[2])
+        local ab = kb == 2 and 10 or 4
+        local n = (#KEYS - kb) / 3
         local function check(key, want)
           local t = redis.call('TYPE', key).ok
           if t ~= 'none' and t ~= want then
@@ -255,8 +275,13 @@ public struct RedisExecutor: Executor {
           checked[key] = true
           return check(key, want)
         end
+        if kb > 0 then
+          local bad = check(KEYS[1], 'hash')
+          if not bad and kb == 2 then bad = check(KEYS[2], 'list') end
+          if bad then return redis.error_reply(bad) end
+        end
         for i = 0, n - 1 do
-          local k, a = 1 + i * 3, 2 + i * 5
+          local k, a = kb + 1 + i * 3, ab + i * 5
           local delayed = ARGV[a] == 'd'
           local bad = checkOnce(KEYS[k], delayed and 'zset' or 'list')
           if not bad and ARGV[a + 3] == '1' then bad = checkOnce(KEYS[k + 1], 'string') end
@@ -265,8 +290,9 @@ public struct RedisExecutor: Executor {
         end
         local results = {}
         local woken = {}
+        local queued = 0
         for i = 0, n - 1 do
-          local k, a = 1 + i * 3, 2 + i * 5
+          local k, a = kb + 1 + i * 3, ab + i * 5
           local mode, score, envelope, idem, id = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
           local existing = false
           if idem == '1' then
@@ -288,6 +314,28 @@ public struct RedisExecutor: Executor {
               redis.call('LPUSH', KEYS[k], envelope)
             end
             results[i + 1] = ''
+            queued = queued + 1
+          end
+        end
+        if kb == 1 and queued > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+          redis.call('HINCRBY', KEYS[1], 'total', queued)
+          redis.call('HINCRBY', KEYS[1], 'pending', queued)
+        elseif kb == 2 then
+          local batch = KEYS[1]
+          if redis.call('EXISTS', batch) == 1 then
+            redis.call('HINCRBY', batch, 'total', queued)
+            redis.call('HINCRBY', batch, 'pending', queued)
+          else
+            redis.call('HSET', batch, 'total', queued, 'pending', queued, 'succeeded', 0, 'dead', 0, 'cancelled', 0,
+              'queue', ARGV[3], 'on_success', ARGV[4], 'on_complete', ARGV[5], 'retention_s', ARGV[6],
+              'description', ARGV[7], 'created_at', ARGV[8])
+            redis.call('EXPIRE', batch, ARGV[9])
+            if queued == 0 then
+              if ARGV[4] ~= '' then redis.call('LPUSH', KEYS[2], ARGV[4]) end
+              if ARGV[5] ~= '' then redis.call('LPUSH', KEYS[2], ARGV[5]) end
+              redis.call('HSET', batch, 'completed_at', ARGV[8])
+              redis.call('EXPIRE', batch, ARGV[6])
+            end
           end
         end
         return results

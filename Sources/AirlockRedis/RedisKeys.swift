@@ -57,6 +57,16 @@ public struct RedisKeys: Sendable, Hashable {
     /// Hash of the periodic jobs workers declare (field: schedule name; value: its JSON description).
     public var schedules: String { "\(namespace):schedules" }
 
+    /// Hash recording a batch (total, pending, succeeded, dead, cancelled, its callback jobs'
+    /// envelopes, created/completed times), in the slot of the batch's queue — where its callbacks
+    /// go — so the settle script counting its last job pushes them in the same step.
+    public func batch(_ queue: String, id: String) -> String { "\(namespace):{\(queue)}:batch:\(id)" }
+    /// Set of the ids of a batch's jobs already counted, so a job counts once however many
+    /// copies of it settle (a redelivery, a dead letter retried by an operator).
+    public func batchCounted(_ queue: String, id: String) -> String { "\(namespace):{\(queue)}:batch:\(id):counted" }
+    /// Sorted set indexing batches for operators (member: `<id> <queue>`; score: created, ms).
+    public var batches: String { "\(namespace):batches" }
+
     /// Sorted set of the outbox relays that reported (score: their last report, ms since the epoch).
     public var outboxRelays: String { "\(namespace):outbox:relays" }
     /// Hash in which one outbox relay reports the outbox it drains (expires unless refreshed).

@@ -25,6 +25,9 @@ public struct Settlement: Sendable {
     public var outcome: Outcome
     /// A result to store with the settlement, written only if the job was still held.
     public var result: StoredResult?
+    /// The batch that counts this job's final outcome (acknowledged, dead, expired, cancelled),
+    /// if it belongs to one; retries, returns and postponements are not counted.
+    public var batch: BatchCount?
     /// The job still occupies a worker slot, freed once this settlement reached the source.
     var holdsSlot = false
     /// Where the slot counts the outcome (set by the runner; the settlement of a job that never

@@ -61,6 +61,9 @@ public struct TaskContext: Sendable {
     public var scheduledAt: Date?
     /// The name of the schedule that enqueued the job, if one did.
     public var schedule: String?
+    /// The id of the batch the job belongs to (`RedisExecutor.batch`), if any; jobs the task
+    /// enqueues join the same batch.
+    public var batch: String?
     /// A logger carrying the job's id, task and queue as metadata.
     ///
     /// Built on access: attaching metadata costs more than running a no-op task on some log
@@ -88,6 +91,7 @@ public struct TaskContext: Sendable {
         enqueuedAt: Date? = nil,
         scheduledAt: Date? = nil,
         schedule: String? = nil,
+        batch: String? = nil,
         logger: Logger = Logger(label: "airlock.task")
     ) {
         self.jobID = jobID
@@ -98,6 +102,7 @@ public struct TaskContext: Sendable {
         self.enqueuedAt = enqueuedAt
         self.scheduledAt = scheduledAt
         self.schedule = schedule
+        self.batch = batch
         self.baseLogger = logger
     }
 }

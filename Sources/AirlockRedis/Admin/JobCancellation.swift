@@ -1,5 +1,6 @@
 import Airlock
 import AirlockRedisClient
+import AirlockWorker
 
 /// What ``RedisAdmin/cancel(jobID:scanLimit:)`` did, place by place.
 public struct CancelReport: Sendable, Hashable {
@@ -98,24 +99,35 @@ extension RedisAdmin {
 
     /// Removes one copy of `stored` from a list or sorted set and counts it cancelled; false when
     /// it was no longer there.
+    /// A job of a batch is counted cancelled in its batch in the same script.
     private func remove(_ stored: [UInt8], from key: String, kind: String, queue: String) async throws -> Bool {
-        let reply = try await evaluate([
-            Self.cancelScript.call(keys: [Array(key.utf8), Array(keys.stats(queue).utf8)], arguments: [Array(kind.utf8), stored]),
-        ])[0]
+        var scriptKeys = [Array(key.utf8), Array(keys.stats(queue).utf8)]
+        var arguments = [Array(kind.utf8), stored]
+        let fields = (try? JSONParser.parse(stored))?.objectValue ?? [:]
+        if let batch = BatchMembership(extra: fields), let id = fields["id"]?.stringValue {
+            scriptKeys += BatchCounting.keys(batch, keys)
+            arguments.append(Array(id.utf8))
+        }
+        let reply = try await evaluate([Self.cancelScript.call(keys: scriptKeys, arguments: arguments)])[0]
         return try reply.throwingServerError().integer() > 0
     }
 
-    /// KEYS: the list or sorted set, the queue's stats. ARGV: `list` or `zset`, the stored message.
-    /// Returns how many were removed (0 or 1).
+    /// KEYS: the list or sorted set, the queue's stats, then for a batch's job its batch keys
+    /// (record, counted set, the batch queue's ready list). ARGV: `list` or `zset`, the stored
+    /// message, the job id for a batch's job. Returns how many were removed (0 or 1).
     static let cancelScript = RedisScript("""
         #!lua
+        \(BatchCounting.function)
         local removed
         if ARGV[1] == 'zset' then
           removed = redis.call('ZREM', KEYS[1], ARGV[2])
         else
           removed = redis.call('LREM', KEYS[1], 1, ARGV[2])
         end
-        if removed > 0 then redis.call('HINCRBY', KEYS[2], 'cancelled', removed) end
+        if removed > 0 then
+          redis.call('HINCRBY', KEYS[2], 'cancelled', removed)
+          if #KEYS == 5 then countInBatch(KEYS[3], KEYS[4], KEYS[5], ARGV[3], 'cancelled') end
+        end
         return removed
         """)
 }

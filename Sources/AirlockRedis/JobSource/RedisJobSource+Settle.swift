@@ -59,7 +59,7 @@ extension RedisJobSource {
         let (minute, second) = (epochMilliseconds() / 1000).quotientAndRemainder(dividingBy: 60)
         scriptKeys.append(Array(keys.series(queue, minute: minute).utf8))
         var args: [[UInt8]] = [Array(String(configuration.deadLetterCap).utf8), Array(String(second).utf8)]
-        args.reserveCapacity(2 + settlements.count * 8)
+        args.reserveCapacity(2 + settlements.count * 9)
         for settlement in settlements {
             let mode: StaticString
             var payload: [UInt8] = []
@@ -97,17 +97,28 @@ extension RedisJobSource {
             args.append(settlement.result?.value ?? [])
             args.append(Array(String(settlement.result?.expirySeconds ?? 0).utf8))
             args.append(notifyIndex == 0 ? [UInt8(ascii: "0")] : Array(String(notifyIndex).utf8))
+            if let count = settlement.batch {
+                args.append(Array(String(scriptKeys.count + 1).utf8))
+                scriptKeys += BatchCounting.keys(count.batch, keys)
+                args.append(Array(count.jobID.utf8))
+            } else {
+                args.append([UInt8(ascii: "0")])
+            }
         }
         return Self.settleScript.call(keys: scriptKeys, arguments: args)
     }
 
     /// Settles a batch of one queue's jobs.
     /// KEYS: in-flight, stats, home (ready) key, delayed, dead, wake, this minute's series hash
-    /// (`<ns>:{Q}:series:<minute>`), then result keys (each followed by its notify list, if any).
+    /// (`<ns>:{Q}:series:<minute>`), then per job its result key (followed by its notify list, if
+    /// any) and its batch's keys (record, counted set, the batch queue's ready list), if any.
     /// ARGV: dead-letter cap, second of the minute (0–59), then per job: mode, the job's raw bytes,
     /// new payload, due ms, result key index in KEYS (0 for none), result, result expiry s, notify
-    /// list index in KEYS (0: publish on the result key's channel instead, as Celery's backend does).
+    /// list index in KEYS (0: publish on the result key's channel instead, as Celery's backend does),
+    /// batch record index in KEYS (0 for none) and, only when it is not 0, the job id.
     /// A job no longer in the in-flight list (already settled, or recovered by a reaper) is skipped.
+    /// A final outcome (ack, dead, expired, cancelled) of a batch's job is counted in the batch
+    /// (``BatchCounting/function``).
     /// Processed and failed counts also go to the series hash (one `HINCRBY` per call that
     /// processed or failed anything, two if both; `EXPIRE` only when that created the field, at
     /// most 120 times a minute). Returns how many were settled.
@@ -116,20 +127,30 @@ extension RedisJobSource {
         local inflight, stats, home, delayed, dead, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
         local counts = {processed = 0, failed = 0, retried = 0, dead = 0, expired = 0, cancelled = 0}
         local settled, wakeScore, trimDead = 0, false, false
-        for i = 3, #ARGV, 8 do
+        local final = {ack = 'succeeded', dead = 'dead', expired = 'cancelled', cancelled = 'cancelled'}
+        \(BatchCounting.function)
+        local i = 3
+        while i <= #ARGV do
           local mode, raw, payload, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+          local batchIndex = tonumber(ARGV[i + 8])
+          local jobID = batchIndex > 0 and ARGV[i + 9]
+          local here = i
+          i = i + (batchIndex > 0 and 10 or 9)
           if redis.call('LREM', inflight, -1, raw) == 1 then
+            if batchIndex > 0 and final[mode] then
+              countInBatch(KEYS[batchIndex], KEYS[batchIndex + 1], KEYS[batchIndex + 2], jobID, final[mode])
+            end
             settled = settled + 1
-            local resultIndex = tonumber(ARGV[i + 4])
+            local resultIndex = tonumber(ARGV[here + 4])
             if resultIndex > 0 then
-              redis.call('SET', KEYS[resultIndex], ARGV[i + 5], 'EX', tonumber(ARGV[i + 6]))
-              local notifyIndex = tonumber(ARGV[i + 7])
+              redis.call('SET', KEYS[resultIndex], ARGV[here + 5], 'EX', tonumber(ARGV[here + 6]))
+              local notifyIndex = tonumber(ARGV[here + 7])
               if notifyIndex > 0 then
                 redis.call('DEL', KEYS[notifyIndex])
                 redis.call('LPUSH', KEYS[notifyIndex], '1')
-                redis.call('EXPIRE', KEYS[notifyIndex], tonumber(ARGV[i + 6]))
+                redis.call('EXPIRE', KEYS[notifyIndex], tonumber(ARGV[here + 6]))
               else
-                redis.call('PUBLISH', KEYS[resultIndex], ARGV[i + 5])
+                redis.call('PUBLISH', KEYS[resultIndex], ARGV[here + 5])
               end
             end
             if mode == 'ack' then

@@ -40,7 +40,14 @@ package struct JobRunner: Sendable {
             return unreadable(fetched, reason: error.description)
         }
         let instruments = metrics.instruments(queue: fetched.queue, task: decoded.envelope.task)
-        var settlement = await run(fetched, decoded, instruments)
+        var settlement: Settlement
+        if let batch = BatchMembership(extra: decoded.envelope.extra) {
+            // What the task enqueues joins its batch.
+            settlement = await BatchMembership.$current.withValue(batch) { await run(fetched, decoded, instruments) }
+            settlement.batch = BatchCount(batch: batch, jobID: decoded.envelope.id)
+        } else {
+            settlement = await run(fetched, decoded, instruments)
+        }
         settlement.instruments = instruments
         return settlement
     }
@@ -83,7 +90,8 @@ package struct JobRunner: Sendable {
             jobID: envelope.id, taskName: envelope.task, queue: fetched.queue, attempt: envelope.attempt, maxRetries: maxRetries,
             enqueuedAt: Date(timeIntervalSince1970: Double(envelope.enqueuedAt) / 1000),
             scheduledAt: envelope.extra[PeriodicJob.scheduledAtField]?.intValue.map { Date(timeIntervalSince1970: Double($0) / 1000) },
-            schedule: envelope.extra[PeriodicJob.scheduleField]?.stringValue, logger: self.logger)
+            schedule: envelope.extra[PeriodicJob.scheduleField]?.stringValue,
+            batch: envelope.extra[BatchMembership.idField]?.stringValue, logger: self.logger)
         // A delayed or retried job waits from its due time, not from its first enqueue.
         let readyAt = max(envelope.enqueuedAt, envelope.eta ?? 0)
         if readyAt > 0 { metrics.started(fetched.queue, readyAt: readyAt, now: epochMilliseconds()) }
