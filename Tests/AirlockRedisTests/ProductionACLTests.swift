@@ -46,19 +46,25 @@ struct ProductionACLTests {
             try Airlock.enqueue(name: "acl.ok", options: DispatchOptions(countdown: .milliseconds(300)))
             try Airlock.enqueue(name: "acl.fail")
         }
+        // A batch of two: its record, its counting and its callback run under the rule too.
+        let batch = Batch(onComplete: Intent(taskName: "airlock.record", payload: .dynamic(TaskArguments(kwargs: ["token": "batch-done"]))))
+        try await harness.executor.batch(batch, policy: AllowAll()) {
+            try Airlock.enqueue(name: "acl.ok")
+            try Airlock.enqueue(name: "acl.ok")
+        }
         var setup = try harness.configuration()
         setup.orphanSweepInterval = .milliseconds(300)
         try await harness.withWorker(setup, registry: registry) { worker in
-            try await WorkerKit.eventually("four jobs done, their follow-ups done, one dead after a retry", timeout: .seconds(30)) {
+            try await WorkerKit.eventually("six jobs done, their follow-ups and the batch's callback done, one dead after a retry", timeout: .seconds(30)) {
                 let stats = try await harness.stats()
-                return stats["processed"] == 8 && stats["dead"] == 1
+                return stats["processed"] == 13 && stats["dead"] == 1
             }
             try await harness.waitUntilRegistered(worker)
             try await WorkerKit.eventually("a periodic job enqueued") { try await harness.readyCount("ticks") >= 1 }
             let dead = try await harness.dead()
             let id = try #require(dead.first?["id"]?.stringValue)
             for command in [
-                ["stats", "--no-rate"], ["stats", "--json", "--interval", "0.2"], ["workers"], ["queues"], ["schedules"], ["dead", "list"], ["dead", "show", id],
+                ["stats", "--no-rate"], ["stats", "--json", "--interval", "0.2"], ["workers"], ["queues"], ["schedules"], ["batches"], ["batches", batch.id], ["dead", "list"], ["dead", "show", id],
                 ["dead", "retry", id], ["pause", "default"], ["resume", "default"], ["enqueue", "acl.ok", "--countdown", "0.2"],
                 ["enqueue", "acl.ok", "--idempotency-key", "cli-once"],
             ] {
@@ -73,12 +79,13 @@ struct ProductionACLTests {
             #expect(later.status == 0 && cancelled.status == 0 && cancelled.stdout.contains("removed from the delayed jobs"), "\(later)\n\(cancelled)")
             try await WorkerKit.eventually("the retried dead letter and the CLI's jobs done", timeout: .seconds(30)) {
                 let stats = try await harness.stats()
-                return stats["processed"] == 12 && stats["dead"] == 2
+                return stats["processed"] == 17 && stats["dead"] == 2
             }
             let purged = try await CLI.run(["dead", "purge", "--all", "--namespace", harness.namespace], environment: ["AIRLOCK_REDIS_URL": url])
             #expect(purged.status == 0, "\(purged)")
         }
-        #expect(try await harness.recorded().count == 6, "every acl.ok job's follow-up ran")
+        let recorded = try await harness.recorded()
+        #expect(recorded.count == 9 && recorded.filter { $0 == "batch-done" }.count == 1, "every acl.ok job's follow-up and the batch's callback ran: \(recorded)")
 
         // Nothing was refused, not even the optional commands (INFO, CLIENT KILL).
         let admin = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: try await cluster.masterPort()), logger: WorkerKit.quiet)

@@ -107,6 +107,7 @@ extension RedisAdmin {
         if let batch = BatchMembership(extra: fields), let id = fields["id"]?.stringValue {
             scriptKeys += BatchCounting.keys(batch, keys)
             arguments.append(Array(id.utf8))
+            arguments.append(Array(String(epochMilliseconds()).utf8))
         }
         let reply = try await evaluate([Self.cancelScript.call(keys: scriptKeys, arguments: arguments)])[0]
         return try reply.throwingServerError().integer() > 0
@@ -114,7 +115,7 @@ extension RedisAdmin {
 
     /// KEYS: the list or sorted set, the queue's stats, then for a batch's job its batch keys
     /// (record, counted set, the batch queue's ready list). ARGV: `list` or `zset`, the stored
-    /// message, the job id for a batch's job. Returns how many were removed (0 or 1).
+    /// message, and for a batch's job its id and now (ms). Returns how many were removed (0 or 1).
     static let cancelScript = RedisScript("""
         #!lua
         \(BatchCounting.function)
@@ -126,7 +127,7 @@ extension RedisAdmin {
         end
         if removed > 0 then
           redis.call('HINCRBY', KEYS[2], 'cancelled', removed)
-          if #KEYS == 5 then countInBatch(KEYS[3], KEYS[4], KEYS[5], ARGV[3], 'cancelled') end
+          if #KEYS == 5 then countInBatch(KEYS[3], KEYS[4], KEYS[5], ARGV[3], 'cancelled', ARGV[4]) end
         end
         return removed
         """)

@@ -3,13 +3,14 @@ import AirlockWorker
 /// The one Lua step that counts a batch job's final outcome, shared by the settle script and the
 /// cancel script (an operator removing a queued job of a batch).
 enum BatchCounting {
-    /// Defines `countInBatch(record, counted, ready, id, field)`: once per job id, `field`
+    /// Defines `countInBatch(record, counted, ready, id, field, now)` (`now`: ms, the caller's
+    /// clock — no `TIME` call, which an ACL user might lack halfway through a script): once per job id, `field`
     /// (succeeded, dead or cancelled) goes up and `pending` down; the count that leaves nothing
     /// pending pushes onComplete (and onSuccess if every job succeeded) onto the batch queue's ready
     /// list, stamps `completed_at` and sets the record's expiry. A record that is missing or not a
     /// hash counts nothing (it expired, or the job's bytes name no batch of ours).
     static let function = """
-        local function countInBatch(batch, counted, ready, id, field)
+        local function countInBatch(batch, counted, ready, id, field, now)
           if redis.call('TYPE', batch).ok ~= 'hash' or redis.call('SADD', counted, id) == 0 then return end
           redis.call('HINCRBY', batch, field, 1)
           if redis.call('HINCRBY', batch, 'pending', -1) ~= 0 then return end
@@ -22,8 +23,7 @@ enum BatchCounting {
           end
           if tonumber(r[2]) == tonumber(r[1]) then push(r[3]) end
           push(r[4])
-          local t = redis.call('TIME')
-          redis.call('HSET', batch, 'completed_at', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+          redis.call('HSET', batch, 'completed_at', now)
           local keep = tonumber(r[5]) or 86400
           redis.call('EXPIRE', batch, keep)
           redis.call('EXPIRE', counted, keep)

@@ -55,10 +55,11 @@ extension RedisJobSource {
             inflightKey(queue, run), Array(keys.stats(queue).utf8), Array(homeKey(queue).utf8),
             Array(keys.delayed(queue).utf8), Array(keys.dead(queue).utf8), Array(keys.wake(queue).utf8),
         ]
-        // The dashboard's per-second series: this second's hash key and second-of-minute (worker's clock).
-        let (minute, second) = (epochMilliseconds() / 1000).quotientAndRemainder(dividingBy: 60)
-        scriptKeys.append(Array(keys.series(queue, minute: minute).utf8))
-        var args: [[UInt8]] = [Array(String(configuration.deadLetterCap).utf8), Array(String(second).utf8)]
+        // The dashboard's per-second series: this minute's hash key (and, in the script, the second
+        // of the minute), on the worker's clock.
+        let now = epochMilliseconds()
+        scriptKeys.append(Array(keys.series(queue, minute: now / 60_000).utf8))
+        var args: [[UInt8]] = [Array(String(configuration.deadLetterCap).utf8), Array(String(now).utf8)]
         args.reserveCapacity(2 + settlements.count * 9)
         for settlement in settlements {
             let mode: StaticString
@@ -112,7 +113,7 @@ extension RedisJobSource {
     /// KEYS: in-flight, stats, home (ready) key, delayed, dead, wake, this minute's series hash
     /// (`<ns>:{Q}:series:<minute>`), then per job its result key (followed by its notify list, if
     /// any) and its batch's keys (record, counted set, the batch queue's ready list), if any.
-    /// ARGV: dead-letter cap, second of the minute (0–59), then per job: mode, the job's raw bytes,
+    /// ARGV: dead-letter cap, now (ms, the worker's clock: the series' second, a batch's `completed_at`), then per job: mode, the job's raw bytes,
     /// new payload, due ms, result key index in KEYS (0 for none), result, result expiry s, notify
     /// list index in KEYS (0: publish on the result key's channel instead, as Celery's backend does),
     /// batch record index in KEYS (0 for none) and, only when it is not 0, the job id.
@@ -125,6 +126,7 @@ extension RedisJobSource {
     static let settleScript = RedisScript("""
         #!lua flags=allow-oom
         local inflight, stats, home, delayed, dead, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+        local second = math.floor(tonumber(ARGV[2]) / 1000) % 60
         local counts = {processed = 0, failed = 0, retried = 0, dead = 0, expired = 0, cancelled = 0}
         local settled, wakeScore, trimDead = 0, false, false
         local final = {ack = 'succeeded', dead = 'dead', expired = 'cancelled', cancelled = 'cancelled'}
@@ -138,7 +140,7 @@ extension RedisJobSource {
           i = i + (batchIndex > 0 and 10 or 9)
           if redis.call('LREM', inflight, -1, raw) == 1 then
             if batchIndex > 0 and final[mode] then
-              countInBatch(KEYS[batchIndex], KEYS[batchIndex + 1], KEYS[batchIndex + 2], jobID, final[mode])
+              countInBatch(KEYS[batchIndex], KEYS[batchIndex + 1], KEYS[batchIndex + 2], jobID, final[mode], ARGV[2])
             end
             settled = settled + 1
             local resultIndex = tonumber(ARGV[here + 4])
@@ -186,10 +188,10 @@ extension RedisJobSource {
           if n > 0 then redis.call('HINCRBY', stats, field, n) end
         end
         -- The dashboard's per-second series (fields p<s>/f<s>); the TTL is set when a field is created.
-        if counts.processed > 0 and redis.call('HINCRBY', KEYS[7], 'p' .. ARGV[2], counts.processed) == counts.processed then
+        if counts.processed > 0 and redis.call('HINCRBY', KEYS[7], 'p' .. second, counts.processed) == counts.processed then
           redis.call('EXPIRE', KEYS[7], 3900)
         end
-        if counts.failed > 0 and redis.call('HINCRBY', KEYS[7], 'f' .. ARGV[2], counts.failed) == counts.failed then
+        if counts.failed > 0 and redis.call('HINCRBY', KEYS[7], 'f' .. second, counts.failed) == counts.failed then
           redis.call('EXPIRE', KEYS[7], 3900)
         end
         return settled
