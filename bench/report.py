@@ -328,6 +328,9 @@ def main():
             check(drain >= 100_000) if key == best_key and drain else "")
     add("Drain", f"{n_drain:,} airlock.ping, 2 worker processes ({best_cfg.replace(':', '/')} each)",
         rate(v("drain2_per_s")) + jobcpu("drain2"), "", "")
+    if v("drain_batched_per_s") is not None:
+        add("Drain", f"{n_drain:,} airlock.ping in batches of 1,000 (onComplete each), 1 worker ({best_cfg.replace(':', '/')})",
+            rate(v("drain_batched_per_s")) + jobcpu("drain_batched"), "", "")
     held = v("rssdrain_inflight_max")
     add("Drain", f"{rss_jobs:,} airlock.ping, 1 worker ({best_cfg.replace(':', '/')}) — the RSS run",
         rate(v("rssdrain_per_s")) + ("" if held is None else f"; ≤ {held:,.0f} held"), "", "")

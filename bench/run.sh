@@ -230,7 +230,8 @@ redis-cli -p "$port" -n 9 flushdb >/dev/null
 # A sixth argument pads every job's kwargs with that many bytes (AirlockBench fill --payload-bytes).
 drain_trial() {  # drain_trial <queue> <count> <concurrency> <prefetch> <workers> [<payload bytes>]
   local queue=$1 count=$2 conc=$3 pre=$4 workers=$5 payload=${6:-0} wpids=() i
-  "$BIN/AirlockBench" fill --queue "$queue" --count "$count" --payload-bytes "$payload" 2>>"$work/bench.log" >"$work/fill.out"
+  # shellcheck disable=SC2086 # FILL_FLAGS: extra fill flags, word-split on purpose (--batched)
+  "$BIN/AirlockBench" fill --queue "$queue" --count "$count" --payload-bytes "$payload" ${FILL_FLAGS:-} 2>>"$work/bench.log" >"$work/fill.out"
   rm -f "$work/ready"
   "$BIN/AirlockBench" watch --queue "$queue" --count "$count" --ready-file "$work/ready" --timeout 600 \
     >"$work/watch.out" 2>>"$work/bench.log" &
@@ -292,6 +293,9 @@ done
 echo "drain_best_config=$best" >>"$RESULTS"
 BC=${best%%:*}; BP=${best##*:}
 drain drain2 "$N_DRAIN" "$BC" "$BP" 2
+# The same drain with every job in a batch (scopes of 1000 → batches of 1000, each with an onComplete
+# callback): the settle script's batch counting, against drain_c…_p… above.
+FILL_FLAGS=--batched drain drain_batched "$N_DRAIN" "$BC" "$BP" 1
 
 # --- 4. Enqueue→start latency and delayed-job lateness (AirlockBench's worker: bench.stamp) -----
 say "latency: $N_LAT jobs one at a time, ~1 ms apart; lateness: $N_LATE delayed jobs over $LATE_SPREAD ms"

@@ -257,7 +257,11 @@ public final class Worker: Service, Sendable {
         let wanted = Set(ids)
         let matches: (Job) -> Bool = { job in DecodedJob.readableID(of: job.raw).map(wanted.contains) ?? false }
         let unstarted = buffer.takeUnstarted(where: matches)
-        for job in unstarted { settler.submit(Settlement(job: job.fetched, outcome: .cancelled)) }
+        for job in unstarted {
+            var settlement = Settlement(job: job.fetched, outcome: .cancelled)
+            settlement.batch = BatchCount(raw: job.raw)
+            settler.submit(settlement)
+        }
         let running = buffer.runningTickets(where: matches)
         slots.cancel(tickets: running)
         logger.notice("cancelled jobs at an operator's request", metadata: [

@@ -132,6 +132,39 @@ struct WorkerBatchTests {
         #expect(done.succeeded == 2 && done.cancelled == 1 && done.pending == 0)
     }
 
+    @Test func runningAndPrefetchedJobsCancelledByAnOperatorCountCancelled() async throws {
+        let harness = try await WorkerHarness.make("batch-cancel-held")
+        let batch = Batch(onSuccess: Self.record("success"), onComplete: Self.record("complete"))
+        let ids = try await harness.executor.batch(batch, policy: AllowAll()) {
+            try (0..<2).map { _ in try Airlock.enqueue(name: "airlock.sleep", kwargs: ["seconds": 600]).id.uuidString.lowercased() }
+        }
+        try await harness.withWorker(try harness.configuration(concurrency: 1, prefetch: 1)) { worker in
+            // One running, the other prefetched: both held by the worker.
+            try await WorkerKit.eventually("both jobs held") { try await harness.inflightCount(worker: worker.id) == 2 }
+            for id in ids {
+                #expect(try await Self.admin(harness).cancel(jobID: id).steps.map(\.action) == [.requestedFromWorker])
+            }
+            try await WorkerKit.eventually("onComplete ran") { try await harness.recorded().contains("complete") }
+        }
+        let done = try #require(try await Self.admin(harness).batch(id: batch.id))
+        #expect(done.cancelled == 2 && done.pending == 0 && done.isComplete)
+        #expect(try await harness.recorded() == ["complete"])
+    }
+
+    @Test func enqueueingInAnExplicitBatchTwiceAddsToIt() async throws {
+        let harness = try await WorkerHarness.make("batch-explicit")
+        let batch = Batch(onComplete: Self.record("complete"))
+        let work = Intent(taskName: "batch.work", payload: .dynamic(TaskArguments()))
+        _ = try await harness.executor.enqueue([work], in: batch)
+        _ = try await harness.executor.enqueue([Intent(taskName: "batch.work", payload: .dynamic(TaskArguments()))], in: batch)
+        #expect(try await Self.admin(harness).batch(id: batch.id)?.total == 2)
+        try await harness.withWorker(try harness.configuration(), registry: Self.registry) { _ in
+            try await WorkerKit.eventually("onComplete ran") { try await harness.recorded().contains("complete") }
+        }
+        let done = try #require(try await Self.admin(harness).batch(id: batch.id))
+        #expect(done.succeeded == 2 && done.total == 2)
+    }
+
     @Test func anEmptyBatchCompletesAtOnceWithBothCallbacks() async throws {
         let harness = try await WorkerHarness.make("batch-empty")
         let batch = Batch(onSuccess: Self.record("success"), onComplete: Self.record("complete"))

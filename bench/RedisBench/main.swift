@@ -94,7 +94,7 @@ struct Options {
         }
     }
 
-    static let flagNames: Set<String> = ["typed", "shared"]
+    static let flagNames: Set<String> = ["typed", "shared", "batched"]
 
     func string(_ name: String, _ fallback: String? = nil) throws -> String {
         if let value = values[name] ?? fallback { return value }
@@ -262,6 +262,7 @@ func fill(_ options: Options) async throws {
     let task = try options.string("task", "airlock.ping")
     let pad = try padding(options)
     let padBytes = try options.int("payload-bytes", 0)
+    let batched = options.flag("batched")
     let scopeSize = max(1, min(1000, (4 << 20) / max(padBytes + 200, 1)))
     let url = options.redisURL, namespace = options.namespace
     let clock = ContinuousClock()
@@ -274,7 +275,7 @@ func fill(_ options: Options) async throws {
                 var done = lane * scopeSize
                 while done < total {
                     let n = min(scopeSize, total - done)
-                    try await Airlock.scope(executor: executor) {
+                    let body = {
                         for i in 0..<n {
                             if let pad {
                                 try Airlock.enqueue(name: task, args: [.int(done + i)], kwargs: ["pad": pad])
@@ -282,6 +283,12 @@ func fill(_ options: Options) async throws {
                                 try Airlock.enqueue(name: task, args: [.int(done + i)])
                             }
                         }
+                    }
+                    // --batched: each scope is a batch (its jobs counted by the settle script).
+                    if batched {
+                        try await executor.batch(Batch(onComplete: Intent(taskName: "airlock.ping", payload: .dynamic(TaskArguments()))), body)
+                    } else {
+                        try await Airlock.scope(executor: executor, body)
                     }
                     done += scopeSize * lanes
                 }
@@ -631,7 +638,7 @@ let usage = """
     usage: AirlockBench <subcommand> [--redis URL] [--namespace NS] …
       run|worker --queues Q [--concurrency N] [--prefetch P] …   worker (stock command line + bench.stamp)
       enqueue --count N [--scope S] [--producers P] [--shared] [--typed] [--queue Q] [--payload-bytes B]
-      fill --count N --queue Q [--payload-bytes B]
+      fill --count N --queue Q [--payload-bytes B] [--batched]
       seed --count N --queue Q [--kind ready|delayed|dead] [--due-in-ms MS] [--payload-bytes B]
       watch --count N --queue Q [--ready-file F] [--poll-us 500] [--timeout S] [--rss-pid PID]
       latency --count N [--interval-us 1000] [--queue Q] [--background-rate R] [--background-tick-us 2000]

@@ -52,4 +52,13 @@ public struct BatchCount: Sendable, Hashable {
         self.batch = batch
         self.jobID = jobID
     }
+
+    /// The count for a native envelope's raw bytes, read without running it (a job cancelled
+    /// before it started); nil when it names no batch or cannot be read.
+    init?(raw: [UInt8]) {
+        guard let fields = (try? JSONParser.parse(raw))?.objectValue, let id = fields["id"]?.stringValue,
+              let batch = BatchMembership(extra: fields)
+        else { return nil }
+        self.init(batch: batch, jobID: id)
+    }
 }

@@ -40,14 +40,13 @@ final class TaskSlots: Sendable {
                 state.running[ticket] = nil
                 return (state.expired, state.cancelled.remove(ticket) != nil)
             }
+            // The job's outcome changes; its instruments and batch stay (a failure's result does not).
             if revoked && !settlement.succeeded {
-                let instruments = settlement.instruments
-                settlement = Settlement(job: job.fetched, outcome: .cancelled)
-                settlement.instruments = instruments
+                settlement.outcome = .cancelled
+                settlement.result = nil
             } else if expired && !settlement.succeeded {
-                let instruments = settlement.instruments
-                settlement = Settlement(job: job.fetched, outcome: .requeue)
-                settlement.instruments = instruments
+                settlement.outcome = .requeue
+                settlement.result = nil
             }
             settlement.instruments?.count(settlement.outcome)
             settlement.holdsSlot = true
