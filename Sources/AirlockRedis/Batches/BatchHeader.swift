@@ -39,8 +39,8 @@ struct BatchHeader {
             if let problem = QueueName.problem(with: queue) {
                 throw RedisExecutorError(.invalidIntent, "batch \(SafeText.escape(batch.id)): \(problem); nothing was enqueued")
             }
-            if !(1...128).contains(batch.id.utf8.count) {
-                throw RedisExecutorError(.invalidIntent, "a batch id must be 1 to 128 bytes, not \(batch.id.utf8.count); nothing was enqueued")
+            if !(1...128).contains(batch.id.utf8.count) || batch.id.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 }) {
+                throw RedisExecutorError(.invalidIntent, "a batch id must be 1 to 128 bytes with no spaces or control characters, not '\(SafeText.escape(batch.id))'; nothing was enqueued")
             }
             var envelopes: [[UInt8]] = []
             for callback in callbacks {
