@@ -88,21 +88,23 @@ struct WorkerBatchTests {
 
     @Test func aDaemonKilledMidBatchLeavesTheCallbacksExactlyOnce() async throws {
         let harness = try await WorkerHarness.make("batch-kill")
-        let batch = Batch(onSuccess: Self.record("success"), onComplete: Self.record("complete"))
-        try await harness.executor.batch(batch, policy: AllowAll()) {
-            for _ in 0..<300 { try Airlock.enqueue(name: "airlock.sleep", kwargs: ["seconds": .double(0.05)]) }
-        }
         let arguments = ["run", "--redis", harness.url, "--namespace", harness.namespace, "--queues", "default", "--log-level", "warning", "--concurrency", "8"]
         var daemons: [WorkerDaemon] = []
         for _ in 0..<2 { daemons.append(try await WorkerDaemon.launch(arguments)) }
         defer { for daemon in daemons { Task { await daemon.killIfRunning() } } }
+        // Both daemons up before the batch is written, so both take part in it.
+        try await WorkerKit.eventually("both daemons registered") { try await harness.workers().count == 2 }
+        let batch = Batch(onSuccess: Self.record("success"), onComplete: Self.record("complete"))
+        try await harness.executor.batch(batch, policy: AllowAll()) {
+            for _ in 0..<300 { try Airlock.enqueue(name: "airlock.sleep", kwargs: ["seconds": .double(0.05)]) }
+        }
         // Killed while it holds jobs of the batch (worker ids are `<name>-<pid>-<random>`).
         try await WorkerKit.eventually("the first daemon holds jobs of the batch, some already done") {
             let held = try await harness.command(
                 "EVAL", "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do n = n + redis.call('LLEN', k) end return n", "0",
                 "\(harness.namespace):{default}:inflight:*-\(daemons[0].pid)-*").int ?? 0
             let progress = try await Self.admin(harness).batch(id: batch.id)
-            return held > 0 && (progress?.succeeded ?? 0) >= 20 && (progress?.pending ?? 0) > 100
+            return held > 0 && (progress?.succeeded ?? 0) >= 20 && (progress?.pending ?? 0) > 0
         }
         daemons[0].send(SIGKILL)
         _ = try await daemons[0].waitForExit(within: .seconds(30))
