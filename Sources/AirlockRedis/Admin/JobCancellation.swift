@@ -127,7 +127,7 @@ extension RedisAdmin {
         end
         if removed > 0 then
           redis.call('HINCRBY', KEYS[2], 'cancelled', removed)
-          if #KEYS == 5 then countInBatch(KEYS[3], KEYS[4], KEYS[5], ARGV[3], 'cancelled', ARGV[4]) end
+          if #KEYS == 5 then countInBatch(KEYS[3], KEYS[4], KEYS[5], {ARGV[3]}, 'cancelled', ARGV[4]) end
         end
         return removed
         """)

@@ -3,17 +3,21 @@ import AirlockWorker
 /// The one Lua step that counts a batch job's final outcome, shared by the settle script and the
 /// cancel script (an operator removing a queued job of a batch).
 enum BatchCounting {
-    /// Defines `countInBatch(record, counted, ready, id, field, now)` (`now`: ms, the caller's
-    /// clock — no `TIME` call, which an ACL user might lack halfway through a script): once per job id, `field`
-    /// (succeeded, dead or cancelled) goes up and `pending` down; the count that leaves nothing
-    /// pending pushes onComplete (and onSuccess if every job succeeded) onto the batch queue's ready
-    /// list, stamps `completed_at` and sets the record's expiry. A record that is missing or not a
-    /// hash counts nothing (it expired, or the job's bytes name no batch of ours).
+    /// Defines `countInBatch(record, counted, ready, ids, field, now)` for a list of job ids with
+    /// one outcome (`now`: ms, the caller's clock — no `TIME` call, which an ACL user might lack
+    /// halfway through a script). Only ids not counted before count (`SADD` says how many are
+    /// new): `field` (succeeded, dead or cancelled) goes up and `pending` down by that many, a
+    /// constant number of commands however many ids. The count that leaves nothing pending pushes
+    /// onComplete (and onSuccess if every job succeeded) onto the batch queue's ready list, stamps
+    /// `completed_at` and sets the record's expiry. A record that is missing or not a hash counts
+    /// nothing (it expired, or the job's bytes name no batch of ours).
     static let function = """
-        local function countInBatch(batch, counted, ready, id, field, now)
-          if redis.call('TYPE', batch).ok ~= 'hash' or redis.call('SADD', counted, id) == 0 then return end
-          redis.call('HINCRBY', batch, field, 1)
-          if redis.call('HINCRBY', batch, 'pending', -1) ~= 0 then return end
+        local function countInBatch(batch, counted, ready, ids, field, now)
+          if redis.call('TYPE', batch).ok ~= 'hash' then return end
+          local new = redis.call('SADD', counted, unpack(ids))
+          if new == 0 then return end
+          redis.call('HINCRBY', batch, field, new)
+          if redis.call('HINCRBY', batch, 'pending', -new) ~= 0 then return end
           local r = redis.call('HMGET', batch, 'total', 'succeeded', 'on_success', 'on_complete', 'retention_s')
           local function push(envelope)
             if not envelope or envelope == '' then return end

@@ -61,6 +61,7 @@ extension RedisJobSource {
         scriptKeys.append(Array(keys.series(queue, minute: now / 60_000).utf8))
         var args: [[UInt8]] = [Array(String(configuration.deadLetterCap).utf8), Array(String(now).utf8)]
         args.reserveCapacity(2 + settlements.count * 9)
+        var batchIndex: [BatchMembership: Int] = [:]
         for settlement in settlements {
             let mode: StaticString
             var payload: [UInt8] = []
@@ -99,8 +100,16 @@ extension RedisJobSource {
             args.append(Array(String(settlement.result?.expirySeconds ?? 0).utf8))
             args.append(notifyIndex == 0 ? [UInt8(ascii: "0")] : Array(String(notifyIndex).utf8))
             if let count = settlement.batch {
-                args.append(Array(String(scriptKeys.count + 1).utf8))
-                scriptKeys += BatchCounting.keys(count.batch, keys)
+                // A batch's keys go into KEYS once per call, however many of its jobs settle in it.
+                let index: Int
+                if let known = batchIndex[count.batch] {
+                    index = known
+                } else {
+                    index = scriptKeys.count + 1
+                    batchIndex[count.batch] = index
+                    scriptKeys += BatchCounting.keys(count.batch, keys)
+                }
+                args.append(Array(String(index).utf8))
                 args.append(Array(count.jobID.utf8))
             } else {
                 args.append([UInt8(ascii: "0")])
@@ -112,14 +121,15 @@ extension RedisJobSource {
     /// Settles a batch of one queue's jobs.
     /// KEYS: in-flight, stats, home (ready) key, delayed, dead, wake, this minute's series hash
     /// (`<ns>:{Q}:series:<minute>`), then per job its result key (followed by its notify list, if
-    /// any) and its batch's keys (record, counted set, the batch queue's ready list), if any.
+    /// any) and, once per batch in the call, the batch's keys (record, counted set, the batch
+    /// queue's ready list).
     /// ARGV: dead-letter cap, now (ms, the worker's clock: the series' second, a batch's `completed_at`), then per job: mode, the job's raw bytes,
     /// new payload, due ms, result key index in KEYS (0 for none), result, result expiry s, notify
     /// list index in KEYS (0: publish on the result key's channel instead, as Celery's backend does),
     /// batch record index in KEYS (0 for none) and, only when it is not 0, the job id.
     /// A job no longer in the in-flight list (already settled, or recovered by a reaper) is skipped.
-    /// A final outcome (ack, dead, expired, cancelled) of a batch's job is counted in the batch
-    /// (``BatchCounting/function``).
+    /// Final outcomes (ack, dead, expired, cancelled) of batch jobs are counted in their batch
+    /// after the loop, one `countInBatch` (``BatchCounting/function``) per batch and outcome.
     /// Processed and failed counts also go to the series hash (one `HINCRBY` per call that
     /// processed or failed anything, two if both; `EXPIRE` only when that created the field, at
     /// most 120 times a minute). Returns how many were settled.
@@ -131,6 +141,8 @@ extension RedisJobSource {
         local settled, wakeScore, trimDead = 0, false, false
         local final = {ack = 'succeeded', dead = 'dead', expired = 'cancelled', cancelled = 'cancelled'}
         \(BatchCounting.function)
+        -- Final outcomes of batch jobs, grouped by batch and outcome: counted after the loop.
+        local batchCounts, batchOrder = {}, {}
         local i = 3
         while i <= #ARGV do
           local mode, raw, payload, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -140,7 +152,13 @@ extension RedisJobSource {
           i = i + (batchIndex > 0 and 10 or 9)
           if redis.call('LREM', inflight, -1, raw) == 1 then
             if batchIndex > 0 and final[mode] then
-              countInBatch(KEYS[batchIndex], KEYS[batchIndex + 1], KEYS[batchIndex + 2], jobID, final[mode], ARGV[2])
+              local group = batchIndex .. ' ' .. final[mode]
+              if not batchCounts[group] then
+                batchCounts[group] = {index = batchIndex, field = final[mode], ids = {}}
+                batchOrder[#batchOrder + 1] = group
+              end
+              local ids = batchCounts[group].ids
+              ids[#ids + 1] = jobID
             end
             settled = settled + 1
             local resultIndex = tonumber(ARGV[here + 4])
@@ -178,6 +196,10 @@ extension RedisJobSource {
               trimDead = true
             end
           end
+        end
+        for _, group in ipairs(batchOrder) do
+          local g = batchCounts[group]
+          countInBatch(KEYS[g.index], KEYS[g.index + 1], KEYS[g.index + 2], g.ids, g.field, ARGV[2])
         end
         if trimDead then redis.call('LTRIM', dead, 0, tonumber(ARGV[1]) - 1) end
         if wakeScore then
