@@ -233,7 +233,10 @@ drain_trial() {  # drain_trial <queue> <count> <concurrency> <prefetch> <workers
   # shellcheck disable=SC2086 # FILL_FLAGS: extra fill flags, word-split on purpose (--batched)
   "$BIN/AirlockBench" fill --queue "$queue" --count "$count" --payload-bytes "$payload" ${FILL_FLAGS:-} 2>>"$work/bench.log" >"$work/fill.out"
   rm -f "$work/ready"
-  "$BIN/AirlockBench" watch --queue "$queue" --count "$count" --ready-file "$work/ready" --timeout 600 \
+  # Batched, each batch of 1000 adds its onComplete job to the drain.
+  local expect=$count
+  [ "${FILL_FLAGS:-}" = --batched ] && expect=$((count + (count + 999) / 1000))
+  "$BIN/AirlockBench" watch --queue "$queue" --count "$expect" --ready-file "$work/ready" --timeout 600 \
     >"$work/watch.out" 2>>"$work/bench.log" &
   local watcher=$!; PIDS+=("$watcher")
   for _ in $(seq 1 500); do [ -f "$work/ready" ] && break; sleep 0.01; done
@@ -253,7 +256,7 @@ drain_trial() {  # drain_trial <queue> <count> <concurrency> <prefetch> <workers
   [ "$status" = 0 ] || { cat "$work/watch.out" >&2; exit 1; }
   sed -n 's/^result: //p' "$work/watch.out" | tr ' ' '\n' >"$work/trial.txt"
   sed -n 's/^result: .*\(envelope_bytes=[0-9-]*\).*/\1/p' "$work/fill.out" >>"$work/trial.txt"
-  awk -v w="$w" -v r=$((r1 - r0)) -v n="$count" -v hz="$HZ" \
+  awk -v w="$w" -v r=$((r1 - r0)) -v n="$expect" -v hz="$HZ" \
     'BEGIN { printf "worker_cpu_us_per_job=%.1f\nredis_cpu_us_per_job=%.1f\n", w / hz * 1e6 / n, r / hz * 1e6 / n }' >>"$work/trial.txt"
   redis-cli -p "$port" --scan --pattern "$NS:{$queue}:*" | xargs -r redis-cli -p "$port" del >/dev/null
 }
