@@ -32,8 +32,11 @@ struct WorkerLimitTests {
         registry.register("tick") { _, _ in starts.withLock { $0.append(.now) } }
         try await Self.enqueue(harness, "tick", count: total)
         var configuration = try harness.configuration(concurrency: 4, prefetch: 4)
-        // Every worker declares it (the record is written once: the same limit is left alone).
-        configuration.source.limits = ["default": try QueueLimit(parsing: "rate:100/1s")]
+        // Every worker declares it (the record is written once: the same limit is left alone). A
+        // burst of 10 (100 ms worth) keeps tokens a loaded machine's late wake-ups would otherwise
+        // forfeit (the default, 2, covers 20 ms): the rate is what is measured, not the host's latency.
+        // It adds at most 9 jobs at the start: +2.3% over 400.
+        configuration.source.limits = ["default": try QueueLimit(parsing: "rate:100/1s,burst:10")]
         let runs = Self.fleet(harness, configuration, registry: registry)
         try await WorkerKit.eventually("\(total) jobs processed") { try await harness.stats()["processed"] == total }
         for run in runs { try await run.stop().get() }
@@ -42,6 +45,7 @@ struct WorkerLimitTests {
         try #require(times.count == total)
         let span = (times[total - 1] - times[0]) / .seconds(1)
         let rate = Double(total - 1) / span
+        print("rate limit 100/s over 3 workers: \(total) starts in \(span) s, \(rate) jobs/s")
         // A rate, not a bound on the machine's speed: what the issue promises, within 10%.
         #expect((90.0...110.0).contains(rate), "measured \(rate) jobs/s over \(span) s for a limit of 100/s")
         #expect(try await harness.dead().isEmpty)
@@ -75,7 +79,7 @@ struct WorkerLimitTests {
     @Test func aKilledDaemonsShareReturnsAndTheLimitHoldsAcrossProcesses() async throws {
         let harness = try await WorkerHarness.make("limit-kill")
         let total = 40
-        try await Self.enqueue(harness, "airlock.sleep", count: total) { ["seconds": 0.4, "token": .string("j\($0)")] }
+        try await Self.enqueue(harness, "airlock.sleep", count: total) { ["seconds": 0.4, "record": .string("j\($0)")] }
         let arguments = [
             "run", "--redis", harness.url, "--namespace", harness.namespace, "--queues", "default", "--concurrency", "10",
             "--limit", "default=concurrency:5", "--log-level", "warning",
