@@ -10,7 +10,8 @@
 #   usec_per_call for EVALSHA (time inside Redis) is read after each run. The fetch call moves 10 jobs
 #   of a 100-job list onto itself (a rotation: the list never drains); the settle call acknowledges one
 #   job that is no longer held (the per-call part: the loop's LREM, the counters, and after it the
-#   lease `HGET`).
+#   lease `HGET`). A third fetch column runs the after script on a queue whose limit never binds
+#   (concurrency and rate of 10^9): the cost of the lease and GCRA steps themselves.
 # drain: JOBS airlock.ping jobs (default 100000) filled, then one `airlock-workerd run --concurrency 64
 #   --prefetch 256` timed by `AirlockBench watch`, as make bench's drain; per round three runs: no limit,
 #   a concurrency limit of 320 (= concurrency + prefetch: what the worker can hold anyway, so it never
@@ -57,13 +58,17 @@ scripts)
   # Fetch: KEYS ready, in-flight (the same list: a rotation), paused, then (after) limit, leases, rate state.
   fetch_old() { bench EVALSHA "$f_old" 3 'b:{q}:ready' 'b:{q}:ready' 'b:{q}:paused' 10; }
   fetch_new() { bench EVALSHA "$f_new" 6 'b:{q}:ready' 'b:{q}:ready' 'b:{q}:paused' 'b:{q}:limit' 'b:{q}:limit:held' 'b:{q}:limit:rate' 10 w1; }
+  # The same with a limit that never binds (concurrency and rate of 10^9): the lease and GCRA steps' own cost.
+  cli HSET 'b:{l}:limit' concurrency 1000000000 rate 1000000000 interval_ms 1000 burst 1000000000 >/dev/null
+  for i in $(seq 1 100); do cli RPUSH 'b:{l}:ready' "${job/5b0c/$i}" >/dev/null; done
+  fetch_limited() { bench EVALSHA "$f_new" 6 'b:{l}:ready' 'b:{l}:ready' 'b:{l}:paused' 'b:{l}:limit' 'b:{l}:limit:held' 'b:{l}:limit:rate' 10 w1; }
   # Settle one ack of a job no longer held: KEYS in-flight, stats, home, delayed, dead, wake, series (+ leases, limit wake, limit).
   k7=('b:{q}:inflight:w1' 'b:{q}:stats' 'b:{q}:ready' 'b:{q}:delayed' 'b:{q}:dead' 'b:{q}:wake' 'b:{q}:series:1')
   settle_old() { bench EVALSHA "$s_old" 7 "${k7[@]}" 10000 7 ack "$job" '' 0 0 '' 0 0; }
   settle_new() { bench EVALSHA "$s_new" 10 "${k7[@]}" 'b:{q}:limit:held' 'b:{q}:limit:wake' 'b:{q}:limit' 10000 7 w1 ack "$job" '' 0 0 '' 0 0; }
-  echo "round fetch_before_us fetch_after_us settle_before_us settle_after_us (usec_per_call, $calls calls each; before = $before)"
+  echo "round fetch_before_us fetch_after_us fetch_limited_us settle_before_us settle_after_us (usec_per_call, $calls calls each; before = $before; load $(cut -d' ' -f1-3 /proc/loadavg))"
   for r in $(seq 1 "$rounds"); do
-    echo "$r $(fetch_old) $(fetch_new) $(settle_old) $(settle_new)"
+    echo "$r $(fetch_old) $(fetch_new) $(fetch_limited) $(settle_old) $(settle_new)"
   done
   ;;
 drain)
