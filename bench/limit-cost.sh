@@ -3,6 +3,7 @@
 #
 #   bench/limit-cost.sh scripts [CALLS] [ROUNDS] [BEFORE]   the scripts alone, before and after
 #   bench/limit-cost.sh drain [JOBS] [ROUNDS]                airlock-workerd drains, no limit vs limits
+#   bench/limit-cost.sh compare BEFORE_DIR [JOBS] [ROUNDS]   unlimited drains, BEFORE_DIR's airlock-workerd vs BIN's
 #
 # scripts: the real fetch and settle scripts of BEFORE (a git revision, default 3436d77: main before
 #   limits) and of the work tree, run alternately with redis-benchmark (4 clients, pipeline 16) against a
@@ -18,6 +19,8 @@
 #   throttles — the overhead alone), and one of 64 (= concurrency: prefetched jobs count, so the worker
 #   holds at most 64). Worker and Redis CPU per job from /proc. Needs release builds
 #   (swift build -c release --static-swift-stdlib; BIN=dir overrides .build/release).
+# compare: the same unlimited drain, alternating the airlock-workerd of BEFORE_DIR (a release build of the
+#   revision before limits) and of BIN (AirlockBench from BIN for both): does a queue without a limit pay?
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}
@@ -71,7 +74,9 @@ scripts)
     echo "$r $(fetch_old) $(fetch_new) $(fetch_limited) $(settle_old) $(settle_new)"
   done
   ;;
-drain)
+drain|compare)
+  before_dir=
+  if [ "$mode" = compare ]; then before_dir=${2:?compare needs the directory of the earlier airlock-workerd}; shift; fi
   jobs=${2:-100000}; rounds=${3:-3}; BIN=${BIN:-.build/release}
   for exe in AirlockBench airlock-workerd; do
     [ -x "$BIN/$exe" ] || { echo "limit-cost: $BIN/$exe is missing; build with: swift build -c release --static-swift-stdlib" >&2; exit 1; }
@@ -80,8 +85,8 @@ drain)
   HZ=$(getconf CLK_TCK)
   ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
   redis_pid=$(cat "$dir/redis.pid")
-  trial() {  # trial <label> <limit or ''>
-    local label=$1 limit=$2 queue="ld-$1-$RANDOM" args=()
+  trial() {  # trial <label> <limit or ''> [<airlock-workerd>]
+    local label=$1 limit=$2 workerd=${3:-$BIN/airlock-workerd} queue="ld-$1-$RANDOM" args=()
     [ -n "$limit" ] && args=(--limit "$queue=concurrency:$limit")
     "$BIN/AirlockBench" fill --queue "$queue" --count "$jobs" >/dev/null 2>>"$dir/bench.log"
     rm -f "$dir/ready"
@@ -89,7 +94,7 @@ drain)
     local watcher=$!; PIDS+=("$watcher")
     for _ in $(seq 1 500); do [ -f "$dir/ready" ] && break; sleep 0.01; done
     local r0; r0=$(ticks "$redis_pid")
-    "$BIN/airlock-workerd" run --queues "$queue" --concurrency 64 --prefetch 256 --log-level warning "${args[@]}" >>"$dir/worker.log" 2>&1 &
+    "$workerd" run --queues "$queue" --concurrency 64 --prefetch 256 --log-level warning "${args[@]}" >>"$dir/worker.log" 2>&1 &
     local worker=$!; PIDS+=("$worker")
     wait "$watcher"
     local w r1; w=$(ticks "$worker"); r1=$(ticks "$redis_pid")
@@ -99,12 +104,17 @@ drain)
       'BEGIN { printf "%s jobs_per_s=%s worker_cpu_us_per_job=%.2f redis_cpu_us_per_job=%.2f\n", l, rate, w / hz * 1e6 / n, r / hz * 1e6 / n }'
     cli --scan --pattern "airlock:{$queue}:*" | xargs -r redis-cli -p "$port" del >/dev/null
   }
-  echo "drain of $jobs airlock.ping, one airlock-workerd run --concurrency 64 --prefetch 256 ($BIN), $rounds rounds; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "drain of $jobs airlock.ping, one airlock-workerd run --concurrency 64 --prefetch 256 ($BIN${before_dir:+ vs $before_dir}), $rounds rounds; load: $(cut -d' ' -f1-3 /proc/loadavg)"
   trial warmup ''
   for r in $(seq 1 "$rounds"); do
-    trial "r$r-none" ''
-    trial "r$r-limit320" 320
-    trial "r$r-limit64" 64
+    if [ -n "$before_dir" ]; then
+      trial "r$r-before" '' "$before_dir/airlock-workerd"
+      trial "r$r-after" ''
+    else
+      trial "r$r-none" ''
+      trial "r$r-limit320" 320
+      trial "r$r-limit64" 64
+    fi
   done
   echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
   ;;
