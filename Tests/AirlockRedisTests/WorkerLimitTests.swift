@@ -35,6 +35,7 @@ struct WorkerLimitTests {
         let harness = try await WorkerHarness.make("limit-rate")
         let total = 400
         try await Self.enqueue(harness, "airlock.ping", count: total)
+        try await harness.command("SET", harness.keys.paused("default"), "1")
         // A burst of 20 (200 ms worth) keeps the tokens a loaded host's late wake-ups would otherwise
         // forfeit (the default, 2, covers 20 ms): the rate is what is measured, not the host's latency.
         // Every daemon declares the limit (the record is written once: the same limit is left alone).
@@ -45,6 +46,7 @@ struct WorkerLimitTests {
         var daemons: [WorkerDaemon] = []
         for _ in 0..<3 { daemons.append(try await WorkerDaemon.launch(arguments)) }
         defer { for daemon in daemons { Task { await daemon.killIfRunning() } } }
+        try await Self.releaseOnceAllRegistered(harness, daemons)
 
         var samples: [(milliseconds: Double, processed: Int)] = []
         while samples.last.map({ $0.processed < total }) ?? true {
@@ -71,6 +73,17 @@ struct WorkerLimitTests {
         print("rate limit 100/s over 3 daemons: \(to.processed - from.processed) jobs taken in \(Int(to.milliseconds - from.milliseconds)) ms of Redis time = \(rate) jobs/s")
         #expect((90.0...110.0).contains(rate), "measured \(rate) jobs/s for a limit of 100/s")
         #expect(try await harness.dead().isEmpty)
+    }
+
+    /// The queue stays paused while the daemons start (launching three on a loaded host takes a
+    /// while), and is resumed once all three are registered and the limit is declared, so the jobs
+    /// wait for the whole fleet.
+    static func releaseOnceAllRegistered(_ harness: WorkerHarness, _ daemons: [WorkerDaemon]) async throws {
+        try await WorkerKit.eventually("three daemons registered and the limit declared") {
+            guard try await harness.command("EXISTS", harness.keys.limit("default")).int == 1 else { return false }
+            return try await harness.workers().count == daemons.count
+        }
+        try await harness.command("DEL", harness.keys.paused("default"))
     }
 
     @Test func aConcurrencyLimitHoldsThreeWorkersOfTenSlotsToFive() async throws {
@@ -101,7 +114,8 @@ struct WorkerLimitTests {
     @Test func aKilledDaemonsShareReturnsAndTheLimitHoldsAcrossProcesses() async throws {
         let harness = try await WorkerHarness.make("limit-kill")
         let total = 40
-        try await Self.enqueue(harness, "airlock.sleep", count: total) { ["seconds": 0.4, "record": .string("j\($0)")] }
+        try await Self.enqueue(harness, "airlock.sleep", count: total) { ["seconds": 1.0, "record": .string("j\($0)")] }
+        try await harness.command("SET", harness.keys.paused("default"), "1")
         let arguments = [
             "run", "--redis", harness.url, "--namespace", harness.namespace, "--queues", "default", "--concurrency", "10",
             "--limit", "default=concurrency:5", "--log-level", "warning",
@@ -109,6 +123,7 @@ struct WorkerLimitTests {
         var daemons: [WorkerDaemon] = []
         for _ in 0..<3 { daemons.append(try await WorkerDaemon.launch(arguments)) }
         defer { for daemon in daemons { Task { await daemon.killIfRunning() } } }
+        try await Self.releaseOnceAllRegistered(harness, daemons)
 
         // A daemon holding jobs: its lease is above zero.
         var holder: (id: String, daemon: WorkerDaemon)?
@@ -125,9 +140,11 @@ struct WorkerLimitTests {
         }
         let killed = try #require(holder)
         killed.daemon.send(SIGKILL)
-        _ = try await killed.daemon.waitForExit(within: .seconds(30))
-        // Marks the kill in the record: the killed daemon's open runs end here at the latest.
+        // Marks the kill in the record at once (the process is gone once the signal is delivered):
+        // the killed daemon's open runs end here at the latest, and its lease holds until its
+        // heartbeat TTL (5 s) has passed, so nothing of its share has been given away yet.
         try await harness.command("RPUSH", harness.keys.diagRecord, "killed")
+        _ = try await killed.daemon.waitForExit(within: .seconds(30))
         let stranded = try await harness.inflightCount(worker: killed.id)
         #expect(stranded > 0, "the killed daemon held jobs")
 
