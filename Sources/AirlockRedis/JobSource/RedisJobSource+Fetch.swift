@@ -54,10 +54,12 @@ extension RedisJobSource {
     }
 
     /// `BLMOVE` on the lane's own connection: into the in-flight list with `claimOne`, else the
-    /// list onto itself (it moves nothing, only waits). A lane whose queue has a limit never
-    /// claims: the job is taken by the fetch script, which counts it against the limit. A Redis at `maxmemory` refuses `BLMOVE`
-    /// (it may grow memory) but still runs the allow-oom fetch script, so until it takes `BLMOVE`
-    /// again an idle lane polls every 100 ms instead of blocking — said once, not as an outage.
+    /// list onto itself (it moves nothing, only waits). A lane whose queue had a limit record at its
+    /// last fetch never claims: the job is taken by the fetch script, which counts it against the
+    /// limit. (A limit set while a lane waits here can let that one wait claim one job unleased.)
+    /// A Redis at `maxmemory` refuses `BLMOVE` (it may grow memory) but still runs the allow-oom
+    /// fetch script, so until it takes `BLMOVE` again an idle lane polls every 100 ms instead of
+    /// blocking — said once, not as an outage.
     public func waitForJobs(on lane: FetchLane, timeout: Duration, claimOne: Bool) async throws -> [FetchedJob] {
         let current = try current()
         if let refused = blockingRefused.withLock({ $0[lane.name] }), ContinuousClock.now < refused.until {
