@@ -87,6 +87,11 @@ struct RunCommand: AsyncParsableCommand {
         valueName: "name=timing=task"))
     var schedule: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp(
+        "A fleet-wide limit this worker declares for a queue, QUEUE=concurrency:N,rate:N/INTERVAL[,burst:B]: 'orders=concurrency:5,rate:100/1s'. Repeatable; written to Redis at start, replacing the queue's record (docs/OPERATIONS.md, Queue limits).",
+        valueName: "queue=limit"))
+    var limit: [String] = []
+
     @Flag(name: .long, help: "Do not enqueue periodic jobs from this worker (those given with --schedule or registered in code).")
     var noSchedules = false
 
@@ -119,6 +124,26 @@ struct RunCommand: AsyncParsableCommand {
         }
         guard (1...100_000).contains(metricsMaxQueues) else { throw ValidationError("--metrics-max-queues must be between 1 and 100000") }
         _ = try schedules(into: TaskRegistry())
+        _ = try limits()
+    }
+
+    /// The `--limit` declarations, by queue.
+    func limits() throws(ValidationError) -> [String: QueueLimit] {
+        var limits: [String: QueueLimit] = [:]
+        for text in limit {
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else {
+                throw ValidationError("--limit '\(SafeText.escape(text))' must be QUEUE=LIMIT, such as 'orders=concurrency:5,rate:100/1s'")
+            }
+            if let problem = QueueName.problem(with: parts[0]) { throw ValidationError("--limit: \(problem)") }
+            guard limits[parts[0]] == nil else { throw ValidationError("--limit: queue '\(SafeText.escape(parts[0]))' is given twice") }
+            do {
+                limits[parts[0]] = try QueueLimit(parsing: parts[1])
+            } catch {
+                throw ValidationError("--limit '\(SafeText.escape(text))': \(error)")
+            }
+        }
+        return limits
     }
 
     /// `registry` with the `--schedule` periodic jobs declared.
@@ -152,6 +177,7 @@ struct RunCommand: AsyncParsableCommand {
         source.namespace = connection.namespace
         source.wireProtocol = WireProtocol(rawValue: `protocol`) ?? .native
         source.deadLetterCap = deadLetterCap
+        source.limits = try limits()
         var configuration = WorkerConfiguration(queues: queueList)
         configuration.concurrency = concurrency
         configuration.prefetch = prefetch ?? concurrency

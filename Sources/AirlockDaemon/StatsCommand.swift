@@ -130,10 +130,24 @@ struct StatsCommand: AsyncParsableCommand {
         if w.dead > 0 { footer += ", \(w.dead) dead (awaiting recovery)" }
         footer += " · namespace \(safe(report.namespace)) · \(Format.date(milliseconds: report.sampledAtMilliseconds))"
         if let seconds = report.rateIntervalSeconds { footer += String(format: " · rate over %.1fs", seconds) }
+        let limited = report.queues.filter { $0.limit != nil }
+        if !limited.isEmpty {
+            lines.append("")
+            lines += limited.map { "limit: " + Self.limitText($0.name, $0.limit, held: $0.limitHeld) }
+        }
         lines.append("")
         lines.append(footer)
         lines.append(Self.outboxLine(report.outbox, now: report.sampledAtMilliseconds))
         return lines.joined(separator: "\n")
+    }
+
+    /// `orders: concurrency 5 (3 held) · rate 100/1s (burst 2)`, names escaped.
+    static func limitText(_ queue: String, _ limit: QueueLimit?, held: Int) -> String {
+        guard let limit else { return "\(safe(queue)): no limit" }
+        var parts: [String] = []
+        if let concurrency = limit.concurrency { parts.append("concurrency \(concurrency) (\(held) held)") }
+        if let rate = limit.rate { parts.append("rate \(rate)") }
+        return "\(safe(queue)): " + parts.joined(separator: " · ")
     }
 
     /// `outbox: 12 pending (oldest 3.1s), 0 parked · 2 relays, last report 1.0s ago`, or that no

@@ -33,6 +33,16 @@ public struct RedisKeys: Sendable, Hashable {
     public func paused(_ queue: String) -> String { "\(namespace):{\(queue)}:paused" }
     /// Short list producers push to when they add a delayed job, to wake a sleeping promoter early.
     public func wake(_ queue: String) -> String { "\(namespace):{\(queue)}:wake" }
+    /// Hash of the queue's fleet-wide limit (``QueueLimit``): `concurrency`, `rate`, `interval_ms`, `burst`.
+    public func limit(_ queue: String) -> String { "\(namespace):{\(queue)}:limit" }
+    /// Hash of concurrency leases: field a worker id, value how many of the queue's jobs it holds
+    /// (its in-flight list's length, as its last fetch or settlement left it).
+    public func limitHeld(_ queue: String) -> String { "\(namespace):{\(queue)}:limit:held" }
+    /// The rate limit's state: the theoretical arrival time of the next job (ms since the epoch,
+    /// Redis's clock, as a decimal string), expiring once it is in the past.
+    public func limitRate(_ queue: String) -> String { "\(namespace):{\(queue)}:limit:rate" }
+    /// Short list of tokens, one per freed concurrency lease, that workers waiting on the limit block on.
+    public func limitWake(_ queue: String) -> String { "\(namespace):{\(queue)}:limit:wake" }
     /// Hash of counters: processed, failed, retried, dead, expired.
     public func stats(_ queue: String) -> String { "\(namespace):{\(queue)}:stats" }
     /// A native job's stored result (JSON), for as long as the job asked; beside it,

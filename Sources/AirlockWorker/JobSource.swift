@@ -36,8 +36,15 @@ public protocol JobSource: Sendable {
     func lanes(for queue: String) -> [FetchLane]
 
     /// Takes up to `maximum` ready jobs from `lane` into this worker's hands, atomically recorded
-    /// as held by it. `.paused` when the queue is paused (nothing taken).
+    /// as held by it. `.paused` when the queue is paused, `.limited` when a limit on the queue
+    /// lets nothing be taken now (nothing taken; the jobs keep their place).
     func take(_ maximum: Int, from lane: FetchLane) async throws -> TakeResult
+
+    /// Waits, after ``take(_:from:)`` answered `.limited(retryAfter:)`, until the limit may let a
+    /// job through: `retryAfter` when given (the next rate token), else until another worker
+    /// frees a lease — at most `timeout`, so a changed limit or a shutdown is seen. Waking early
+    /// is harmless: the engine takes again, and the source checks the limit again.
+    func waitForLimit(on lane: FetchLane, retryAfter: Duration?, timeout: Duration) async throws
 
     /// Waits up to `timeout` for `lane` to have work, without polling. With `claimOne`, a job that
     /// arrives is taken (as ``take(_:from:)`` would) and returned; without, nothing is taken and
@@ -111,6 +118,11 @@ extension JobSource {
     /// and followed by a reconciliation of what the worker holds.
     public func classify(_ error: any Error) -> SourceFailure { .unavailable(mayHaveBeenApplied: true) }
 
+    /// Sleeps `retryAfter` (or `timeout`), at most `timeout`: for a source with nothing to block on.
+    public func waitForLimit(on lane: FetchLane, retryAfter: Duration?, timeout: Duration) async throws {
+        try? await Task.sleep(for: min(retryAfter ?? timeout, timeout))
+    }
+
     /// No cancellations.
     public func takeCancellations() async throws -> [String] { [] }
 
@@ -160,6 +172,10 @@ public enum TakeResult: Sendable {
     case jobs([FetchedJob])
     /// The queue is paused: nothing was taken.
     case paused
+    /// A fleet-wide limit on the queue lets nothing be taken now (nothing was taken): wait
+    /// `retryAfter` for a rate limit's next token, or — `nil` — for a concurrency lease to be freed
+    /// (see ``JobSource/waitForLimit(on:retryAfter:timeout:)``).
+    case limited(retryAfter: Duration?)
 }
 
 /// What ``JobSource/heartbeat(held:)`` learnt.

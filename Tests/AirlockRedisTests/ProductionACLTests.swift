@@ -54,6 +54,8 @@ struct ProductionACLTests {
         }
         var setup = try harness.configuration()
         setup.orphanSweepInterval = .milliseconds(300)
+        // A declared queue limit (high enough not to throttle): its scripts run under the rule too.
+        setup.source.limits = ["default": try QueueLimit(parsing: "concurrency:100,rate:1000/1s")]
         try await harness.withWorker(setup, registry: registry) { worker in
             try await WorkerKit.eventually("six jobs done, their follow-ups and the batch's callback done, one dead after a retry", timeout: .seconds(30)) {
                 let stats = try await harness.stats()
@@ -67,6 +69,7 @@ struct ProductionACLTests {
                 ["stats", "--no-rate"], ["stats", "--json", "--interval", "0.2"], ["workers"], ["queues"], ["schedules"], ["batches"], ["batches", batch.id], ["dead", "list"], ["dead", "show", id],
                 ["dead", "retry", id], ["pause", "default"], ["resume", "default"], ["enqueue", "acl.ok", "--countdown", "0.2"],
                 ["enqueue", "acl.ok", "--idempotency-key", "cli-once"],
+                ["limit", "default"], ["limit", "ticks", "--rate", "1000/1s"], ["limit", "ticks", "--clear"],
             ] {
                 let result = try await CLI.run(command + ["--namespace", harness.namespace], environment: ["AIRLOCK_REDIS_URL": url])
                 #expect(result.status == 0, "\(command): \(result)")

@@ -22,7 +22,7 @@ extension StatsReport {
             .object([
                 ("name", .string(q.name)), ("ready", .int(q.ready)), ("delayed", .int(q.delayed)), ("in_flight", .int(q.inFlight)),
                 ("dead", .int(q.dead)), ("paused", .bool(q.paused)), ("oldest_ready_age_ms", .int(q.oldestReadyAgeMilliseconds)),
-            ] + counters(q.counters) + [("processed_per_second", .number(q.processedPerSecond))])
+            ] + counters(q.counters) + [("processed_per_second", .number(q.processedPerSecond)), ("limit", limitJSON(q.limit, held: q.limitHeld))])
         }
         let t = totals
         let totalObject: AdminJSON = .object([
@@ -52,6 +52,15 @@ extension StatsReport {
             ("reported_at_ms", .int(latest?.reportedAtMilliseconds)), ("last_error", .string(latest?.lastError)),
         ])
     }
+}
+
+/// A queue limit as JSON (`null` without one): the record's fields and the leases held.
+func limitJSON(_ limit: QueueLimit?, held: Int) -> AdminJSON {
+    guard let limit else { return .value(.null) }
+    return .object([
+        ("concurrency", .int(limit.concurrency)), ("held", .int(limit.concurrency == nil ? nil : held)),
+        ("rate", .int(limit.rate?.count)), ("interval_ms", .int(limit.rate?.intervalMilliseconds)), ("burst", .int(limit.rate?.burst)),
+    ])
 }
 
 extension WorkerReport {

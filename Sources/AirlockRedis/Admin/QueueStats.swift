@@ -76,10 +76,17 @@ public struct QueueStats: Sendable, Hashable {
     public var counters: QueueCounters
     /// Jobs processed per second between two samples; `nil` for a single sample.
     public var processedPerSecond: Double?
+    /// The queue's fleet-wide limit; `nil` when it has none.
+    public var limit: QueueLimit?
+    /// Jobs workers hold against the concurrency limit (the sum of their leases); 0 without one.
+    public var limitHeld: Int
 
     /// A queue row with the given values.
     public init(name: String, ready: Int = 0, delayed: Int = 0, inFlight: Int = 0, dead: Int = 0, paused: Bool = false,
-                oldestReadyAgeMilliseconds: Int64? = nil, counters: QueueCounters = QueueCounters(), processedPerSecond: Double? = nil) {
+                oldestReadyAgeMilliseconds: Int64? = nil, counters: QueueCounters = QueueCounters(), processedPerSecond: Double? = nil,
+                limit: QueueLimit? = nil, limitHeld: Int = 0) {
+        self.limit = limit
+        self.limitHeld = limitHeld
         self.name = name
         self.ready = ready
         self.delayed = delayed
@@ -201,7 +208,7 @@ extension RedisAdmin {
     ///
     /// Two round trips whatever the number of jobs: `SMEMBERS` of the queue and worker sets (and
     /// `ZRANGE` of the outbox relays), then one pipeline of `LLEN`/`ZCARD`/`EXISTS`/`LINDEX`/`HGETALL`
-    /// per queue, `LLEN` of each registered worker's in-flight list per queue, `EXISTS` of each
+    /// per queue (and `HGETALL` of its limit and leases), `LLEN` of each registered worker's in-flight list per queue, `EXISTS` of each
     /// worker's heartbeat and `HGETALL` of each outbox relay's report. Only the job next in line is
     /// parsed (for its age).
     /// - Throws: ``AdminError`` for a queue that is not known; ``RedisError``.
@@ -214,7 +221,7 @@ extension RedisAdmin {
         let relays = try sets[2].strings()
         let queues = try resolveQueues(requested, known: known)
 
-        let perQueue = 6 + workers.count
+        let perQueue = 8 + workers.count
         var commands: [RedisCommand] = []
         commands.reserveCapacity(queues.count * perQueue + workers.count)
         for queue in queues {
@@ -224,6 +231,8 @@ extension RedisAdmin {
             commands.append(RedisCommand("EXISTS", keys.paused(queue)))
             commands.append(RedisCommand("LINDEX", keys.ready(queue), -1))
             commands.append(RedisCommand("HGETALL", keys.stats(queue)))
+            commands.append(RedisCommand("HGETALL", keys.limit(queue)))
+            commands.append(RedisCommand("HGETALL", keys.limitHeld(queue)))
             for worker in workers {
                 commands.append(RedisCommand("LLEN", keys.inflight(queue, worker: worker)))
             }
@@ -243,7 +252,8 @@ extension RedisAdmin {
         for (index, queue) in queues.enumerated() {
             let base = index * perQueue
             var inFlight = 0
-            for worker in 0..<workers.count { inFlight += try replies[base + 6 + worker].integer() }
+            for worker in 0..<workers.count { inFlight += try replies[base + 8 + worker].integer() }
+            let limit = QueueLimit(record: try replies[base + 6].fields())
             rows.append(QueueStats(
                 name: queue,
                 ready: try replies[base].integer(),
@@ -252,7 +262,9 @@ extension RedisAdmin {
                 dead: try replies[base + 2].integer(),
                 paused: try replies[base + 3].integer() > 0,
                 oldestReadyAgeMilliseconds: try replies[base + 4].optionalBulk().flatMap { Self.waitingSince($0) }.map { max(0, now.subtractingSaturated($0)) },
-                counters: try QueueCounters(hash: replies[base + 5])))
+                counters: try QueueCounters(hash: replies[base + 5]),
+                limit: limit,
+                limitHeld: limit?.concurrency == nil ? 0 : try Self.leases(replies[base + 7]).values.reduce(0, +)))
         }
         var alive = 0
         for worker in 0..<workers.count where try replies[queues.count * perQueue + worker].integer() > 0 { alive += 1 }

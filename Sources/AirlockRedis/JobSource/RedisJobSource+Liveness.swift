@@ -58,7 +58,11 @@ extension RedisJobSource {
             let wireProtocol = protocolName.flatMap(WireProtocol.init(rawValue:)) ?? .native
             let calls = queues.map { queue in
                 Self.recoverScript.call(
-                    keys: [Array(keys.inflight(queue, worker: deadWorker).utf8), Array(homeKey(queue, protocol: wireProtocol).utf8)], arguments: [])
+                    keys: [
+                        Array(keys.inflight(queue, worker: deadWorker).utf8), Array(homeKey(queue, protocol: wireProtocol).utf8),
+                        Array(keys.limitHeld(queue).utf8), Array(keys.limitWake(queue).utf8), Array(keys.limit(queue).utf8),
+                    ],
+                    arguments: [Array(deadWorker.utf8)])
             }
             var fromWorker = 0
             for reply in try await client.evaluate(calls) { fromWorker += try reply.throwingServerError().integer() }
@@ -75,12 +79,13 @@ extension RedisJobSource {
         return recovered
     }
 
-    /// Removes this worker's registration after a clean shutdown (nothing left in flight).
+    /// Removes this worker's registration (and its concurrency leases, all zero by now) after a
+    /// clean shutdown (nothing left in flight).
     func deregister(_ run: Run) async {
         _ = try? await run.control.pipeline([
             RedisCommand("SREM", keys.workers, run.worker.id),
             RedisCommand("DEL", keys.heartbeat(run.worker.id), keys.workerInfo(run.worker.id)),
-        ])
+        ] + run.worker.queues.map { RedisCommand("HDEL", keys.limitHeld($0), run.worker.id) })
     }
 
     func homeKey(_ queue: String, protocol wireProtocol: WireProtocol) -> String {
@@ -109,12 +114,23 @@ extension RedisJobSource {
         return reaped
         """)
 
-    /// KEYS: a dead worker's in-flight list, the queue's ready list. Moves every job back to the
-    /// consuming end, oldest ending nearest it. Returns the count.
+    /// KEYS: a dead worker's in-flight list, the queue's ready list, limit leases, limit wake
+    /// list, limit. ARGV: the dead worker's id. Moves every job back to the consuming end, oldest
+    /// ending nearest it, and returns the worker's concurrency lease: deleted, with a wake token
+    /// per job it counted for workers blocked on the limit. Returns the count moved.
     static let recoverScript = RedisScript("""
         #!lua flags=allow-oom
         local moved = 0
         while redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') do moved = moved + 1 end
+        local lease = tonumber(redis.call('HGET', KEYS[3], ARGV[1]))
+        if lease then
+          redis.call('HDEL', KEYS[3], ARGV[1])
+          local cap = tonumber(redis.call('HGET', KEYS[5], 'concurrency')) or 0
+          if lease > 0 and cap > 0 then
+            for _ = 1, math.min(lease, cap) do redis.call('LPUSH', KEYS[4], '1') end
+            redis.call('LTRIM', KEYS[4], 0, cap - 1)
+          end
+        end
         return moved
         """)
 }

@@ -59,8 +59,10 @@ extension RedisJobSource {
         // of the minute), on the worker's clock.
         let now = epochMilliseconds()
         scriptKeys.append(Array(keys.series(queue, minute: now / 60_000).utf8))
-        var args: [[UInt8]] = [Array(String(configuration.deadLetterCap).utf8), Array(String(now).utf8)]
-        args.reserveCapacity(2 + settlements.count * 9)
+        // The queue's concurrency leases (KEYS[8–10]): only read when this worker holds one.
+        scriptKeys += [Array(keys.limitHeld(queue).utf8), Array(keys.limitWake(queue).utf8), Array(keys.limit(queue).utf8)]
+        var args: [[UInt8]] = [Array(String(configuration.deadLetterCap).utf8), Array(String(now).utf8), Array(run.worker.id.utf8)]
+        args.reserveCapacity(3 + settlements.count * 9)
         var batchIndex: [BatchMembership: Int] = [:]
         for settlement in settlements {
             let mode: StaticString
@@ -120,10 +122,11 @@ extension RedisJobSource {
 
     /// Settles a batch of one queue's jobs.
     /// KEYS: in-flight, stats, home (ready) key, delayed, dead, wake, this minute's series hash
-    /// (`<ns>:{Q}:series:<minute>`), then per job its result key (followed by its notify list, if
-    /// any) and, once per batch in the call, the batch's keys (record, counted set, the batch
-    /// queue's ready list).
-    /// ARGV: dead-letter cap, now (ms, the worker's clock: the series' second, a batch's `completed_at`), then per job: mode, the job's raw bytes,
+    /// (`<ns>:{Q}:series:<minute>`), limit leases (`<ns>:{Q}:limit:held`), limit wake list, limit,
+    /// then per job its result key (followed by its notify list, if any) and, once per batch in
+    /// the call, the batch's keys (record, counted set, the batch queue's ready list).
+    /// ARGV: dead-letter cap, now (ms, the worker's clock: the series' second, a batch's
+    /// `completed_at`), worker id, then per job: mode, the job's raw bytes,
     /// new payload, due ms, result key index in KEYS (0 for none), result, result expiry s, notify
     /// list index in KEYS (0: publish on the result key's channel instead, as Celery's backend does),
     /// batch record index in KEYS (0 for none) and, only when it is not 0, the job id.
@@ -132,7 +135,10 @@ extension RedisJobSource {
     /// after the loop, one `countInBatch` (``BatchCounting/function``) per batch and outcome.
     /// Processed and failed counts also go to the series hash (one `HINCRBY` per call that
     /// processed or failed anything, two if both; `EXPIRE` only when that created the field, at
-    /// most 120 times a minute). Returns how many were settled.
+    /// most 120 times a minute). When the worker holds a concurrency lease on the queue (one
+    /// `HGET` per call, none per job), the lease is set to the in-flight list's new length and one
+    /// token per freed job is pushed onto the limit wake list (kept to the limit's length), where
+    /// workers waiting on the limit block. Returns how many were settled.
     static let settleScript = RedisScript("""
         #!lua flags=allow-oom
         local inflight, stats, home, delayed, dead, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -143,7 +149,7 @@ extension RedisJobSource {
         \(BatchCounting.function)
         -- Final outcomes of batch jobs, grouped by batch and outcome: counted after the loop.
         local batchCounts, batchOrder = {}, {}
-        local i = 3
+        local i = 4
         while i <= #ARGV do
           local mode, raw, payload, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
           local batchIndex = tonumber(ARGV[i + 8])
@@ -215,6 +221,19 @@ extension RedisJobSource {
         end
         if counts.failed > 0 and redis.call('HINCRBY', KEYS[7], 'f' .. second, counts.failed) == counts.failed then
           redis.call('EXPIRE', KEYS[7], 3900)
+        end
+        -- A concurrency lease (docs/PROTOCOL.md, "Queue limits"): what this worker holds now, and a
+        -- wake token per job it no longer holds, for workers blocked on the limit.
+        local lease = redis.call('HGET', KEYS[8], ARGV[3])
+        if lease then
+          local holding = redis.call('LLEN', inflight)
+          redis.call('HSET', KEYS[8], ARGV[3], holding)
+          local freed = (tonumber(lease) or 0) - holding
+          local cap = tonumber(redis.call('HGET', KEYS[10], 'concurrency')) or 0
+          if freed > 0 and cap > 0 then
+            for _ = 1, math.min(freed, cap) do redis.call('LPUSH', KEYS[9], '1') end
+            redis.call('LTRIM', KEYS[9], 0, cap - 1)
+          end
         end
         return settled
         """)

@@ -35,6 +35,12 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
         /// counted (`airlock_settlements_unreplicated_total`): a failover could still make its jobs
         /// run again, never lose them.
         public var replication: RedisReplication?
+        /// Fleet-wide limits this worker declares, by queue name: written to each queue's
+        /// `<ns>:{Q}:limit` at ``RedisJobSource/open(_:)`` (a different record there is replaced,
+        /// and logged at notice: the last worker to start wins). Queues not named keep whatever
+        /// record an operator set (`airlock-workerd limit`). Every worker enforces the record in
+        /// Redis, declared or not.
+        public var limits: [String: QueueLimit] = [:]
 
         /// A configuration for `redis`, every other setting at its default.
         public init(redis: RedisConfiguration) { self.redis = redis }
@@ -58,6 +64,9 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
     let blockingRefused = Mutex<[String: (until: ContinuousClock.Instant, refusals: Int)]>([:])
     /// Whether the last settlement batch reached too few replicas, so the log says it once per change.
     let replicationShort = Atomic<Bool>(false)
+    /// Lanes whose queue had a limit record at their last fetch: an idle wait there must not
+    /// claim a job with `BLMOVE`, which would take it past the limit.
+    let limitedLanes = Mutex<Set<String>>([])
 
     /// The connections and identity of one run (between ``open(_:)`` and ``close(clean:)``).
     struct Run: Sendable {
@@ -134,6 +143,7 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
         run.withLock { $0 = current }
         try await current.control.connect()
         _ = try await beat(current, held: 0, full: true)
+        try await declareLimits(current.control)
         await warnWithoutAppendOnlyFile(current.control)
     }
 
@@ -142,6 +152,24 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
         guard let current = run.withLock({ state -> Run? in defer { state = nil }; return state }) else { return }
         if clean { await deregister(current) }
         for client in current.all { await client.close() }
+    }
+
+    /// Writes ``Configuration/limits`` where the record differs; says so when one was replaced.
+    private func declareLimits(_ client: RedisClient) async throws(RedisError) {
+        for queue in configuration.limits.keys.sorted() {
+            guard let limit = configuration.limits[queue] else { continue }
+            let found = try await client.send(RedisCommand("HGETALL", keys.limit(queue))).throwingServerError().fields()
+            let previous = QueueLimit(record: found)
+            guard previous != limit else { continue }
+            _ = try await client.evaluate([QueueLimit.write(limit, queue: queue, keys: keys)])[0].throwingServerError()
+            if let previous {
+                logger.notice("replaced the queue's limit with the one this worker declares", metadata: [
+                    "queue": "\(SafeText.escape(queue))", "limit": "\(limit)", "previous": "\(previous)",
+                ])
+            } else {
+                logger.info("declared the queue's limit", metadata: ["queue": "\(SafeText.escape(queue))", "limit": "\(limit)"])
+            }
+        }
     }
 
     /// The run's connections; a call outside a run is a programming error reported as not connected.

@@ -7,7 +7,8 @@ import Logging
 /// jobs, so the worker never holds more than `concurrency + prefetch`. When the lane is empty it
 /// waits in the source (blocking, never polling): the worker's only lane waits *taking* the next
 /// job; one of several lanes only waits for work and then competes for a slot, so an earlier
-/// queue keeps its priority.
+/// queue keeps its priority. A queue at its fleet-wide limit (`.limited`) is waited on in the
+/// source too: the fetcher holds no reservation meanwhile.
 struct Fetcher: Sendable {
     let laneIndex: Int
     let lane: FetchLane
@@ -40,6 +41,13 @@ struct Fetcher: Sendable {
                     buffer.deliver([], laneIndex: laneIndex, reserved: reserved)
                     reserved = 0
                     try? await Task.sleep(for: .milliseconds(250))
+                case .limited(let retryAfter):
+                    // The queue's fleet-wide limit is reached: give the reservation back (another
+                    // lane may use the slots) and wait in the source — until the next rate token,
+                    // or blocking until some worker frees a lease — then take again.
+                    buffer.deliver([], laneIndex: laneIndex, reserved: reserved)
+                    reserved = 0
+                    try await source.waitForLimit(on: lane, retryAfter: retryAfter, timeout: configuration.blockTimeout)
                 case .jobs(let jobs) where !jobs.isEmpty:
                     reserved = await buffer.deliverAndReserve(wrap(jobs), laneIndex: laneIndex, reserved: reserved, maximum: configuration.fetchBatch)
                     continue

@@ -7,7 +7,9 @@ extension TaskRegistry {
     ///
     /// - `airlock.ping`: does nothing.
     /// - `airlock.echo`: logs its args and kwargs and returns them as its result (`{"args": …, "kwargs": …}`).
-    /// - `airlock.sleep`: sleeps kwargs `seconds` (cancellable).
+    /// - `airlock.sleep`: sleeps kwargs `seconds` (cancellable); with kwargs `record` (a string),
+    ///   records `<record> start` before and `<record> end` after, as `airlock.record` does (so a
+    ///   test of a fleet-wide limit can count the jobs running across worker processes).
     /// - `airlock.fail`: throws an error with kwargs `message`.
     /// - `airlock.record`: hands kwargs `token` (a string) to `record` (for Redis: an RPUSH onto
     ///   `<ns>:diag:record`).
@@ -29,7 +31,10 @@ extension TaskRegistry {
             guard let seconds = arguments.kwargs["seconds"]?.doubleValue, let duration = Duration(checkedSeconds: seconds) else {
                 throw PermanentFailure("airlock.sleep needs kwargs {\"seconds\": a number from 0 to \(Int(Duration.longestAccepted.timeInterval))}")
             }
+            let token = arguments.kwargs["record"]?.stringValue
+            if let token { try await record("\(token) start") }
             try await Task.sleep(for: duration)
+            if let token { try await record("\(token) end") }
         }
         add("airlock.fail") { arguments, _ in
             throw DiagnosticFailure(message: arguments.kwargs["message"]?.stringValue ?? "airlock.fail was asked to fail")
