@@ -25,6 +25,25 @@ struct FlakyCharge: AirlockTask {
     func run(_ context: TaskContext) async throws {}
 }
 
+struct ReportReady: AirlockTask {
+    static let name = "reports.ready"
+    let id: Int
+    func run(_ context: TaskContext) async throws {}
+}
+
+struct NotifyOwner: AirlockTask {
+    static let name = "reports.notify_owner"
+    let id: Int
+    func run(_ context: TaskContext) async throws {}
+}
+
+struct RenderPage: AirlockTask {
+    static let name = "reports.render_page"
+    let id: Int
+    let page: Int
+    func run(_ context: TaskContext) async throws {}
+}
+
 struct Order: Sendable {
     let id: Int
 }
@@ -55,6 +74,11 @@ func throughRedis() throws {
     let executor = try RedisExecutor(url: "redis://127.0.0.1:6379/0")
     try Airlock.configure(executor: executor)
     // every scope now lands in Redis: one atomic script, one round trip per flush — all or nothing
+}
+
+func batchesWithCallbacks(executor: RedisExecutor, id: Int, pages: [Int]) async throws {
+    let batch = Batch(onSuccess: Batch.callback(ReportReady(id: id)), onComplete: Batch.callback(NotifyOwner(id: id)))
+    try await executor.batch(batch) { for page in pages { try Airlock.enqueue(RenderPage(id: id, page: page)) } }
 }
 
 func anApplicationsOwnWorkerBinary() async {

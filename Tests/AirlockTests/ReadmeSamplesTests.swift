@@ -15,9 +15,11 @@ extension AirlockCore {
             let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
             var blocks: [[String]] = []
             var current: [String]?
+            // Fences indented inside a list item count too.
             for line in readme.components(separatedBy: "\n") {
-                if line.hasPrefix("```swift") { current = []; continue }
-                if line.hasPrefix("```"), let block = current {
+                let fence = line.trimmingCharacters(in: .whitespaces)
+                if fence.hasPrefix("```swift") { current = []; continue }
+                if fence.hasPrefix("```"), let block = current {
                     if !block.contains(where: { $0.contains("router.") || $0.contains("app.airlock") }) { blocks.append(block) }
                     current = nil
                     continue
