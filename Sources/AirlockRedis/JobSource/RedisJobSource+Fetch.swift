@@ -120,8 +120,7 @@ extension RedisJobSource {
         if redis.call('EXISTS', KEYS[3]) == 1 then return false end
         local limit = redis.call('HMGET', KEYS[4], 'concurrency', 'rate', 'interval_ms', 'burst')
         local concurrency, rate = tonumber(limit[1]) or 0, tonumber(limit[2]) or 0
-        local room = tonumber(ARGV[1])
-        if concurrency < 1 and rate < 1 then
+        local function move(room)
           local jobs = {}
           for i = 1, room do
             local job = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
@@ -130,6 +129,8 @@ extension RedisJobSource {
           end
           return jobs
         end
+        local room = tonumber(ARGV[1])
+        if concurrency < 1 and rate < 1 then return move(room) end
         local wait = 0
         if concurrency >= 1 then
           redis.call('HSET', KEYS[5], ARGV[2], redis.call('LLEN', KEYS[2]))
@@ -153,12 +154,7 @@ extension RedisJobSource {
           if redis.call('LLEN', KEYS[1]) == 0 then wait = 0 end
           return {{}, wait}
         end
-        local jobs = {}
-        for i = 1, room do
-          local job = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
-          if not job then break end
-          jobs[i] = job
-        end
+        local jobs = move(room)
         if #jobs > 0 then
           if concurrency >= 1 then redis.call('HINCRBY', KEYS[5], ARGV[2], #jobs) end
           if now then

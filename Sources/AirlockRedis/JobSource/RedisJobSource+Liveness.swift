@@ -120,16 +120,13 @@ extension RedisJobSource {
     /// per job it counted for workers blocked on the limit. Returns the count moved.
     static let recoverScript = RedisScript("""
         #!lua flags=allow-oom
+        \(LeaseRelease.function)
         local moved = 0
         while redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') do moved = moved + 1 end
         local lease = tonumber(redis.call('HGET', KEYS[3], ARGV[1]))
         if lease then
           redis.call('HDEL', KEYS[3], ARGV[1])
-          local cap = tonumber(redis.call('HGET', KEYS[5], 'concurrency')) or 0
-          if lease > 0 and cap > 0 then
-            for _ = 1, math.min(lease, cap) do redis.call('LPUSH', KEYS[4], '1') end
-            redis.call('LTRIM', KEYS[4], 0, cap - 1)
-          end
+          releaseLeases(KEYS[4], KEYS[5], lease)
         end
         return moved
         """)

@@ -147,6 +147,7 @@ extension RedisJobSource {
         local settled, wakeScore, trimDead = 0, false, false
         local final = {ack = 'succeeded', dead = 'dead', expired = 'cancelled', cancelled = 'cancelled'}
         \(BatchCounting.function)
+        \(LeaseRelease.function)
         -- Final outcomes of batch jobs, grouped by batch and outcome: counted after the loop.
         local batchCounts, batchOrder = {}, {}
         local i = 4
@@ -228,12 +229,7 @@ extension RedisJobSource {
         if lease then
           local holding = redis.call('LLEN', inflight)
           redis.call('HSET', KEYS[8], ARGV[3], holding)
-          local freed = (tonumber(lease) or 0) - holding
-          local cap = tonumber(redis.call('HGET', KEYS[10], 'concurrency')) or 0
-          if freed > 0 and cap > 0 then
-            for _ = 1, math.min(freed, cap) do redis.call('LPUSH', KEYS[9], '1') end
-            redis.call('LTRIM', KEYS[9], 0, cap - 1)
-          end
+          releaseLeases(KEYS[9], KEYS[10], (tonumber(lease) or 0) - holding)
         end
         return settled
         """)
