@@ -1,5 +1,6 @@
 import AirlockRedis
 import ArgumentParser
+import Foundation
 import Airlock
 import AirlockRedisClient
 import AirlockWorker
@@ -29,19 +30,52 @@ struct DeadListCommand: AsyncParsableCommand {
     @Option(help: "Most entries to show; 0 shows all.")
     var limit: Int = 20
 
+    @Option(help: ArgumentHelp("Only tasks whose name contains this text (ASCII case-insensitive).", valueName: "text"))
+    var task: String?
+
+    @Option(help: ArgumentHelp("Only entries whose error contains this text (ASCII case-insensitive).", valueName: "text"))
+    var grep: String?
+
+    @Option(help: ArgumentHelp("Only entries that failed within this long (30s, 15m, 2h, 7d) or since this UTC time (2026-12-01T09:00:00Z).", valueName: "when"))
+    var since: String?
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
     func validate() throws {
         guard limit >= 0 else { throw ValidationError("--limit must not be negative") }
         _ = try validatedQueueList(queues, option: "--queue")
+        if let since, Self.milliseconds(since: since, now: epochMilliseconds()) == nil {
+            throw ValidationError("--since needs a duration (30s, 15m, 2h, 7d) or a UTC time (2026-12-01T09:00:00Z), not '\(safe(since))'")
+        }
     }
 
     func run() async throws {
         try await withAdmin(connection) { admin in
-            let page = try await admin.deadLetters(queues: queueList(queues), limit: limit)
+            let page: DeadLetterPage
+            if task != nil || grep != nil || since != nil {
+                // A search: the server-side scan of each list (bounded by the dead-letter cap).
+                let query = DeadLetterQuery(
+                    queues: queueList(queues), task: task, error: grep,
+                    failedFromMilliseconds: since.flatMap { Self.milliseconds(since: $0, now: epochMilliseconds()) })
+                let found = try await admin.searchDeadLetters(query, limit: limit == 0 ? Int(Int32.max) : limit)
+                page = DeadLetterPage(namespace: found.namespace, entries: found.entries, total: found.total)
+            } else {
+                page = try await admin.deadLetters(queues: queueList(queues), limit: limit)
+            }
             Console.out(json ? page.json : render(page))
         }
+    }
+
+    /// The moment `--since` names, ms since the epoch: `now` minus a duration (`<n>s|m|h|d`), or
+    /// an ISO 8601 UTC time; nil when it is neither.
+    static func milliseconds(since text: String, now: Int64) -> Int64? {
+        let units: [Character: Int64] = ["s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000]
+        if let unit = text.last.flatMap({ units[$0] }), let count = Int64(text.dropLast()), count >= 0, count <= 36_500 * 86_400 {
+            return now - count * unit
+        }
+        guard let date = ISO8601DateFormatter().date(from: text) else { return nil }
+        return Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 
     func render(_ page: DeadLetterPage) -> String {

@@ -24,6 +24,31 @@ struct AdminDeadSearchTests {
         ])
     }
 
+    @Test func deadListSearchesByTaskErrorTextAndTime() async throws {
+        let f = try await AdminFixture.make("dead-search-cli")
+        let t = epochMilliseconds()
+        try await seed(f, at: t)
+        func ids(_ arguments: [String]) async throws -> [String] {
+            let result = try await CLI.run(["dead", "list", "--json"] + arguments, on: f)
+            #expect(result.status == 0, "\(arguments): \(result)")
+            return try Kit.object(result.stdout)["entries"]?.arrayValue?.compactMap { $0.objectValue?["id"]?.stringValue } ?? []
+        }
+        #expect(try await ids(["--task", "MAIL", "--grep", "timeout"]) == ["m4", "m1"])
+        #expect(try await ids(["--grep", "<script>", "--queue", "pay"]) == ["p1"])
+        // Within 35 s of the CLI's clock, a little after `t`: m4 (t − 10 s) and p2 (t − 20 s) surely,
+        // nothing that failed 40 s or more before `t`.
+        let recent = try await ids(["--since", "35s"])
+        #expect(recent.starts(with: ["m4", "p2"]) && recent.allSatisfy { ["m4", "p2", "m3"].contains($0) }, "\(recent)")
+        let stamp = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(t - 25_000) / 1000))
+        #expect(try await ids(["--since", stamp]) == ["m4", "p2"])
+        #expect(try await ids(["--task", "no-such-task"]).isEmpty)
+
+        let table = try await CLI.run(["dead", "list", "--grep", "timeout", "--limit", "1"], on: f)
+        #expect(table.status == 0 && table.stdout.contains("m4") && table.stdout.contains("showing 1 of 3 dead letters"), "\(table)")
+        let bad = try await CLI.run(["dead", "list", "--since", "yesterday"], on: f)
+        #expect(bad.status == 2 && bad.stderr.contains("--since needs a duration"), "\(bad)")
+    }
+
     @Test func searchesByTaskErrorQueueAndTimeNewestFirstWithPaging() async throws {
         let f = try await AdminFixture.make("dead-search")
         let t = epochMilliseconds()

@@ -64,8 +64,15 @@ public struct DeadLetterPage: Sendable, Hashable {
     public var namespace: String
     /// The entries, newest (by `failed_at`) first.
     public var entries: [DeadLetter]
-    /// Entries in the selected dead-letter lists, shown or not.
+    /// Entries in the selected dead-letter lists (or matching a search), shown or not.
     public var total: Int
+
+    /// A page of these entries.
+    public init(namespace: String, entries: [DeadLetter], total: Int) {
+        self.namespace = namespace
+        self.entries = entries
+        self.total = total
+    }
 }
 
 /// What ``RedisAdmin/retryDeadLetters(ids:)`` did with one entry.
