@@ -103,10 +103,9 @@ extension RedisAdmin {
     private func remove(_ stored: [UInt8], from key: String, kind: String, queue: String) async throws -> Bool {
         var scriptKeys = [Array(key.utf8), Array(keys.stats(queue).utf8)]
         var arguments = [Array(kind.utf8), stored]
-        let fields = (try? JSONParser.parse(stored))?.objectValue ?? [:]
-        if let batch = BatchMembership(extra: fields), let id = fields["id"]?.stringValue {
-            scriptKeys += BatchCounting.keys(batch, keys)
-            arguments.append(Array(id.utf8))
+        if let count = BatchCount(raw: stored) {
+            scriptKeys += BatchCounting.keys(count.batch, keys)
+            arguments.append(Array(count.jobID.utf8))
             arguments.append(Array(String(epochMilliseconds()).utf8))
         }
         let reply = try await evaluate([Self.cancelScript.call(keys: scriptKeys, arguments: arguments)])[0]

@@ -54,8 +54,9 @@ public struct BatchCount: Sendable, Hashable {
     }
 
     /// The count for a native envelope's raw bytes, read without running it (a job cancelled
-    /// before it started); nil when it names no batch or cannot be read.
-    init?(raw: [UInt8]) {
+    /// before it started, or removed from a queue by an operator); nil when it names no batch or
+    /// cannot be read.
+    public init?(raw: [UInt8]) {
         guard let fields = (try? JSONParser.parse(raw))?.objectValue, let id = fields["id"]?.stringValue,
               let batch = BatchMembership(extra: fields)
         else { return nil }
