@@ -28,6 +28,10 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var tls: TLS?
     /// Find the master through these sentinels (`redis+sentinel://`) instead of ``host``/``port``.
     public var sentinel: Sentinel?
+    /// Talk to a Redis Cluster (`redis+cluster://`): ``host``/``port`` is the first seed node,
+    /// these are all of them; the client learns the slot map from them and routes each command to
+    /// the node that owns its key's slot.
+    public var cluster: Cluster?
     /// Replicated acknowledgement for the executors and workers built from this configuration
     /// (`wait_replicas`/`wait_timeout` in the URL); nil acknowledges once the primary has a write.
     /// The client itself never sends `WAIT` on its own: the executor and the job source do.
@@ -101,6 +105,18 @@ public struct RedisConfiguration: Sendable, Equatable {
         }
     }
 
+    /// The seed nodes of a Redis Cluster: any reachable one tells the client the whole slot map,
+    /// so one per primary is plenty, and a single one works.
+    public struct Cluster: Sendable, Hashable {
+        /// The seeds, asked in order until one answers `CLUSTER SLOTS`.
+        public var seeds: [Sentinel.Node]
+
+        /// A cluster reached through these seed nodes (at least one).
+        public init(seeds: [Sentinel.Node]) {
+            self.seeds = seeds
+        }
+    }
+
     /// A TCP configuration for code that does not start from a URL.
     public init(host: String = "127.0.0.1", port: Int = 6379, username: String? = nil, password: String? = nil, database: Int = 0) {
         self.host = host
@@ -115,6 +131,7 @@ public struct RedisConfiguration: Sendable, Equatable {
         self.reconnectBackoff = Backoff()
         self.tls = nil
         self.sentinel = nil
+        self.cluster = nil
         self.replication = nil
     }
 
@@ -125,6 +142,8 @@ public struct RedisConfiguration: Sendable, Equatable {
     /// - `redis+sentinel://[[user]:password@]host1[:26379],host2[:26379]/master[/db]` (and
     ///   `rediss+sentinel://` for TLS to the sentinels and the master) — the master found through
     ///   sentinels; Celery/kombu's `sentinel://host1:26379;sentinel://host2:26379?master_name=…` too;
+    /// - `redis+cluster://[[user]:password@]host1[:6379],host2[:6379]` (and `rediss+cluster://`) — a
+    ///   Redis Cluster reached through these seed nodes; commands go to the node owning their slot;
     /// - `unix:///path/to/socket[?db=N&password=...]`.
     ///
     /// User and password are percent-decoded (so passwords may contain `@`, `:` or `/`).
@@ -142,6 +161,9 @@ public struct RedisConfiguration: Sendable, Equatable {
 
     /// Where we connect, for log lines and error messages (never contains credentials).
     public var endpointDescription: String {
+        if let cluster {
+            return "cluster via " + cluster.seeds.map(\.description).joined(separator: ",")
+        }
         if let sentinel {
             return "master '\(sentinel.masterName)' via sentinels " + sentinel.nodes.map(\.description).joined(separator: ",")
         }
@@ -166,6 +188,10 @@ public struct RedisConfiguration: Sendable, Equatable {
         let scheme = tls == nil ? "redis" : "rediss"
         query = optionQuery
         let suffix = query.isEmpty ? "" : "?" + query.joined(separator: "&")
+        if let cluster {
+            let nodes = cluster.seeds.map(\.description).joined(separator: ",")
+            return "\(scheme)+cluster://\(userInfo)\(nodes)" + suffix
+        }
         if let sentinel {
             let nodes = sentinel.nodes.map(\.description).joined(separator: ",")
             return "\(scheme)+sentinel://\(userInfo)\(nodes)/\(RedisURLParser.percentEncode(sentinel.masterName))/\(database)" + suffix
@@ -214,7 +240,7 @@ struct RedisURLParser {
         }
         let scheme = url[..<schemeEnd.lowerBound].lowercased()
         var rest = Substring(url[schemeEnd.upperBound...])
-        let tcpSchemes = ["redis", "rediss", "redis+sentinel", "rediss+sentinel"]
+        let tcpSchemes = ["redis", "rediss", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"]
         // The user info is everything before the last `@`, so an unencoded `/`, `?` or `@` in a
         // password can neither break the URL apart nor end up quoted in an error about the host,
         // port or database (which all come after it).
@@ -235,6 +261,9 @@ struct RedisURLParser {
         case "redis+sentinel", "rediss+sentinel":
             if let userInfo { try parseUserInfo(userInfo, into: &config) }
             try parseSentinel(rest, into: &config)
+        case "redis+cluster", "rediss+cluster":
+            if let userInfo { try parseUserInfo(userInfo, into: &config) }
+            try parseCluster(rest, into: &config)
         case "unix":
             guard rest.hasPrefix("/"), rest.count > 1 else {
                 throw .invalidURL(url, "a unix socket URL needs an absolute path, like unix:///run/redis.sock")
@@ -267,6 +296,27 @@ struct RedisURLParser {
         if path.count > 2 { throw .invalidURL(url, "unexpected path after the master name and database (expected /master[/db])") }
         if path.count == 2, !path[1].isEmpty { config.database = try database(path[1]) }
         config.sentinel = RedisConfiguration.Sentinel(nodes: nodes, masterName: master)
+    }
+
+    /// `host1[:port],host2[:port][/]`: the seed nodes. A cluster has one database, so no path.
+    private func parseCluster(_ text: Substring, into config: inout RedisConfiguration) throws(RedisError) {
+        var authority = text
+        if let slash = text.firstIndex(of: "/") {
+            let path = text[text.index(after: slash)...]
+            guard path.isEmpty || path == "0" else {
+                throw .invalidURL(url, "a Redis Cluster has only database 0, so a cluster URL has no database path")
+            }
+            authority = text[..<slash]
+        }
+        var seeds: [RedisConfiguration.Sentinel.Node] = []
+        for item in authority.split(separator: ",", omittingEmptySubsequences: false) {
+            let (host, port) = try hostAndPort(item, defaultPort: 6379)
+            guard !host.isEmpty else { throw .invalidURL(url, "a seed node's address is empty (expected host[:port],host[:port])") }
+            seeds.append(.init(host: host, port: port))
+        }
+        config.host = seeds[0].host
+        config.port = seeds[0].port
+        config.cluster = RedisConfiguration.Cluster(seeds: seeds)
     }
 
     /// Celery/kombu's form, `sentinel://[:password@]host:26379;sentinel://host2:26379[/db]?master_name=…`
@@ -447,6 +497,9 @@ struct RedisURLParser {
         }
         if let sentinel = config.sentinel, sentinel.masterName.isEmpty {
             throw .invalidURL(url, "a sentinel URL names the master after the addresses: redis+sentinel://host:26379,host2:26379/mymaster")
+        }
+        if config.cluster != nil, config.database != 0 {
+            throw .invalidURL(url, "a Redis Cluster has only database 0 (db=\(config.database) given)")
         }
         if let waitReplicas {
             config.replication = RedisReplication(replicas: waitReplicas, timeout: .milliseconds(waitTimeout ?? 500))
