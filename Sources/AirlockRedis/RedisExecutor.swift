@@ -57,7 +57,7 @@ public struct RedisExecutor: Executor {
     ) {
         self.client = client
         self.replication = replication ?? client.configuration.replication ?? .none
-        self.keys = RedisKeys(namespace: namespace)
+        self.keys = RedisKeys(namespace: namespace, for: client.configuration)
         self.defaultQueue = defaultQueue
         self.maxPayloadBytes = maxPayloadBytes
         self.idempotencyTTL = idempotencyTTL

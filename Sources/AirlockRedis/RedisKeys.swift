@@ -1,22 +1,41 @@
 /// Every Redis key Airlock uses, in one place. `docs/PROTOCOL.md` documents each.
 ///
 /// Keys that belong to a queue carry the queue name as a Redis Cluster hash tag (`{Q}`), so a
-/// script touching one queue's keys touches one slot.
+/// script touching one queue's keys touches one slot. The fleet's own keys (workers, heartbeats,
+/// the queue set, schedules, the batch index, relay reports) start with ``fleet``: on a single
+/// server that is the namespace itself; on a Redis Cluster it is `<ns>:{<ns>}`, so they share one
+/// slot and the heartbeat script, which touches several of them, stays one slot.
 public struct RedisKeys: Sendable, Hashable {
     /// The prefix of every key (default `airlock`).
     public let namespace: String
+    /// The prefix of the fleet's keys: ``namespace``, or on a Cluster `<ns>:{<ns>}` (the namespace
+    /// itself when it already carries a hash tag, which puts every key in its slot).
+    public let fleet: String
 
-    /// Keys under `namespace`.
-    public init(namespace: String = "airlock") { self.namespace = namespace }
+    /// Keys under `namespace`, laid out for a Redis Cluster when `cluster` is true.
+    public init(namespace: String = "airlock", cluster: Bool = false) {
+        self.namespace = namespace
+        self.fleet = cluster && !Self.hasHashTag(namespace) ? "\(namespace):{\(namespace)}" : namespace
+    }
+
+    /// Keys under `namespace` for the server `configuration` reaches (a Cluster or not).
+    public init(namespace: String, for configuration: RedisConfiguration) {
+        self.init(namespace: namespace, cluster: configuration.cluster != nil)
+    }
+
+    private static func hasHashTag(_ text: String) -> Bool {
+        guard let open = text.firstIndex(of: "{"), let close = text[open...].firstIndex(of: "}") else { return false }
+        return text.index(after: open) < close
+    }
 
     /// Set of known queue names.
-    public var queues: String { "\(namespace):queues" }
+    public var queues: String { "\(fleet):queues" }
     /// Set of registered worker ids.
-    public var workers: String { "\(namespace):workers" }
+    public var workers: String { "\(fleet):workers" }
     /// List the `airlock.record` diagnostic task appends to.
-    public var diagRecord: String { "\(namespace):diag:record" }
+    public var diagRecord: String { "\(fleet):diag:record" }
     /// Lease naming the one worker of the fleet that samples and exports the queue gauges.
-    public var metricsSampler: String { "\(namespace):metrics:sampler" }
+    public var metricsSampler: String { "\(fleet):metrics:sampler" }
 
     /// List of jobs ready to run: producers `LPUSH`, consumers take from the right.
     public func ready(_ queue: String) -> String { "\(namespace):{\(queue)}:ready" }
@@ -65,7 +84,7 @@ public struct RedisKeys: Sendable, Hashable {
     /// one script on one slot.
     public func scheduleTick(_ queue: String, schedule: String) -> String { "\(namespace):{\(queue)}:schedule:\(schedule)" }
     /// Hash of the periodic jobs workers declare (field: schedule name; value: its JSON description).
-    public var schedules: String { "\(namespace):schedules" }
+    public var schedules: String { "\(fleet):schedules" }
 
     /// Hash recording a batch (total, pending, succeeded, dead, cancelled, its callback jobs'
     /// envelopes, created/completed times), in the slot of the batch's queue — where its callbacks
@@ -75,18 +94,18 @@ public struct RedisKeys: Sendable, Hashable {
     /// copies of it settle (a redelivery, a dead letter retried by an operator).
     public func batchCounted(_ queue: String, id: String) -> String { "\(namespace):{\(queue)}:batch:\(id):counted" }
     /// Sorted set indexing batches for operators (member: `<id> <queue>`; score: created, ms).
-    public var batches: String { "\(namespace):batches" }
+    public var batches: String { "\(fleet):batches" }
 
     /// Sorted set of the outbox relays that reported (score: their last report, ms since the epoch).
-    public var outboxRelays: String { "\(namespace):outbox:relays" }
+    public var outboxRelays: String { "\(fleet):outbox:relays" }
     /// Hash in which one outbox relay reports the outbox it drains (expires unless refreshed).
-    public func outboxRelay(_ relay: String) -> String { "\(namespace):outbox:relay:\(relay)" }
+    public func outboxRelay(_ relay: String) -> String { "\(fleet):outbox:relay:\(relay)" }
 
     /// Expiring key whose presence proves the worker is alive.
-    public func heartbeat(_ worker: String) -> String { "\(namespace):worker:\(worker):alive" }
+    public func heartbeat(_ worker: String) -> String { "\(fleet):worker:\(worker):alive" }
     /// Hash describing a worker (host, pid, queues, concurrency, started, version, in flight).
-    public func workerInfo(_ worker: String) -> String { "\(namespace):worker:\(worker):info" }
+    public func workerInfo(_ worker: String) -> String { "\(fleet):worker:\(worker):info" }
     /// Set (for an hour) by the reaper that recovered a worker's jobs, so the worker — if it was
     /// only stalled, not dead — learns at its next heartbeat that the jobs it holds were given away.
-    public func reaped(_ worker: String) -> String { "\(namespace):worker:\(worker):reaped" }
+    public func reaped(_ worker: String) -> String { "\(fleet):worker:\(worker):reaped" }
 }

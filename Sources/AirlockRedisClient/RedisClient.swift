@@ -40,7 +40,7 @@ public final class RedisClient: Sendable {
     /// Does nothing if already connected.
     public func connect() async throws(RedisError) {
         try await run { owner throws(RedisError) in
-            _ = try owner.connected()
+            try owner.connect()
         }
     }
 
@@ -49,7 +49,7 @@ public final class RedisClient: Sendable {
     /// second longer than its own.
     public func send(_ command: RedisCommand) async throws(RedisError) -> RedisReply {
         try await run { owner throws(RedisError) in
-            try owner.execute(command).throwingServerError()
+            try owner.execute(command, timeout: nil).throwingServerError()
         }
     }
 
@@ -75,7 +75,7 @@ public final class RedisClient: Sendable {
     /// so `MULTI`/`EXEC` callers can see which step failed and read `EXEC`'s result.
     public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisReply] {
         try await run { owner throws(RedisError) in
-            try owner.executePipeline(commands)
+            try owner.executePipeline(commands, timeout: nil)
         }
     }
 
@@ -96,7 +96,7 @@ public final class RedisClient: Sendable {
     public func evaluate(_ calls: [RedisScript.Call]) async throws(RedisError) -> [RedisReply] {
         guard !calls.isEmpty else { return [] }
         return try await run { owner throws(RedisError) in
-            try owner.evaluate(calls).replies
+            try owner.evaluate(calls, then: nil).replies
         }
     }
 
@@ -131,7 +131,7 @@ public final class RedisClient: Sendable {
     /// calling task does not interrupt a command already sent (a blocking read cannot be): the call
     /// finishes, bounded by its read timeout.
     private func run<T: Sendable>(
-        _ work: @escaping @Sendable (ConnectionOwner) throws(RedisError) -> T
+        _ work: @escaping @Sendable (any CommandRunner) throws(RedisError) -> T
     ) async throws(RedisError) -> T {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, RedisError>, Never>) in
             let job: ConnectionJob = { owner in

@@ -134,16 +134,17 @@ struct WorkerHarness: Sendable {
     let executor: RedisExecutor
 
     /// A harness on the shared server (or on `server`), in a namespace no other test uses.
-    static func make(_ label: String, server: RedisServer? = nil, url: String? = nil) async throws -> WorkerHarness {
+    /// `namespace` overrides the unique one (a Redis Cluster test passes a hash-tagged one).
+    static func make(_ label: String, server: RedisServer? = nil, url: String? = nil, namespace: String? = nil) async throws -> WorkerHarness {
         let server = if let server { server } else { try await RedisServer.shared() }
         let url = url ?? server.url
-        let namespace = RedisServer.uniqueNamespace(label)
+        let namespace = namespace ?? RedisServer.uniqueNamespace(label)
         let configuration = try RedisConfiguration(url: url)
         let executor = RedisExecutor(
             client: RedisClient(configuration: configuration, name: "worker-test-producer", logger: WorkerKit.quiet),
             namespace: namespace, logger: WorkerKit.quiet)
         return WorkerHarness(
-            server: server, namespace: namespace, keys: RedisKeys(namespace: namespace), url: url,
+            server: server, namespace: namespace, keys: RedisKeys(namespace: namespace, for: configuration), url: url,
             redis: RedisClient(configuration: configuration, name: "worker-test-reader", logger: WorkerKit.quiet),
             executor: executor)
     }

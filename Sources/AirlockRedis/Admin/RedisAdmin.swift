@@ -28,7 +28,7 @@ public final class RedisAdmin: Sendable {
     /// ``RedisExecutor`` that ``enqueue(task:arguments:options:origin:)`` uses.
     public init(client: RedisClient, namespace: String = "airlock", logger: Logger = Logger(label: "airlock.admin")) {
         self.client = client
-        self.keys = RedisKeys(namespace: namespace)
+        self.keys = RedisKeys(namespace: namespace, for: client.configuration)
         self.logger = logger
     }
 

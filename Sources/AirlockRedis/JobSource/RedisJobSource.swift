@@ -46,7 +46,7 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
         public init(redis: RedisConfiguration) { self.redis = redis }
 
         /// The keys this configuration's namespace uses.
-        public var keys: RedisKeys { RedisKeys(namespace: namespace) }
+        public var keys: RedisKeys { RedisKeys(namespace: namespace, for: redis) }
 
         /// The replicated acknowledgement in force: ``replication``, else ``redis``'s, else none.
         public var settlementReplication: RedisReplication { replication ?? redis.replication ?? .none }

@@ -50,7 +50,7 @@ public final class QueueGaugeSampler: Service, Sendable {
         metricsFactory: (any MetricsFactory)? = nil, logger: Logger = Logger(label: "airlock.sampler")
     ) {
         self.redis = redis
-        self.keys = RedisKeys(namespace: namespace)
+        self.keys = RedisKeys(namespace: namespace, for: redis)
         self.holder = holder
         self.interval = max(interval, .milliseconds(10))
         self.maxQueues = max(1, maxQueues)

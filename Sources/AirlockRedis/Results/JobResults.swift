@@ -28,7 +28,7 @@ public final class JobResults: Sendable {
     /// Results in `namespace` of the Redis at `configuration`.
     public init(configuration: RedisConfiguration, namespace: String = "airlock", logger: Logger = Logger(label: "airlock.results")) {
         self.configuration = configuration
-        self.keys = RedisKeys(namespace: namespace)
+        self.keys = RedisKeys(namespace: namespace, for: configuration)
         self.logger = logger
     }
 

@@ -1,12 +1,12 @@
 import Foundation
 import Logging
 
-/// Work for the owned thread. It receives the thread's ConnectionOwner (nil when the
+/// Work for the owned thread. It receives the thread's runner (nil when the
 /// client was closed before the job ran) and returns the code that resumes the
 /// waiting task, so the job closure is released before the task is resumed.
-typealias ConnectionJob = @Sendable (ConnectionOwner?) -> @Sendable () -> Void
+typealias ConnectionJob = @Sendable ((any CommandRunner)?) -> @Sendable () -> Void
 
-/// One OS thread that owns one ConnectionOwner, fed through a lock-protected queue.
+/// One OS thread that owns one CommandRunner (a ConnectionOwner, or a ClusterRouter), fed through a lock-protected queue.
 ///
 /// Blocking socket and TLS calls run here and never on Swift's cooperative pool (which has
 /// as few threads as cores). Async callers enqueue a job and suspend on a
@@ -19,11 +19,13 @@ final class ConnectionThread: @unchecked Sendable {
     private var jobs: [ConnectionJob] = []
     private var accepting = true
 
-    /// Starts the thread; the ConnectionOwner is created on it and never leaves it.
+    /// Starts the thread; the runner is created on it and never leaves it.
     init(configuration: RedisConfiguration, name: String?, logger: Logger) {
         let thread = Thread { [self] in
             Self.blockSIGPIPE()
-            let owner = ConnectionOwner(configuration: configuration, name: name, logger: logger)
+            let owner: any CommandRunner = configuration.cluster == nil
+                ? ConnectionOwner(configuration: configuration, name: name, logger: logger)
+                : ClusterRouter(configuration: configuration, name: name, logger: logger)
             self.runLoop(owner)
         }
         thread.name = "airlock-redis" + (name.map { "-\($0)" } ?? "")
@@ -54,7 +56,7 @@ final class ConnectionThread: @unchecked Sendable {
         return true
     }
 
-    private func runLoop(_ owner: ConnectionOwner) {
+    private func runLoop(_ owner: any CommandRunner) {
         while true {
             var (pending, last) = takeBatch()
             while !pending.isEmpty {
@@ -83,7 +85,7 @@ final class ConnectionThread: @unchecked Sendable {
 
     /// Runs one job in its own frame so the closure is released when this returns,
     /// before its resume callback runs.
-    private static func runLast(_ pending: inout [ConnectionJob], _ owner: ConnectionOwner) -> @Sendable () -> Void {
+    private static func runLast(_ pending: inout [ConnectionJob], _ owner: any CommandRunner) -> @Sendable () -> Void {
         let job = pending.removeLast()
         return job(owner)
     }

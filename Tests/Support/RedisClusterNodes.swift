@@ -1,0 +1,161 @@
+import AirlockRedis
+import Foundation
+
+/// A real Redis Cluster on loopback: three primaries and three replicas, each a `redis-server`
+/// with a directory of its own, joined by `redis-cli --cluster create` and stopped with this object.
+public final class RedisClusterNodes: Sendable {
+    /// Every node, primaries first as `redis-cli` assigned them at creation.
+    public let nodes: [RedisServer]
+
+    private init(nodes: [RedisServer]) { self.nodes = nodes }
+
+    /// `redis+cluster://` with the first three nodes as seeds.
+    public var url: String {
+        "redis+cluster://" + nodes.prefix(3).map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+    }
+
+    /// Starts six nodes and creates the cluster (one replica per primary); returns once every
+    /// node says `cluster_state:ok` and knows all six.
+    public static func start() async throws -> RedisClusterNodes {
+        var nodes: [RedisServer] = []
+        for _ in 0..<6 { nodes.append(try await startNode()) }
+        let cli = try Launcher.findRedisCLI()
+        let arguments = ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "1", "--cluster-yes"]
+        let (status, output) = try await RedisServer.offPool { try Self.run(cli, arguments) }
+        guard status == 0 else { throw RedisServerError("redis-cli --cluster create failed (\(status)): \(output.suffix(2000))") }
+        let cluster = RedisClusterNodes(nodes: nodes)
+        for node in nodes {
+            try await cluster.awaitState(of: node.port) { info, nodesText in
+                info.contains("cluster_state:ok") && nodesText.split(separator: "\n").count == 6
+            }
+        }
+        return cluster
+    }
+
+    private static func startNode() async throws -> RedisServer {
+        var attempts = 0
+        while true {
+            attempts += 1
+            // An explicit bus port: the default (port + 10000) may be taken or above 65535.
+            let config = ["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 2000",
+                          "cluster-port \(try RedisServer.freePort())"]
+            do {
+                return try await RedisServer.start(RedisServer.Options(extraConfig: config))
+            } catch where attempts < 5 {
+                continue   // the bus port was taken between probing and binding
+            }
+        }
+    }
+
+    /// Runs `redis-cli -p port ARGS…` and returns its output (throws on a non-zero exit).
+    @discardableResult
+    public func cli(_ port: Int, _ arguments: String...) async throws -> String {
+        let cli = try Launcher.findRedisCLI()
+        let (status, output) = try await RedisServer.offPool { try Self.run(cli, ["-p", String(port)] + arguments) }
+        // redis-cli exits 0 on error replies; they start with ERR (or MOVED/ASK) when not a terminal.
+        guard status == 0, !["ERR", "MOVED", "ASK", "(error)"].contains(where: output.hasPrefix) else {
+            throw RedisServerError("redis-cli -p \(port) \(arguments.joined(separator: " ")) failed: \(output)")
+        }
+        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The port of the primary that owns `slot`, from a node's `CLUSTER NODES`.
+    public func primary(ofSlot slot: Int, askingPort: Int? = nil) async throws -> (port: Int, id: String) {
+        let text = try await cli(askingPort ?? livePort(), "cluster", "nodes")
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ").map(String.init)
+            guard fields.count >= 9, fields[2].contains("master"), !fields[2].contains("fail") else { continue }
+            for range in fields[8...] where !range.hasPrefix("[") {
+                let bounds = range.split(separator: "-").compactMap { Int($0) }
+                let (low, high) = bounds.count == 2 ? (bounds[0], bounds[1]) : (bounds.first ?? -1, bounds.first ?? -1)
+                if (low...high).contains(slot), let port = Int(fields[1].split(separator: ":")[1].split(separator: "@")[0]) {
+                    return (port, fields[0])
+                }
+            }
+        }
+        throw RedisServerError("no primary owns slot \(slot): \(text)")
+    }
+
+    /// The ports and ids of the live primaries (each node asked its `ROLE`).
+    public func primaries() async throws -> [(port: Int, id: String)] {
+        var found: [(port: Int, id: String)] = []
+        for node in nodes where node.isRunning {
+            guard try await cli(node.port, "role").hasPrefix("master") else { continue }
+            found.append((node.port, try await cli(node.port, "cluster", "myid")))
+        }
+        return found
+    }
+
+    /// Moves `slot` with its keys from its primary to `target` (the steps `redis-cli --cluster
+    /// reshard` takes for one slot), announcing the new owner to every primary.
+    public func moveSlot(_ slot: Int, to target: (port: Int, id: String)) async throws {
+        let source = try await primary(ofSlot: slot)
+        guard source.port != target.port else { return }
+        try await beginMigration(slot, from: source, to: target)
+        try await finishMigration(slot, from: source, to: target)
+    }
+
+    /// First half of a move: the slot is importing on the target and migrating on the source,
+    /// and its keys are moved; the source answers `ASK` for keys it no longer has.
+    public func beginMigration(_ slot: Int, from source: (port: Int, id: String), to target: (port: Int, id: String)) async throws {
+        try await cli(target.port, "cluster", "setslot", String(slot), "importing", source.id)
+        try await cli(source.port, "cluster", "setslot", String(slot), "migrating", target.id)
+        while true {
+            let keys = try await cli(source.port, "cluster", "getkeysinslot", String(slot), "100")
+                .split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+            if keys.isEmpty { break }
+            let cli = try Launcher.findRedisCLI()
+            let arguments = ["-p", String(source.port), "migrate", "127.0.0.1", String(target.port), "", "0", "5000", "keys"] + keys
+            let (status, output) = try await RedisServer.offPool { try Self.run(cli, arguments) }
+            guard status == 0, !output.contains("ERR") else { throw RedisServerError("MIGRATE failed: \(output)") }
+        }
+    }
+
+    /// Second half: every primary learns the slot's new owner.
+    public func finishMigration(_ slot: Int, from source: (port: Int, id: String), to target: (port: Int, id: String)) async throws {
+        // The order `redis-cli --cluster reshard` uses: the new owner, the old one, then the rest.
+        let others = nodes.filter { $0.isRunning && $0.port != target.port && $0.port != source.port }.map(\.port)
+        for port in [target.port, source.port] + others {
+            guard try await cli(port, "role").hasPrefix("master") else { continue }
+            try await cli(port, "cluster", "setslot", String(slot), "node", target.id)
+        }
+    }
+
+    /// Waits until `port`'s `CLUSTER INFO` and `CLUSTER NODES` satisfy `condition` (60 s at most).
+    public func awaitState(of port: Int, _ condition: @Sendable (String, String) -> Bool) async throws {
+        for _ in 0..<600 {
+            if let info = try? await cli(port, "cluster", "info"), let nodes = try? await cli(port, "cluster", "nodes"), condition(info, nodes) { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw RedisServerError("cluster node \(port) did not reach the expected state within 60 s")
+    }
+
+    private func livePort() -> Int {
+        nodes.first(where: \.isRunning)?.port ?? nodes[0].port
+    }
+
+    private static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+extension Launcher {
+    /// `redis-cli` beside the `redis-server` the tests use (it creates clusters and moves slots).
+    static func findRedisCLI() throws -> String {
+        let server = try findRedisServer()
+        let candidate = (server as NSString).deletingLastPathComponent + "/redis-cli"
+        guard FileManager.default.isExecutableFile(atPath: candidate) else {
+            throw RedisServerError("redis-cli was not found beside \(server); the Redis Cluster tests need it (apt-get install redis-tools)")
+        }
+        return candidate
+    }
+}
