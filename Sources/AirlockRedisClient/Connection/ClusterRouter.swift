@@ -1,11 +1,4 @@
 import Logging
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A Redis Cluster behind one client's thread: the slot map learnt with `CLUSTER SLOTS`, a
 /// ``ConnectionOwner`` per node (opened on first use, each with its own handshake, reconnects and
@@ -88,7 +81,7 @@ final class ClusterRouter: CommandRunner {
                 try node.evaluate(indices.map { calls[$0] }, then: wait)
             }
             for (index, reply) in zip(indices, got.replies) { replies[index] = reply }
-            if let reply = got.wait { waited = Self.weaker(waited, reply) }
+            if let reply = got.wait { waited = ConnectionOwner.weaker(waited, reply) }
         }
         var redirected = false
         for index in replies.indices where Self.redirect(in: replies[index]) != nil {
@@ -146,7 +139,7 @@ final class ClusterRouter: CommandRunner {
         var reply = first
         for attempt in 0..<Self.maxRedirects {
             guard let redirect = Self.redirect(in: reply) else { return reply }
-            if attempt >= 2 { Self.sleep(.milliseconds(min(500, 5 << min(attempt - 2, 7)))) }
+            if attempt >= 2 { ConnectionOwner.sleep(.milliseconds(min(500, 5 << min(attempt - 2, 7)))) }
             switch redirect {
             case .moved(let slot, let address):
                 owners[slot] = address
@@ -157,7 +150,7 @@ final class ClusterRouter: CommandRunner {
             case .retryLater:
                 // A slot mid-migration with keys on both sides, or a cluster electing a new
                 // primary: wait, ask the cluster again, re-send.
-                if attempt < 2 { Self.sleep(.milliseconds(25)) }
+                if attempt < 2 { ConnectionOwner.sleep(.milliseconds(25)) }
                 mapIsStale = true
                 try? refreshIfStale(force: true)
                 reply = try send(rerouted(), false)
@@ -301,18 +294,5 @@ final class ClusterRouter: CommandRunner {
             logger.info("Redis Cluster slot map changed", metadata: ["nodes": "\(Set(fresh.compactMap { $0 }).sorted().joined(separator: ","))"])
         }
         owners = fresh
-    }
-
-    private static func weaker(_ first: RedisReply?, _ second: RedisReply) -> RedisReply {
-        guard let first else { return second }
-        if case .integer(let a) = first, case .integer(let b) = second { return .integer(min(a, b)) }
-        return first.errorMessage != nil ? first : second
-    }
-
-    private static func sleep(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
 }

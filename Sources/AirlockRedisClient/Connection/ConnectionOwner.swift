@@ -174,7 +174,7 @@ final class ConnectionOwner {
     }
 
     /// Of two `WAIT` replies, the one that vouches for less: an error, else the smaller count.
-    private static func weaker(_ first: RedisReply?, _ second: RedisReply) -> RedisReply {
+    static func weaker(_ first: RedisReply?, _ second: RedisReply) -> RedisReply {
         guard let first else { return second }
         if case .integer(let a) = first, case .integer(let b) = second { return .integer(min(a, b)) }
         return first.errorMessage != nil ? first : second
@@ -272,7 +272,8 @@ final class ConnectionOwner {
         }
     }
 
-    private static func sleep(_ duration: Duration) {
+    /// Sleeps the owned thread (never a pool thread), resuming after signals.
+    static func sleep(_ duration: Duration) {
         let (seconds, attoseconds) = duration.components
         var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
         var remaining = timespec()
