@@ -161,8 +161,9 @@ struct ClusterFleetTests {
         let cluster = try await RedisClusterNodes.start()
         let harness = try await WorkerHarness.make("cluster-spread", url: cluster.url)
         let queues = (0..<6).map { "q\($0)" }
-        var owners: Set<Int> = []
-        for queue in queues { owners.insert(try await cluster.primary(ofSlot: RedisHashSlot.of(harness.keys.ready(queue))).port) }
+        var ownerOf: [String: Int] = [:]
+        for queue in queues { ownerOf[queue] = try await cluster.primary(ofSlot: RedisHashSlot.of(harness.keys.ready(queue))).port }
+        let owners = Set(ownerOf.values)
         #expect(owners.count >= 2, "the queues' slots are on several primaries: \(owners)")
         for queue in queues { try await harness.record((0..<50).map { "\(queue)-\($0)" }, queue: queue) }
         try await harness.withWorker(try harness.configuration(queues: queues, concurrency: 8)) { worker in
@@ -178,6 +179,13 @@ struct ClusterFleetTests {
             #expect(cli.status == 0, "\(cli)")
             #expect(cli.stdout.contains("\"q5\""), "\(cli)")
         }
+        // Pipelined transactions, one per queue on its own node (`MULTI LLEN DEL EXEC` each).
+        let remote = try #require(queues.first { ownerOf[$0] != ownerOf["q0"] })
+        _ = try await harness.redis.pipeline([RedisCommand("LPUSH", harness.keys.dead("q0"), "d1", "d2"), RedisCommand("LPUSH", harness.keys.dead(remote), "d3")])
+        let admin = RedisAdmin(client: harness.redis, namespace: harness.namespace, logger: WorkerKit.quiet)
+        #expect(try await admin.purgeDeadLetters(queues: ["q0", remote]) == ["q0": 2, remote: 1])
+        #expect(try await harness.redis.send("EXISTS", harness.keys.dead("q0")) == .integer(0))
+        #expect(try await harness.redis.send("EXISTS", harness.keys.dead(remote)) == .integer(0))
         // A flush spanning two queues in different slots is refused as a whole, not half-written.
         let spanning = try #require(queues.first { RedisHashSlot.of(harness.keys.ready($0)) != RedisHashSlot.of(harness.keys.ready("q0")) })
         let failure = await #expect(throws: (any Error).self) {

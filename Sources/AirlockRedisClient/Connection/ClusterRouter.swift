@@ -45,7 +45,7 @@ final class ClusterRouter: CommandRunner {
 
     func executePipeline(_ commands: [RedisCommand], timeout: Duration?) throws(RedisError) -> [RedisReply] {
         try refreshIfStale()
-        let targets = route(commands.map(Self.key(of:)))
+        let targets = route(commands.map(Self.key(of:)), opensTransaction: commands.map { $0.name == "MULTI" })
         var replies = [RedisReply](repeating: .null, count: commands.count)
         for (address, indices) in Self.grouped(targets) {
             let got = try onNode(address) { node throws(RedisError) in
@@ -161,15 +161,19 @@ final class ClusterRouter: CommandRunner {
 
     // MARK: Routing
 
-    /// The node of each key's slot; a keyless command goes where its neighbour goes.
-    private func route(_ keys: [[UInt8]?]) -> [String] {
+    /// The node of each key's slot; a keyless command goes where its neighbour goes: `MULTI` with
+    /// the command after it (the transaction it opens), any other (`EXEC`, `WAIT`) with the one
+    /// before it.
+    private func route(_ keys: [[UInt8]?], opensTransaction: [Bool] = []) -> [String] {
         let fallback = owners[0] ?? Self.address(configuration.cluster?.seeds.first?.host ?? configuration.host,
                                                  configuration.cluster?.seeds.first?.port ?? configuration.port)
         var targets: [String?] = keys.map { key in key.flatMap { owners[RedisHashSlot.of($0)] ?? fallback } }
         var previous: String?
         for index in targets.indices {
             if let target = targets[index] { previous = target; continue }
-            targets[index] = previous ?? targets[(index + 1)...].lazy.compactMap { $0 }.first ?? fallback
+            let next = targets[(index + 1)...].lazy.compactMap { $0 }.first
+            let opens = index < opensTransaction.count && opensTransaction[index]
+            targets[index] = (opens ? next ?? previous : previous ?? next) ?? fallback
         }
         return targets.map { $0 ?? fallback }
     }
