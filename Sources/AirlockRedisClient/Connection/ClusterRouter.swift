@@ -1,3 +1,4 @@
+import Airlock
 import Logging
 
 /// A Redis Cluster behind one client's thread: the slot map learnt with `CLUSTER SLOTS`, a
@@ -23,6 +24,9 @@ final class ClusterRouter: CommandRunner {
     /// The owning node's address per slot; nil where the map has no owner.
     private var owners: [String?] = Array(repeating: nil, count: RedisHashSlot.count)
     private var mapIsStale = true
+    /// Nodes whose last call failed in transport: asked for the map last, so a dead primary does
+    /// not delay every refresh by its connect timeout while the cluster replaces it.
+    private var failing: Set<String> = []
     private var lastRefresh: ContinuousClock.Instant?
     /// How many times one command is redirected before its last error reply is returned. From the
     /// third on, each waits a little longer (up to half a second): nodes told of a slot's new owner
@@ -219,9 +223,14 @@ final class ClusterRouter: CommandRunner {
     /// have failed over) and is rethrown.
     private func onNode<T>(_ address: String, _ work: (ConnectionOwner) throws(RedisError) -> T) throws(RedisError) -> T {
         do {
-            return try work(node(address))
+            let result = try work(node(address))
+            failing.remove(address)
+            return result
         } catch {
-            if error.kind != .server { mapIsStale = true }
+            if error.kind != .server {
+                mapIsStale = true
+                failing.insert(address)
+            }
             throw error
         }
     }
@@ -257,6 +266,7 @@ final class ClusterRouter: CommandRunner {
         let seeds = (configuration.cluster?.seeds ?? []).map { Self.address($0.host, $0.port) }
         var candidates: [String] = []
         for address in Array(Set(owners.compactMap { $0 })).sorted() + seeds where !candidates.contains(address) { candidates.append(address) }
+        candidates = candidates.filter { !failing.contains($0) } + candidates.filter { failing.contains($0) }
         var lastError = RedisError.notConnected
         for address in candidates {
             do {
@@ -270,12 +280,17 @@ final class ClusterRouter: CommandRunner {
                 }
                 try apply(reply, askedHost: Self.split(address).0)
                 mapIsStale = false
+                failing.remove(address)
                 return
             } catch {
+                if error.kind != .server { failing.insert(address) }
                 lastError = error
             }
         }
-        throw lastError
+        // With a map already known, keep routing by it (calls to healthy nodes still work; the
+        // next call asks again); only a client that never had one cannot go on.
+        guard owners.contains(where: { $0 != nil }) else { throw lastError }
+        logger.debug("Could not refresh the Redis Cluster slot map; routing by the last one", metadata: ["error": "\(SafeText.escape(lastError.description))"])
     }
 
     /// `CLUSTER SLOTS`: `[[start, end, [host, port, id, …], replicas…], …]`. An empty host means
