@@ -29,6 +29,15 @@ public final class RedisClusterNodes: Sendable {
                 info.contains("cluster_state:ok") && nodesText.split(separator: "\n").count == 6
             }
         }
+        // Replicas synced: a replica whose first sync has not finished refuses to take over.
+        for node in nodes {
+            for attempt in 0...600 {
+                let role = try await cluster.cli(node.port, "role").split(separator: "\n").map(String.init)
+                if role.first == "master" || (role.count >= 4 && role[3] == "connected") { break }
+                guard attempt < 600 else { throw RedisServerError("replica \(node.port) did not finish its first sync within 60 s") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
         return cluster
     }
 
@@ -119,6 +128,27 @@ public final class RedisClusterNodes: Sendable {
             guard try await cli(port, "role").hasPrefix("master") else { continue }
             try await cli(port, "cluster", "setslot", String(slot), "node", target.id)
         }
+    }
+
+    /// Starts a seventh node, joins it to the cluster and makes it a replica of `primary`; returns
+    /// once its replication link is up (keep the returned server alive as long as it is needed).
+    public func addReplica(of primary: (port: Int, id: String)) async throws -> RedisServer {
+        let node = try await Self.startNode()
+        // The bus ports are explicit (not port + 10000), so MEET names the primary's.
+        let myself = try await cli(primary.port, "cluster", "nodes").split(separator: "\n").first { $0.contains("myself") } ?? ""
+        let bus = myself.split(separator: " ").dropFirst().first?.split(separator: "@").last.flatMap { Int($0.split(separator: ",")[0]) }
+        guard let bus else { throw RedisServerError("no bus port in \(myself)") }
+        try await cli(node.port, "cluster", "meet", "127.0.0.1", String(primary.port), String(bus))
+        try await awaitState(of: node.port) { _, nodes in nodes.contains(primary.id) }
+        for _ in 0..<600 {
+            if (try? await cli(node.port, "cluster", "replicate", primary.id)) != nil { break }
+            try await Task.sleep(for: .milliseconds(100))   // it has not yet learnt the primary is one
+        }
+        for _ in 0..<600 {
+            if try await cli(node.port, "info", "replication").contains("master_link_status:up") { return node }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw RedisServerError("the added replica's link did not come up within 60 s")
     }
 
     /// Waits until `port`'s `CLUSTER INFO` and `CLUSTER NODES` satisfy `condition` (60 s at most).
