@@ -215,8 +215,9 @@ final class ClusterRouter: CommandRunner {
 
     // MARK: Nodes and the slot map
 
+    /// `host:port` (`[v6]:port`), the form `MOVED` and `ASK` name nodes in.
     private static func address(_ host: String, _ port: Int) -> String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        RedisConfiguration.Sentinel.Node(host: host, port: port).description
     }
 
     /// Runs `work` on a node's connection; a transport failure marks the map stale (the node may
@@ -251,10 +252,8 @@ final class ClusterRouter: CommandRunner {
     }
 
     private static func split(_ address: String) -> (String, Int) {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return (address, 6379) }
-        var host = address[..<colon]
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
-        return (String(host), port)
+        let (host, port) = Dialer.hostAndPort(address)
+        return host.map { ($0, port) } ?? (address, 6379)
     }
 
     /// Asks the cluster for its slot map when it is stale (at most every 100 ms unless forced):

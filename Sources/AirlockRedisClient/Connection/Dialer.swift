@@ -81,7 +81,8 @@ final class Dialer {
         return .tls(connection.endpoint, "the server closed the connection without a reply, and it speaks TLS: is this a TLS port? use rediss://")
     }
 
-    private static func hostAndPort(_ endpoint: String) -> (String?, Int) {
+    /// `host:port` or `[v6]:port` split apart; a nil host when there is no port.
+    static func hostAndPort(_ endpoint: String) -> (String?, Int) {
         guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]) else { return (nil, 0) }
         var host = endpoint[..<colon]
         if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
