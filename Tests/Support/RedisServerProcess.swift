@@ -87,6 +87,8 @@ struct Launcher: Sendable {
 
     /// Starts the process and waits (bounded) until it answers PING over TCP.
     func launch() throws -> RunningServer {
+        // A restart appends to the same log; only what this process writes counts.
+        let logStart = Self.size(of: logPath)
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         guard let output = FileHandle(forWritingAtPath: outputPath) else {
             throw RedisServerError("could not open \(outputPath) for the server's output")
@@ -114,7 +116,10 @@ struct Launcher: Sendable {
                 let log = tail()
                 throw RedisServerError("redis-server exited during startup on port \(port): \(log)", portInUse: log.contains("Address already in use"))
             }
-            if Probe.isReady(port: port) { return server }
+            // A PING alone is not proof: if a parallel test's server took the port between probe and
+            // bind, *it* answers while ours is about to exit with "Address already in use" (and a TLS
+            // port ours never opened is then refused). Our own log saying every listener is up is.
+            if Self.log(logPath, after: logStart, contains: "Ready to accept connections"), Probe.isReady(port: port) { return server }
             usleep(10_000)
         }
         server.kill9()
@@ -139,6 +144,22 @@ struct Launcher: Sendable {
         thread.start()
         done.wait()
         try outcome.withLock { $0 }?.get()
+    }
+
+    /// Whether the log at `path`, past `offset`, contains `marker`. Used as proof that the process
+    /// we started, not another one on a just-taken port, is the one answering: redis-server logs
+    /// "Ready to accept connections" once every listener (plain, TLS, unix socket) is bound and its
+    /// data is loaded, a sentinel "Sentinel ID is" once it is running.
+    static func log(_ path: String, after offset: Int, contains marker: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        guard (try? handle.seek(toOffset: UInt64(offset))) != nil, let data = try? handle.readToEnd() else { return false }
+        return String(decoding: data, as: UTF8.self).contains(marker)
+    }
+
+    /// The size of the file at `path` (0 if there is none): where a restarted process's log begins.
+    static func size(of path: String) -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     }
 
     /// The last lines of the server's output and log, for error messages.

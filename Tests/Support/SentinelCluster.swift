@@ -72,6 +72,8 @@ public final class SentinelProcess: Sendable {
 
     private static func launch(binary: String, config: String, port: Int, directory: String) throws -> RunningServer {
         let outputPath = directory + "/stdout.log"
+        let logPath = directory + "/sentinel.log"
+        let logStart = Launcher.size(of: logPath) // an earlier attempt's lines are not this one's
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         guard let output = FileHandle(forWritingAtPath: outputPath) else { throw RedisServerError("could not open \(outputPath)") }
         let process = Process()
@@ -88,10 +90,11 @@ public final class SentinelProcess: Sendable {
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             if exit.hasExited {
-                let log = [outputPath, directory + "/sentinel.log"].compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }.joined(separator: " | ")
+                let log = [outputPath, logPath].compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }.joined(separator: " | ")
                 throw RedisServerError("sentinel exited during startup on port \(port): \(log.suffix(600))", portInUse: log.contains("Address already in use"))
             }
-            if Probe.isReady(port: port) { return server }
+            // As for redis-server: a PING from another process on a just-taken port is not ours.
+            if Launcher.log(logPath, after: logStart, contains: "Sentinel ID is"), Probe.isReady(port: port) { return server }
             usleep(10_000)
         }
         server.kill9()
