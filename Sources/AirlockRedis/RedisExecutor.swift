@@ -40,7 +40,11 @@ public struct RedisExecutor: Executor {
     public let origin: String?
     /// Replicas that must hold a flush before it is acknowledged (``RedisReplication/none``: the primary's word is enough).
     public let replication: RedisReplication
-    private let logger: Logger
+    /// How long a cross-slot flush's record (Redis Cluster only, docs/PROTOCOL.md) may stand before
+    /// workers take its producer for dead and complete it themselves. Longer than any flush takes;
+    /// a producer merely slower than this is harmless (nothing is delivered twice), only later.
+    public var abandonedFlushDelay: Duration = .seconds(5)
+    let logger: Logger
     private let registeredQueues = SharedSet()
 
     /// Creates an executor over an existing client. `replication` nil takes the client's
@@ -128,8 +132,9 @@ public struct RedisExecutor: Executor {
             let outcomes = try await write(jobs, deduplicatingByJobID: false, batch: header)
             if let header, header.opens { await index(header) }
             return outcomes
-        } catch where error.kind == .notReplicated {
-            // Written to the primary: dispatched, but not acknowledged by enough replicas.
+        } catch where error.kind == .notReplicated || error.kind == .deliveryPending {
+            // Written (to the primary, or as a committed cross-slot record): dispatched, but not
+            // acknowledged by enough replicas, or not yet delivered to every queue.
             throw DispatchError(dispatched: intents, notDispatched: [], underlying: error)
         } catch {
             throw DispatchError(dispatched: [], notDispatched: intents, underlying: error)
@@ -172,12 +177,81 @@ public struct RedisExecutor: Executor {
         return try await write(jobs, deduplicatingByJobID: deduplicatingByJobID)
     }
 
-    /// The one round trip behind both entry points.
+    /// The one round trip behind both entry points (on a Redis Cluster, a flush spanning hash
+    /// slots takes the commit-record path of `CrossSlotFlush.swift` instead).
     private func write(_ jobs: [OutgoingJob], deduplicatingByJobID: Bool, batch: BatchHeader? = nil) async throws(RedisExecutorError) -> [Outcome] {
         guard !jobs.isEmpty || batch != nil else { return [] }
-        var keyArgs: [[UInt8]] = batch?.keys ?? []
-        var argv: [[UInt8]] = [Array(String(idempotencyTTL.wholeMilliseconds).utf8), Array(String(keyArgs.count).utf8)]
-        argv += batch?.arguments ?? [[]]
+        if batch == nil, client.configuration.cluster != nil, jobs.count > 1 {
+            let flush = CrossSlotFlush(id: Self.flushID(), jobs: jobs, deduplicatingByJobID: deduplicatingByJobID,
+                                       idempotencyTTLMilliseconds: idempotencyTTL.wholeMilliseconds, keys: keys)
+            if flush.groups.count > 1, let outcomes = try await writeAcrossSlots(flush) { return outcomes }
+        }
+        let (call, queues) = enqueueCall(jobs, deduplicatingByJobID: deduplicatingByJobID,
+                                         idempotencyTTLMilliseconds: idempotencyTTL.wholeMilliseconds, header: batch.map(ScriptHeader.batch) ?? .none)
+        let reply: RedisReply
+        var replicated: RedisReply?
+        do {
+            if replication.isRequired {
+                // WAIT rides in the same round trip, on the same connection, right after the write.
+                let (replies, wait) = try await client.evaluate([call], replication: replication)
+                reply = try replies[0].throwingServerError()
+                replicated = wait
+            } else {
+                reply = try await client.evaluate([call])[0].throwingServerError()
+            }
+        } catch {
+            throw RedisExecutorError.from(error)
+        }
+        await register(queues)
+        guard let results = reply.array, results.count == jobs.count else {
+            throw RedisExecutorError(.protocolViolation, "unexpected reply to the enqueue script: \(reply)")
+        }
+        if let replicated, let shortfall = RedisExecutorError.notReplicated(replicated, required: replication) {
+            throw shortfall
+        }
+        return results.map { result in
+            if let existing = result.string, !existing.isEmpty { .duplicate(existingJobID: existing) } else { .queued }
+        }
+    }
+
+    /// Queue names are registered outside the script, so the script touches only one queue's
+    /// (hash-tagged) keys; once per queue per executor, after a write succeeded, so a refused
+    /// batch leaves no trace. Workers re-register their queues with every heartbeat.
+    func register(_ queues: [String]) async {
+        let unregistered = registeredQueues.withLock { known in queues.filter { !known.contains($0) } }
+        if !unregistered.isEmpty, (try? await client.send(RedisCommand("SADD", [keys.queues] + unregistered))) != nil {
+            registeredQueues.withLock { $0.formUnion(unregistered) }
+        }
+    }
+
+    /// What precedes the jobs in an enqueue script call.
+    enum ScriptHeader {
+        /// Nothing: a plain flush.
+        case none
+        /// The batch the jobs join or open.
+        case batch(BatchHeader)
+        /// One slot's share of a cross-slot flush, written with (and skipped when there is) its
+        /// marker, which keeps the group's outcomes for `lifetime`.
+        case flushGroup(marker: String, lifetime: Duration)
+    }
+
+    /// The enqueue script's call for `jobs` (see ``enqueueScript`` for the layout), and the queues
+    /// it writes to, each once.
+    func enqueueCall(_ jobs: [OutgoingJob], deduplicatingByJobID: Bool, idempotencyTTLMilliseconds: Int64,
+                     header: ScriptHeader) -> (call: RedisScript.Call, queues: [String]) {
+        var keyArgs: [[UInt8]]
+        var argv: [[UInt8]] = [Array(String(idempotencyTTLMilliseconds).utf8)]
+        switch header {
+        case .none:
+            keyArgs = []
+            argv += [Array("0".utf8), []]
+        case .batch(let batch):
+            keyArgs = batch.keys
+            argv += [Array(String(keyArgs.count).utf8)] + batch.arguments
+        case .flushGroup(let marker, let lifetime):
+            keyArgs = [Array(marker.utf8)]
+            argv += [Array("3".utf8), Array(String(lifetime.wholeMilliseconds).utf8)]
+        }
         keyArgs.reserveCapacity(keyArgs.count + jobs.count * 3)
         argv.reserveCapacity(argv.count + jobs.count * 5)
         var queues: [String] = []
@@ -206,36 +280,15 @@ public struct RedisExecutor: Executor {
             argv.append(marker == nil ? [] : Self.yes)
             argv.append(Array(job.id.utf8))
         }
-        let reply: RedisReply
-        var replicated: RedisReply?
-        do {
-            if replication.isRequired {
-                // WAIT rides in the same round trip, on the same connection, right after the write.
-                let (replies, wait) = try await client.evaluate([Self.enqueueScript.call(keys: keyArgs, arguments: argv)], replication: replication)
-                reply = try replies[0].throwingServerError()
-                replicated = wait
-            } else {
-                reply = try await client.evalScript(Self.enqueueScript, keys: keyArgs, args: argv)
-            }
-        } catch {
-            throw RedisExecutorError.from(error)
-        }
-        // Queue names are registered outside the script, so the script touches only one queue's
-        // (hash-tagged) keys; once per queue per executor, after a write succeeded, so a refused
-        // batch leaves no trace. Workers re-register their queues with every heartbeat.
-        let unregistered = registeredQueues.withLock { known in queues.filter { !known.contains($0) } }
-        if !unregistered.isEmpty, (try? await client.send(RedisCommand("SADD", [keys.queues] + unregistered))) != nil {
-            registeredQueues.withLock { $0.formUnion(unregistered) }
-        }
-        guard let results = reply.array, results.count == jobs.count else {
-            throw RedisExecutorError(.protocolViolation, "unexpected reply to the enqueue script: \(reply)")
-        }
-        if let replicated, let shortfall = RedisExecutorError.notReplicated(replicated, required: replication) {
-            throw shortfall
-        }
-        return results.map { result in
-            if let existing = result.string, !existing.isEmpty { .duplicate(existingJobID: existing) } else { .queued }
-        }
+        return (Self.enqueueScript.call(keys: keyArgs, arguments: argv), queues)
+    }
+
+    /// A fresh cross-slot flush id: 128 random bits in hex.
+    static func flushID() -> String {
+        (0..<2).map { _ in
+            let hex = String(UInt64.random(in: .min ... .max), radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
     }
 
     private static let yes: [UInt8] = [UInt8(ascii: "1")]
@@ -250,19 +303,25 @@ public struct RedisExecutor: Executor {
     }
 
     /// Checks every key's type before writing anything, so a flush is never half applied.
-    /// KEYS: the batch keys (none; a joined batch's record; an opened batch's record and its
-    /// queue's ready list), then per job [target, idempotency or job-id key (or target), wake list].
-    /// ARGV: [idempotency ttl ms, batch key count (0, 1 or 2), the batch header — see
-    /// `BatchHeader.arguments`, one empty string without a batch] + per job [mode r|f|d, score,
+    /// KEYS: the header keys (none; a joined batch's record; an opened batch's record and its
+    /// queue's ready list; a cross-slot flush group's marker), then per job [target, idempotency
+    /// or job-id key (or target), wake list].
+    /// ARGV: [idempotency ttl ms, header kind (0 none, 1 joined batch, 2 opened batch, 3 flush
+    /// group), the header's arguments — see `BatchHeader.arguments`; for a flush group the
+    /// marker's lifetime in ms; otherwise one empty string] + per job [mode r|f|d, score,
     /// envelope, use-that-key "1"|"", job id].
     /// A joined batch whose record is gone (expired, or never there) counts nothing; an opened
     /// one is created with the jobs queued as its total, or, when none was (an empty scope, every
     /// intent a duplicate), completed at once: its callbacks queued, onSuccess included.
+    /// A flush group whose marker exists was delivered already: its outcomes are returned and
+    /// nothing is written; otherwise the marker is written with the group, holding its outcomes.
     static let enqueueScript = RedisScript("""
         #!lua
         local kb = tonumber(ARGV[2])
+        local group = kb == 3
+        local nk = group and 1 or kb
         local ab = kb == 2 and 10 or 4
-        local n = (#KEYS - kb) / 3
+        local n = (#KEYS - nk) / 3
         local function check(key, want)
           local t = redis.call('TYPE', key).ok
           if t ~= 'none' and t ~= want then
@@ -275,13 +334,19 @@ public struct RedisExecutor: Executor {
           checked[key] = true
           return check(key, want)
         end
-        if kb > 0 then
+        if group then
+          local t = redis.call('TYPE', KEYS[1]).ok
+          if t == 'list' then return redis.call('LRANGE', KEYS[1], 0, -1) end
+          if t ~= 'none' then
+            return redis.error_reply('WRONGTYPE key ' .. KEYS[1] .. ' holds a ' .. t .. ', expected a list; nothing was enqueued')
+          end
+        elseif kb > 0 then
           local bad = check(KEYS[1], 'hash')
           if not bad and kb == 2 then bad = check(KEYS[2], 'list') end
           if bad then return redis.error_reply(bad) end
         end
         for i = 0, n - 1 do
-          local k, a = kb + 1 + i * 3, ab + i * 5
+          local k, a = nk + 1 + i * 3, ab + i * 5
           local delayed = ARGV[a] == 'd'
           local bad = checkOnce(KEYS[k], delayed and 'zset' or 'list')
           if not bad and ARGV[a + 3] == '1' then bad = checkOnce(KEYS[k + 1], 'string') end
@@ -292,7 +357,7 @@ public struct RedisExecutor: Executor {
         local woken = {}
         local queued = 0
         for i = 0, n - 1 do
-          local k, a = kb + 1 + i * 3, ab + i * 5
+          local k, a = nk + 1 + i * 3, ab + i * 5
           local mode, score, envelope, idem, id = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
           local existing = false
           if idem == '1' then
@@ -338,6 +403,12 @@ public struct RedisExecutor: Executor {
             end
           end
         end
+        if group then
+          for i = 1, #results, 1000 do
+            redis.call('RPUSH', KEYS[1], unpack(results, i, math.min(i + 999, #results)))
+          end
+          redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        end
         return results
         """)
 }
@@ -354,7 +425,7 @@ public struct RedisExecutorError: AirlockError {
     public struct Kind: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Code: String, Sendable, Hashable {
             case payloadTooLarge, encodingFailed, notWritten, outcomeUnknown, protocolViolation, invalidIntent
-            case notReplicated
+            case notReplicated, deliveryPending
         }
         fileprivate let code: Code
         /// An envelope exceeded the payload limit; nothing was sent.
@@ -376,6 +447,11 @@ public struct RedisExecutorError: AirlockError {
         /// and will run unless that happens; sending them again would queue them twice unless they
         /// carry idempotency keys.
         public static let notReplicated = Kind(code: .notReplicated)
+        /// A flush spanning hash slots of a Redis Cluster is committed (its record is in Redis)
+        /// but not every slot's jobs were delivered when the connection failed: the jobs are
+        /// dispatched, and a worker delivers the rest within ``RedisExecutor/abandonedFlushDelay``
+        /// plus its reaper interval. Do not send them again.
+        public static let deliveryPending = Kind(code: .deliveryPending)
         /// The kind's name, e.g. `outcomeUnknown`.
         public var description: String { code.rawValue }
     }

@@ -79,6 +79,16 @@ public struct RedisKeys: Sendable, Hashable {
     /// outbox's fast path and relay), for the executor's idempotency TTL; value: the job id.
     public func delivered(_ queue: String, jobID: String) -> String { "\(namespace):{\(queue)}:sent:\(jobID)" }
 
+    /// One slot's share of a cross-slot flush was delivered: a list of its jobs' outcomes, in the
+    /// slot of the share's first queue, written with the share's jobs (docs/PROTOCOL.md).
+    public func flushDelivered(_ queue: String, flushID: String) -> String { "\(namespace):{\(queue)}:flushed:\(flushID)" }
+    /// The commit record of a flush spanning hash slots on a Redis Cluster: a list of its jobs,
+    /// removed once every slot's share is delivered.
+    public func flushRecord(_ flushID: String) -> String { "\(fleet):flush:\(flushID)" }
+    /// Sorted set of cross-slot flush records not yet finished (score: when a worker may take one
+    /// for abandoned and complete it, ms since the epoch).
+    public var flushes: String { "\(fleet):flushes" }
+
     /// The last tick (ms since the epoch) a periodic job's scheduler recorded for `schedule`,
     /// in the slot of the queue its jobs go to, so the claim that reads it and pushes the job is
     /// one script on one slot.

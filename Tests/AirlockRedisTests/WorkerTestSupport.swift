@@ -130,8 +130,8 @@ struct WorkerHarness: Sendable {
     let url: String
     /// An independent connection for inspecting and seeding keys.
     let redis: RedisClient
-    /// Produces jobs the way applications do.
-    let executor: RedisExecutor
+    /// Produces jobs the way applications do (a test may tune it, e.g. its abandoned-flush delay).
+    var executor: RedisExecutor
 
     /// A harness on the shared server (or on `server`), in a namespace no other test uses.
     /// `namespace` overrides the unique one (a Redis Cluster test passes a hash-tagged one).

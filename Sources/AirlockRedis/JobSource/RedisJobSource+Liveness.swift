@@ -41,8 +41,13 @@ extension RedisJobSource {
     /// Finds registered workers whose heartbeat expired and moves each of their in-flight lists
     /// back to the consuming end of its queue, oldest job nearest it; deregisters them and leaves
     /// a tombstone a stalled one learns from at its next heartbeat.
+    /// On a Redis Cluster it also completes cross-slot flushes a producer left unfinished
+    /// (``RedisExecutor/completeAbandonedFlushes(limit:)``); their jobs are not counted here.
     public func recoverAbandonedJobs() async throws -> Int {
         let client = try current().control
+        if client.configuration.cluster != nil {
+            _ = try await RedisExecutor(client: client, namespace: keys.namespace, logger: logger).completeAbandonedFlushes()
+        }
         let me = try current().worker.id
         let others = try await client.send(RedisCommand("SMEMBERS", keys.workers)).strings().filter { $0 != me }
         guard !others.isEmpty else { return 0 }

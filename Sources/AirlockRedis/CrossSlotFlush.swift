@@ -1,0 +1,349 @@
+public import Airlock
+import AirlockRedisClient
+import AirlockWorker
+import Foundation
+import Logging
+
+/// A flush whose jobs hash to more than one slot of a Redis Cluster, where no script may span
+/// slots. It stays all-or-nothing with a commit record (docs/PROTOCOL.md, "A flush across slots"):
+///
+/// 1. **Record** — every job of the flush is written, in one script, to a list in the fleet's
+///    slot (`<fleet>:flush:<id>`) and indexed in `<fleet>:flushes`, scored by when a worker may
+///    take it for abandoned. This is the commit point: from here on the flush will be delivered
+///    whole, by this producer or by a worker.
+/// 2. **Deliver** — each slot's share ("group") is written by the enqueue script, atomically,
+///    together with a marker in that slot (`<ns>:{Q}:flushed:<id>`, Q the group's first queue)
+///    holding the group's outcomes; a group whose marker exists is not written again.
+/// 3. **Finish** — the record and its index entry are removed in one script; then the markers.
+///
+/// A producer that dies between the steps leaves the record behind; every worker's reaper takes
+/// records past their due time (``RedisExecutor/completeAbandonedFlushes(limit:)``), delivers the
+/// groups not yet delivered and finishes them.
+struct CrossSlotFlush: Sendable {
+    /// The flush's id: the record's and the markers' names.
+    let id: String
+    /// Every job, in the order the flush listed them.
+    let jobs: [OutgoingJob]
+    /// Whether the jobs were sent deduplicated by job id (the outbox's way), which each group keeps.
+    let deduplicatingByJobID: Bool
+    /// The idempotency TTL of the producer that recorded it, in ms, which recovery keeps too.
+    let idempotencyTTLMilliseconds: Int64
+    /// Indices into ``jobs``, one array per slot, in order of first appearance.
+    let groups: [[Int]]
+
+    init(id: String, jobs: [OutgoingJob], deduplicatingByJobID: Bool, idempotencyTTLMilliseconds: Int64, keys: RedisKeys) {
+        self.id = id
+        self.jobs = jobs
+        self.deduplicatingByJobID = deduplicatingByJobID
+        self.idempotencyTTLMilliseconds = idempotencyTTLMilliseconds
+        self.groups = Self.groups(of: jobs, keys: keys)
+    }
+
+    /// The jobs' indices per hash slot (every key of a queue carries its `{Q}` tag, so the slot of
+    /// its ready list is the slot of all of them).
+    static func groups(of jobs: [OutgoingJob], keys: RedisKeys) -> [[Int]] {
+        var slotOfQueue: [String: Int] = [:]
+        var groupOfSlot: [Int: Int] = [:]
+        var groups: [[Int]] = []
+        for (index, job) in jobs.enumerated() {
+            let slot: Int
+            if let known = slotOfQueue[job.queue] {
+                slot = known
+            } else {
+                slot = RedisHashSlot.of(keys.ready(job.queue))
+                slotOfQueue[job.queue] = slot
+            }
+            if let group = groupOfSlot[slot] {
+                groups[group].append(index)
+            } else {
+                groupOfSlot[slot] = groups.count
+                groups.append([index])
+            }
+        }
+        return groups
+    }
+
+    /// The marker of `group`, in the slot of its first job's queue.
+    func marker(of group: [Int], keys: RedisKeys) -> String { keys.flushDelivered(jobs[group[0]].queue, flushID: id) }
+
+    // MARK: The record
+
+    private static let formatTag = Array("airlock-flush-1".utf8)
+    private static let fieldsPerJob = 6
+
+    /// The record's entries: the format tag, the dedup flag, the idempotency TTL, then per job
+    /// its id, queue, placement, due time, idempotency key (`k<key>`, or empty) and envelope.
+    var entries: [[UInt8]] {
+        var entries: [[UInt8]] = [Self.formatTag, deduplicatingByJobID ? [UInt8(ascii: "1")] : [], Array(String(idempotencyTTLMilliseconds).utf8)]
+        entries.reserveCapacity(3 + jobs.count * Self.fieldsPerJob)
+        for job in jobs {
+            entries.append(Array(job.id.utf8))
+            entries.append(Array(job.queue.utf8))
+            entries.append([Self.placementCode(job.placement)])
+            entries.append(Array(String(job.dueAt).utf8))
+            entries.append(job.idempotencyKey.map { [UInt8(ascii: "k")] + Array($0.utf8) } ?? [])
+            entries.append(job.bytes)
+        }
+        return entries
+    }
+
+    /// Reads a record back; nil (with the reason) when it is not one this code wrote.
+    static func decode(id: String, entries: [[UInt8]], keys: RedisKeys) -> Result<CrossSlotFlush, RecordProblem> {
+        guard entries.count >= 3, entries[0] == formatTag, (entries.count - 3) % fieldsPerJob == 0 else {
+            return .failure(RecordProblem("it is not an airlock-flush-1 record of \(fieldsPerJob) fields per job (\(entries.count) entries)"))
+        }
+        guard let ttl = Int64(String(decoding: entries[2], as: UTF8.self)), ttl > 0 else {
+            return .failure(RecordProblem("its idempotency TTL is not a positive integer"))
+        }
+        var jobs: [OutgoingJob] = []
+        for start in stride(from: 3, to: entries.count, by: fieldsPerJob) {
+            let fields = entries[start..<start + fieldsPerJob].map { $0 }
+            guard let placement = placement(fields[2]), let dueAt = Int64(String(decoding: fields[3], as: UTF8.self)) else {
+                return .failure(RecordProblem("job \(jobs.count) has an unknown placement or due time"))
+            }
+            let idempotencyKey = fields[4].first == UInt8(ascii: "k") ? String(decoding: fields[4].dropFirst(), as: UTF8.self) : nil
+            jobs.append(OutgoingJob(
+                id: String(decoding: fields[0], as: UTF8.self), queue: String(decoding: fields[1], as: UTF8.self),
+                placement: placement, dueAt: dueAt, idempotencyKey: idempotencyKey, bytes: fields[5]))
+        }
+        guard !jobs.isEmpty else { return .failure(RecordProblem("it holds no job")) }
+        return .success(CrossSlotFlush(id: id, jobs: jobs, deduplicatingByJobID: !entries[1].isEmpty, idempotencyTTLMilliseconds: ttl, keys: keys))
+    }
+
+    /// Why a record left in Redis cannot be completed.
+    struct RecordProblem: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    private static func placementCode(_ placement: OutgoingJob.Placement) -> UInt8 {
+        switch placement {
+        case .back: UInt8(ascii: "r")
+        case .front: UInt8(ascii: "f")
+        case .delayed: UInt8(ascii: "d")
+        }
+    }
+
+    private static func placement(_ bytes: [UInt8]) -> OutgoingJob.Placement? {
+        switch bytes {
+        case [UInt8(ascii: "r")]: .back
+        case [UInt8(ascii: "f")]: .front
+        case [UInt8(ascii: "d")]: .delayed
+        default: nil
+        }
+    }
+
+    // MARK: Scripts (each on the fleet's slot)
+
+    /// KEYS: record, index. ARGV: flush id, due score (ms), then the record's entries. Refuses a
+    /// second record under the same id rather than mixing two flushes.
+    static let recordScript = RedisScript("""
+        #!lua
+        if redis.call('EXISTS', KEYS[1]) == 1 then
+          return redis.error_reply('EXISTS a cross-slot flush record ' .. ARGV[1] .. ' is already there; nothing was enqueued')
+        end
+        local t = redis.call('TYPE', KEYS[2]).ok
+        if t ~= 'none' and t ~= 'zset' then
+          return redis.error_reply('WRONGTYPE key ' .. KEYS[2] .. ' holds a ' .. t .. ', expected a zset; nothing was enqueued')
+        end
+        for i = 3, #ARGV, 1000 do
+          redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+        end
+        redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+        return 1
+        """)
+
+    /// KEYS: record, index. ARGV: flush id. The index entry and the record go together.
+    static let finishScript = RedisScript("""
+        #!lua
+        redis.call('ZREM', KEYS[2], ARGV[1])
+        return redis.call('DEL', KEYS[1])
+        """)
+
+    /// KEYS: index. ARGV: now (ms), lease end (ms), limit. Takes the records due by now and
+    /// pushes their due time to the lease's end, so one worker at a time completes each (a
+    /// worker that dies doing it leaves it to the next after the lease).
+    static let claimScript = RedisScript("""
+        #!lua
+        local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+        for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
+        return due
+        """)
+}
+
+extension RedisExecutor {
+    /// How long a worker leaves a cross-slot flush's record to its producer before taking over
+    /// (`recordScript`'s due score is now plus this), and the lease a worker holds while completing one.
+    static let crossSlotLease: Duration = .seconds(30)
+
+    /// How long a delivered group's marker outlives its record when the markers are not removed
+    /// by the producer (a worker completed the flush, or the producer died after finishing): a
+    /// producer stalled longer than this between two steps could deliver its group twice.
+    static let crossSlotMarkerLifetime: Duration = .seconds(3600)
+
+    /// Writes a flush spanning slots with the commit record; returns nil when `stoppingAfterStep`
+    /// (tests: a producer crash) stopped it. Steps: 1 record, 2…G+1 each group, G+2 finish.
+    func writeAcrossSlots(_ flush: CrossSlotFlush, stoppingAfterStep: Int? = nil) async throws(RedisExecutorError) -> [Outcome]? {
+        let record = Array(keys.flushRecord(flush.id).utf8), index = Array(keys.flushes.utf8)
+        let due = epochMilliseconds() + abandonedFlushDelay.wholeMilliseconds
+        var shortfall: RedisExecutorError?
+        if stoppingAfterStep == 0 { return nil }
+        // 1. The commit point.
+        do {
+            let call = CrossSlotFlush.recordScript.call(keys: [record, index], arguments: [Array(flush.id.utf8), Array(String(due).utf8)] + flush.entries)
+            shortfall = try await run([call]).shortfall
+        } catch {
+            throw RedisExecutorError.from(error)
+        }
+        if stoppingAfterStep == 1 { return nil }
+        // 2. Every group; a failure from here on leaves a committed flush that a worker completes.
+        var replies: [RedisReply] = []
+        do throws(RedisError) {
+            let calls = flush.groups.map { deliveryCall(flush, group: $0) }
+            if stoppingAfterStep == nil, !replication.isRequired {
+                replies = try await client.evaluate(calls)   // one pipeline per node
+                for reply in replies { _ = try reply.throwingServerError() }
+            } else {
+                for (number, call) in calls.enumerated() {
+                    let (reply, short) = try await run([call])
+                    replies.append(reply[0])
+                    shortfall = shortfall ?? short
+                    if stoppingAfterStep == 2 + number { return nil }
+                }
+            }
+        } catch {
+            throw RedisExecutorError(
+                .deliveryPending,
+                "the flush spans \(flush.groups.count) hash slots and is committed, but not every slot's jobs were delivered yet (\(error)); "
+                    + "a worker delivers the rest within \(abandonedFlushDelay) plus its reaper interval: do not send them again",
+                redisError: error)
+        }
+        var outcomes = [Outcome](repeating: .queued, count: flush.jobs.count)
+        for (group, reply) in zip(flush.groups, replies) {
+            try collect(reply, of: flush, group: group, into: &outcomes)
+        }
+        await register(Array(Set(flush.jobs.map(\.queue))))
+        // 3. Done: nothing left to complete. A failure here only leaves work a worker finds done.
+        do {
+            _ = try await client.evalScript(CrossSlotFlush.finishScript, keys: [record, index], args: [Array(flush.id.utf8)])
+            _ = try await client.pipeline(flush.groups.map { RedisCommand("DEL", flush.marker(of: $0, keys: keys)) })
+        } catch {
+            logger.debug("a delivered cross-slot flush could not be finished; a worker will", metadata: ["flush": "\(flush.id)", "error": "\(error)"])
+        }
+        if let shortfall { throw shortfall }
+        return outcomes
+    }
+
+    /// Completes cross-slot flushes whose producer did not finish them in time (it crashed, or
+    /// lost Redis, between the record and the last group): delivers the groups not yet delivered,
+    /// then removes the record. Workers call it from their reaper; safe to run anywhere, any
+    /// number of times at once (a delivered group is never written twice). Returns how many
+    /// flushes it completed.
+    public func completeAbandonedFlushes(limit: Int = 16) async throws(RedisExecutorError) -> Int {
+        try await completeAbandonedFlushes(limit: limit, stoppingAfterGroups: nil)
+    }
+
+    /// ``enqueue(_:)`` of a flush spanning hash slots, stopped after `step` of its steps as if the
+    /// producer died there (0 before anything, 1 after the record, 1 + k after the k-th slot's
+    /// jobs, 2 + slots when done). Returns the number of slots; for crash-injection tests.
+    @_spi(Testing)
+    public func enqueueAcrossSlots(_ intents: [Intent], stoppingAfterStep step: Int) async throws -> Int {
+        let now = Date()
+        let jobs = try intents.map { intent throws(RedisExecutorError) in try job(for: intent, now: now) }
+        let flush = CrossSlotFlush(id: Self.flushID(), jobs: jobs, deduplicatingByJobID: false,
+                                   idempotencyTTLMilliseconds: idempotencyTTL.wholeMilliseconds, keys: keys)
+        guard flush.groups.count > 1 else { throw RedisExecutorError(.invalidIntent, "the intents hash to one slot; nothing was enqueued") }
+        _ = try await writeAcrossSlots(flush, stoppingAfterStep: step)
+        return flush.groups.count
+    }
+
+    /// ``completeAbandonedFlushes(limit:)`` stopped after `groups` slots' deliveries in all, as if
+    /// the worker died there; for crash-injection tests.
+    @_spi(Testing)
+    public func completeAbandonedFlushes(stoppingAfterGroups groups: Int) async throws -> Int {
+        try await completeAbandonedFlushes(limit: 16, stoppingAfterGroups: groups)
+    }
+
+    /// ``completeAbandonedFlushes(limit:)``, stopped (tests: a worker crash) after that many groups.
+    func completeAbandonedFlushes(limit: Int, stoppingAfterGroups: Int?) async throws(RedisExecutorError) -> Int {
+        let now = epochMilliseconds()
+        let ids: [String]
+        do {
+            let claimed = try await client.evalScript(
+                CrossSlotFlush.claimScript, keys: [Array(keys.flushes.utf8)],
+                args: [Array(String(now).utf8), Array(String(now + Self.crossSlotLease.wholeMilliseconds).utf8), Array(String(limit).utf8)])
+            ids = try claimed.strings()
+        } catch {
+            throw RedisExecutorError.from(error)
+        }
+        var completed = 0
+        var groupsDone = 0
+        for id in ids {
+            let record = Array(keys.flushRecord(id).utf8), index = Array(keys.flushes.utf8)
+            do {
+                let entries = try await client.send(RedisCommand("LRANGE", keys.flushRecord(id), "0", "-1")).array?.map { $0.bytes ?? [] } ?? []
+                if entries.isEmpty {
+                    // Finished meanwhile (its producer was only slow): only the index entry was left.
+                    _ = try await client.evalScript(CrossSlotFlush.finishScript, keys: [record, index], args: [Array(id.utf8)])
+                    continue
+                }
+                let flush: CrossSlotFlush
+                switch CrossSlotFlush.decode(id: id, entries: entries, keys: keys) {
+                case .success(let decoded): flush = decoded
+                case .failure(let problem):
+                    // Left where it is, for an operator: nothing of it is lost or half-guessed.
+                    logger.error("a cross-slot flush record cannot be read; left in place", metadata: [
+                        "flush": "\(SafeText.escape(id))", "key": "\(SafeText.escape(keys.flushRecord(id)))", "problem": "\(problem)"])
+                    continue
+                }
+                for group in flush.groups {
+                    if let stoppingAfterGroups, groupsDone >= stoppingAfterGroups { return completed }
+                    _ = try await client.evaluate([deliveryCall(flush, group: group)])[0].throwingServerError()
+                    groupsDone += 1
+                }
+                await register(Array(Set(flush.jobs.map(\.queue))))
+                _ = try await client.evalScript(CrossSlotFlush.finishScript, keys: [record, index], args: [Array(id.utf8)])
+                completed += 1
+                logger.warning("completed a cross-slot flush its producer left unfinished", metadata: [
+                    "flush": "\(SafeText.escape(id))", "jobs": "\(flush.jobs.count)", "slots": "\(flush.groups.count)"])
+            } catch {
+                // The lease runs out and a worker tries again.
+                logger.error("could not complete a cross-slot flush; retried after the lease", metadata: ["flush": "\(SafeText.escape(id))", "error": "\(error)"])
+            }
+        }
+        return completed
+    }
+
+    /// The enqueue script for one group, with its marker.
+    private func deliveryCall(_ flush: CrossSlotFlush, group: [Int]) -> RedisScript.Call {
+        enqueueCall(group.map { flush.jobs[$0] }, deduplicatingByJobID: flush.deduplicatingByJobID,
+                    idempotencyTTLMilliseconds: flush.idempotencyTTLMilliseconds,
+                    header: .flushGroup(marker: flush.marker(of: group, keys: keys), lifetime: Self.crossSlotMarkerLifetime)).call
+    }
+
+    /// Copies a group's per-job replies into `outcomes`. A job's own id coming back from its
+    /// idempotency key means this flush's earlier delivery of it (a producer's retry), not another job.
+    private func collect(_ reply: RedisReply, of flush: CrossSlotFlush, group: [Int], into outcomes: inout [Outcome]) throws(RedisExecutorError) {
+        guard let results = reply.array, results.count == group.count else {
+            throw RedisExecutorError(.protocolViolation, "unexpected reply to a cross-slot flush's delivery: \(reply)")
+        }
+        for (index, result) in zip(group, results) {
+            if let existing = result.string, !existing.isEmpty, existing != flush.jobs[index].id {
+                outcomes[index] = .duplicate(existingJobID: existing)
+            }
+        }
+    }
+
+    /// One round trip for `calls`, with `WAIT` when replication is required: the replies and,
+    /// when too few replicas acknowledged, the error to throw once the flush is otherwise done.
+    private func run(_ calls: [RedisScript.Call]) async throws(RedisError) -> (replies: [RedisReply], shortfall: RedisExecutorError?) {
+        guard replication.isRequired else {
+            let replies = try await client.evaluate(calls)
+            for reply in replies { _ = try reply.throwingServerError() }
+            return (replies, nil)
+        }
+        let (replies, wait) = try await client.evaluate(calls, replication: replication)
+        for reply in replies { _ = try reply.throwingServerError() }
+        return (replies, RedisExecutorError.notReplicated(wait, required: replication))
+    }
+}
