@@ -20,6 +20,10 @@ public struct DispatchOptions: Sendable, Hashable {
     public var priority: Int?
     /// A second intent with the same key, within the key's time-to-live, is not dispatched again.
     public var idempotencyKey: String?
+    /// On a partitioned queue (a Redis Cluster queue spread over several slots), intents with the
+    /// same key go to the same partition, so they are taken in the order they were enqueued;
+    /// without one, intents spread by id. Executors without partitions ignore it.
+    public var partitionKey: String?
     /// Options for executors that understand more than the fields above.
     public var extra: [String: JSONValue]
 
@@ -32,6 +36,7 @@ public struct DispatchOptions: Sendable, Hashable {
         maxRetries: Int? = nil,
         priority: Int? = nil,
         idempotencyKey: String? = nil,
+        partitionKey: String? = nil,
         extra: [String: JSONValue] = [:]
     ) {
         self.queue = queue
@@ -41,6 +46,7 @@ public struct DispatchOptions: Sendable, Hashable {
         self.maxRetries = maxRetries
         self.priority = priority
         self.idempotencyKey = idempotencyKey
+        self.partitionKey = partitionKey
         self.extra = extra
     }
 
@@ -54,6 +60,7 @@ public struct DispatchOptions: Sendable, Hashable {
         result.maxRetries = overrides.maxRetries ?? maxRetries
         result.priority = overrides.priority ?? priority
         result.idempotencyKey = overrides.idempotencyKey ?? idempotencyKey
+        result.partitionKey = overrides.partitionKey ?? partitionKey
         result.extra = extra.merging(overrides.extra) { _, new in new }
         return result
     }

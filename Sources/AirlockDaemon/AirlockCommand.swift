@@ -37,7 +37,7 @@ public struct AirlockCommand: AsyncParsableCommand {
         version: AirlockVersion.current,
         subcommands: [
             RunCommand.self, StatsCommand.self, WorkersCommand.self, DeadCommand.self, EnqueueCommand.self,
-            CancelCommand.self, PauseCommand.self, ResumeCommand.self, LimitCommand.self, QueuesCommand.self, SchedulesCommand.self, BatchesCommand.self,
+            CancelCommand.self, PauseCommand.self, ResumeCommand.self, LimitCommand.self, PartitionsCommand.self, QueuesCommand.self, SchedulesCommand.self, BatchesCommand.self,
             OutboxCommand.self, RelayCommand.self,
         ],
         defaultSubcommand: nil

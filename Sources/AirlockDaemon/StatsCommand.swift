@@ -108,7 +108,7 @@ struct StatsCommand: AsyncParsableCommand {
             rightAligned: [1, 2, 3, 4, 6, 7, 8, 9, 10, 11])
         for q in report.queues {
             table.rows.append([
-                q.name, "\(q.ready)", "\(q.delayed)", "\(q.inFlight)", "\(q.dead)", q.paused ? "yes" : "no",
+                q.partitions > 1 ? "\(q.name) (\(q.partitions) partitions)" : q.name, "\(q.ready)", "\(q.delayed)", "\(q.inFlight)", "\(q.dead)", q.paused ? "yes" : "no",
                 Format.age(milliseconds: q.oldestReadyAgeMilliseconds), "\(q.counters.processed)", "\(q.counters.failed)",
                 "\(q.counters.retried)", "\(q.counters.expired)", Format.rate(q.processedPerSecond),
             ])

@@ -46,6 +46,7 @@ public struct RedisExecutor: Executor {
     public var abandonedFlushDelay: Duration = .seconds(5)
     let logger: Logger
     private let registeredQueues = SharedSet()
+    private let partitionTable = PartitionTable()
 
     /// Creates an executor over an existing client. `replication` nil takes the client's
     /// configuration's (the URL's `wait_replicas`/`wait_timeout`); ``RedisReplication/none`` turns it off.
@@ -114,6 +115,9 @@ public struct RedisExecutor: Executor {
     /// ``enqueue(_:)`` with the batch the intents join or open.
     func enqueue(_ intents: [Intent], batch: BatchWrite?) async throws -> [Outcome] {
         guard !intents.isEmpty || batch?.opens == true else { return [] }
+        // On a Cluster, a partitioned queue's jobs go to one of its partitions (a batch's stay on
+        // the queue itself: its record and callbacks live in that one slot).
+        let partitions = batch == nil && client.configuration.cluster != nil ? await partitionTable.counts(client, keys: keys) : [:]
         let now = Date()
         // Every job of a flush continues the flush's span.
         let trace = TraceContext.current()
@@ -123,7 +127,8 @@ public struct RedisExecutor: Executor {
         do {
             header = try batch.map { try BatchHeader($0, executor: self, now: now, trace: trace) }
             for intent in intents {
-                jobs.append(try job(for: header.map { $0.member(intent) } ?? intent, now: now, trace: trace))
+                let routed = partitions.isEmpty ? intent : Self.route(intent, defaultQueue: defaultQueue, partitions: partitions)
+                jobs.append(try encode(header.map { $0.member(routed) } ?? routed, now: now, trace: trace))
             }
         } catch {
             throw DispatchError(dispatched: [], notDispatched: intents, underlying: error)
@@ -141,13 +146,33 @@ public struct RedisExecutor: Executor {
         }
     }
 
+    /// `intent` sent to one partition of its queue when the queue is partitioned: by its
+    /// ``DispatchOptions/partitionKey``, else by its id.
+    static func route(_ intent: Intent, defaultQueue: String, partitions: [String: Int]) -> Intent {
+        let queue = intent.options.queue ?? defaultQueue
+        guard let count = partitions[queue], count > 1 else { return intent }
+        var options = intent.options
+        let index = QueuePartitions.partition(forKey: options.partitionKey ?? intent.id.uuidString, count: count)
+        options.queue = QueuePartitions.name(queue, partition: index)
+        return Intent(id: intent.id, name: intent.name, taskName: intent.taskName, payload: intent.payload, options: options,
+                      origin: intent.origin, localPolicies: intent.localPolicies)
+    }
+
     /// The job this executor would write for `intent` dispatched at `now`: the same envelope bytes,
     /// queue and placement as ``enqueue(_:)`` (a PostgreSQL outbox stores them and sends them later).
+    /// On a Cluster, a partitioned queue's partition is chosen from the counts this executor last
+    /// read (partition 0, the queue itself, before its first flush).
     /// - Parameter trace: the producer's trace context written into the envelope (default: the
     ///   current one, ``TraceContext/current()`` — for an outbox, the transaction's span).
     /// - Throws: ``RedisExecutorError`` (`.payloadTooLarge`, `.encodingFailed`, `.invalidIntent`)
     ///   when the intent cannot become a job.
     public func job(for intent: Intent, now: Date, trace: TraceContext? = TraceContext.current()) throws(RedisExecutorError) -> OutgoingJob {
+        let routed = partitionTable.cached.map { Self.route(intent, defaultQueue: defaultQueue, partitions: $0) } ?? intent
+        return try encode(routed, now: now, trace: trace)
+    }
+
+    /// The job for `intent` as routed already (a batch's callbacks: on the batch's queue itself).
+    func encode(_ intent: Intent, now: Date, trace: TraceContext?) throws(RedisExecutorError) -> OutgoingJob {
         do {
             return try OutgoingJob(intent: intent, now: now, defaultQueue: defaultQueue, origin: origin, maxBytes: maxPayloadBytes, trace: trace)
         } catch {

@@ -85,6 +85,9 @@ public struct RedisKeys: Sendable, Hashable {
     /// The commit record of a flush spanning hash slots on a Redis Cluster: a list of its jobs,
     /// removed once every slot's share is delivered.
     public func flushRecord(_ flushID: String) -> String { "\(fleet):flush:\(flushID)" }
+    /// Hash of partitioned queues (field: the queue; value: its number of partitions, 2 or more),
+    /// see ``QueuePartitions``.
+    public var partitions: String { "\(fleet):partitions" }
     /// Sorted set of cross-slot flush records not yet finished (score: when a worker may take one
     /// for abandoned and complete it, ms since the epoch).
     public var flushes: String { "\(fleet):flushes" }

@@ -93,6 +93,11 @@ public protocol JobSource: Sendable {
     /// call (the engine calls it after each heartbeat).
     func takeCancellations() async throws -> [String]
 
+    /// The queues the worker consumes for a configured `queue`, once ``open(_:)`` has returned:
+    /// the queue itself, or every partition of a partitioned queue (each then a queue of its own
+    /// for the engine: its lanes, promoter and reconciliation).
+    func partitions(of queue: String) -> [String]
+
     /// Whether this source runs periodic jobs (``claimTicks(_:)``).
     var supportsSchedules: Bool { get }
 
@@ -125,6 +130,9 @@ extension JobSource {
 
     /// No cancellations.
     public func takeCancellations() async throws -> [String] { [] }
+
+    /// No partitions: every queue is itself.
+    public func partitions(of queue: String) -> [String] { [queue] }
 
     /// No periodic jobs.
     public var supportsSchedules: Bool { false }

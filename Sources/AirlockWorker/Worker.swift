@@ -107,12 +107,28 @@ public final class Worker: Service, Sendable {
         }
         guard try await open(health) else { return }
 
-        let lanes = configuration.queues.flatMap { source.lanes(for: $0) }
-        let buffer = WorkBuffer(capacity: configuration.concurrency + configuration.prefetch, laneCount: lanes.count)
+        // A partitioned queue is consumed as its partitions, each a queue to the engine; their
+        // lanes share one rank, so they take turns instead of the first starving the others.
+        var expanded: [String] = []
+        var lanes: [FetchLane] = []
+        var ranks: [Int] = []
+        for configured in configuration.queues {
+            let partitions = source.partitions(of: configured)
+            expanded += partitions
+            let shared = (ranks.last ?? -1) + 1
+            for partition in partitions {
+                for lane in source.lanes(for: partition) {
+                    ranks.append(partitions.count > 1 ? shared : (ranks.last ?? -1) + 1)
+                    lanes.append(lane)
+                }
+            }
+        }
+        let queues = expanded
+        let buffer = WorkBuffer(capacity: configuration.concurrency + configuration.prefetch, ranks: ranks)
         let settler = Settler(source: source, health: health, written: { buffer.release($0) })
         let reconciler = Reconciler(source: source, buffer: buffer, settler: settler, logger: logger)
         let metrics = WorkerMetrics(
-            factory: metricsFactory ?? MetricsSystem.factory, queues: configuration.queues, tasks: registry.names,
+            factory: metricsFactory ?? MetricsSystem.factory, queues: queues, tasks: registry.names,
             concurrency: configuration.concurrency)
         let runner = JobRunner(
             registry: registry, configuration: configuration, codec: source.codec, followUps: source.followUpExecutor(origin: id),
@@ -125,7 +141,7 @@ public final class Worker: Service, Sendable {
         // Recover what crashed workers left behind before taking new work.
         do { try await liveness.reapOnce() } catch { if health.failed("reaper", error) { throw error } }
         logger.notice("worker started", metadata: [
-            "queues": "\(configuration.queues.map(SafeText.escape).joined(separator: ","))", "concurrency": "\(configuration.concurrency)",
+            "queues": "\(queues.map(SafeText.escape).joined(separator: ","))", "concurrency": "\(configuration.concurrency)",
             "prefetch": "\(configuration.prefetch)", "source": "\(source)",
         ])
 
@@ -133,8 +149,8 @@ public final class Worker: Service, Sendable {
             background.addTask { await settler.run() }
             background.addTask { await liveness.heartbeat() }
             background.addTask { await liveness.reap() }
-            background.addTask { await reconciler.sweepUntilCancelled(self.configuration.queues, every: self.configuration.orphanSweepInterval, health: health) }
-            for queue in configuration.queues {
+            background.addTask { await reconciler.sweepUntilCancelled(queues, every: self.configuration.orphanSweepInterval, health: health) }
+            for queue in queues {
                 background.addTask { await Promoter(queue: queue, source: self.source, health: health).run() }
             }
             if !schedules.isEmpty {
@@ -158,7 +174,7 @@ public final class Worker: Service, Sendable {
         // it came from a fetch whose reply was lost, and goes back now. Only a worker that
         // verifiably holds nothing deregisters; otherwise a reaper finishes the job later.
         var clean = buffer.heldCount == 0
-        for queue in configuration.queues where clean {
+        for queue in queues where clean {
             guard let lane = source.lanes(for: queue).first else { continue }
             do { try await reconciler.reconcile(lane, everything: true) } catch { clean = false }
         }

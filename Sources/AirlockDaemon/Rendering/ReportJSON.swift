@@ -22,7 +22,7 @@ extension StatsReport {
             .object([
                 ("name", .string(q.name)), ("ready", .int(q.ready)), ("delayed", .int(q.delayed)), ("in_flight", .int(q.inFlight)),
                 ("dead", .int(q.dead)), ("paused", .bool(q.paused)), ("oldest_ready_age_ms", .int(q.oldestReadyAgeMilliseconds)),
-            ] + counters(q.counters) + [("processed_per_second", .number(q.processedPerSecond)), ("limit", limitJSON(q.limit, held: q.limitHeld))])
+            ] + counters(q.counters) + [("processed_per_second", .number(q.processedPerSecond)), ("limit", limitJSON(q.limit, held: q.limitHeld)), ("partitions", .int(q.partitions))])
         }
         let t = totals
         let totalObject: AdminJSON = .object([

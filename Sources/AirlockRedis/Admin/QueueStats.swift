@@ -80,6 +80,8 @@ public struct QueueStats: Sendable, Hashable {
     public var limit: QueueLimit?
     /// Jobs workers hold against the concurrency limit (the sum of their leases); 0 without one.
     public var limitHeld: Int
+    /// How many partitions the row sums (``QueuePartitions``); 1 for a queue that is not partitioned.
+    public var partitions: Int = 1
 
     /// A queue row with the given values.
     public init(name: String, ready: Int = 0, delayed: Int = 0, inFlight: Int = 0, dead: Int = 0, paused: Bool = false,
@@ -207,7 +209,7 @@ extension RedisAdmin {
     /// One sample of `queues` (every known queue when `nil` or empty), without rates.
     ///
     /// Two round trips whatever the number of jobs: `SMEMBERS` of the queue and worker sets (and
-    /// `ZRANGE` of the outbox relays), then one pipeline of `LLEN`/`ZCARD`/`EXISTS`/`LINDEX`/`HGETALL`
+    /// `ZRANGE` of the outbox relays, `HGETALL` of the partitioned queues), then one pipeline of `LLEN`/`ZCARD`/`EXISTS`/`LINDEX`/`HGETALL`
     /// per queue (and `HGETALL` of its limit and leases), `LLEN` of each registered worker's in-flight list per queue, `EXISTS` of each
     /// worker's heartbeat and `HGETALL` of each outbox relay's report. Only the job next in line is
     /// parsed (for its age).
@@ -215,11 +217,20 @@ extension RedisAdmin {
     public func statsSample(queues requested: [String]? = nil) async throws -> StatsReport {
         let sets = try await pipeline([
             RedisCommand("SMEMBERS", keys.queues), RedisCommand("SMEMBERS", keys.workers), RedisCommand("ZRANGE", keys.outboxRelays, "0", "-1"),
+            RedisCommand("HGETALL", keys.partitions),
         ])
         let known = try sets[0].strings().sorted()
         let workers = try sets[1].strings().sorted()
         let relays = try sets[2].strings()
+        var partitions: [String: Int] = [:]
+        for (queue, value) in try sets[3].fields() {
+            if let count = Int(value), (2...QueuePartitions.maximum).contains(count) { partitions[queue] = count }
+        }
+        // A partitioned queue is sampled as its partitions and reported as one row.
+        var seen = Set<String>()
         let queues = try resolveQueues(requested, known: known)
+            .flatMap { QueuePartitions.names($0, count: partitions[$0] ?? 1) }
+            .filter { seen.insert($0).inserted }
 
         let perQueue = 8 + workers.count
         var commands: [RedisCommand] = []
@@ -273,7 +284,7 @@ extension RedisAdmin {
             let reply = replies[queues.count * perQueue + workers.count + index]
             if let report = OutboxRelayReport(relayID: relay, hash: try reply.fields()) { reports.append(report) }
         }
-        return StatsReport(namespace: namespace, sampledAtMilliseconds: now, queues: rows,
+        return StatsReport(namespace: namespace, sampledAtMilliseconds: now, queues: QueueStats.merging(rows, partitions: partitions),
                            workers: WorkerCounts(registered: workers.count, alive: alive),
                            outbox: OutboxSummary(relays: reports), instant: instant)
     }

@@ -56,7 +56,7 @@ struct BatchHeader {
                 options.queue = queue
                 callback = Intent(id: callback.id, name: callback.name, taskName: callback.taskName, payload: callback.payload,
                                   options: options, origin: callback.origin, localPolicies: callback.localPolicies)
-                envelopes.append(try executor.job(for: callback, now: now, trace: trace).bytes)
+                envelopes.append(try executor.encode(callback, now: now, trace: trace).bytes)
             }
             membership = BatchMembership(id: batch.id, queue: queue)
             opens = true

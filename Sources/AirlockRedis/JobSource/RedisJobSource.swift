@@ -70,7 +70,10 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
 
     /// The connections and identity of one run (between ``open(_:)`` and ``close(clean:)``).
     struct Run: Sendable {
+        /// The registration, its queues expanded to their partitions.
         let worker: WorkerRegistration
+        /// Each configured queue's partitions (the queue alone when it is not partitioned).
+        let partitions: [String: [String]]
         /// Heartbeats, the reaper, the promoters and the sweep.
         let control: RedisClient
         /// Settlements.
@@ -131,17 +134,33 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
         }
         let redis = configuration.redis
         func client(_ name: String) -> RedisClient { RedisClient(configuration: redis, name: name, logger: logger) }
+        let control = client("airlock-worker")
+        do {
+            try await control.connect()
+        } catch {
+            await control.close()
+            throw error
+        }
+        // A partitioned queue is consumed as its partitions: registered, fetched and promoted each.
+        let declared = configuration.wireProtocol == .native ? try await QueuePartitions.declared(control, keys: keys) : [:]
+        var partitions: [String: [String]] = [:]
+        for queue in worker.queues { partitions[queue] = QueuePartitions.names(queue, count: declared[queue] ?? 1) }
+        var registration = worker
+        registration.queues = worker.queues.flatMap { partitions[$0] ?? [$0] }
         var fetch: [String: RedisClient] = [:]
         var wake: [String: RedisClient] = [:]
-        for queue in worker.queues {
+        for queue in registration.queues {
             for lane in lanes(for: queue) { fetch[lane.name] = client("airlock-fetch") }
             wake[queue] = client("airlock-wake")
         }
         let current = Run(
-            worker: worker, control: client("airlock-worker"), settle: client("airlock-settle"), producer: client("airlock-followups"),
+            worker: registration, partitions: partitions, control: control, settle: client("airlock-settle"), producer: client("airlock-followups"),
             fetch: fetch, wake: wake, beats: Counter())
         run.withLock { $0 = current }
-        try await current.control.connect()
+        if registration.queues.count > worker.queues.count {
+            logger.info("consuming partitioned queues", metadata: [
+                "queues": "\(registration.queues.map(SafeText.escape).joined(separator: ","))"])
+        }
         _ = try await beat(current, held: 0, full: true)
         try await declareLimits(current.control)
         await warnWithoutAppendOnlyFile(current.control)
@@ -179,6 +198,12 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
     }
 
     // MARK: Lanes
+
+    /// Every partition of `queue` as declared in Redis when the run began (the queue alone when
+    /// it is not partitioned, and before ``open(_:)``).
+    public func partitions(of queue: String) -> [String] {
+        run.withLock { $0?.partitions[queue] } ?? [queue]
+    }
 
     /// Native queues have one lane (`<ns>:{Q}:ready`); Celery queues kombu's four priority keys.
     public func lanes(for queue: String) -> [FetchLane] {

@@ -5,7 +5,7 @@ import Synchronization
 /// Capacity is `concurrency + prefetch` jobs, counting jobs being fetched (reserved), waiting
 /// here, and running. Fetchers reserve slots before taking jobs from Redis, so the worker never
 /// holds more than its capacity. Slots and waiting jobs both go to the earliest queue in the
-/// worker's list first.
+/// worker's list first; lanes of equal rank (the partitions of one partitioned queue) take turns.
 final class WorkBuffer: Sendable {
     private struct SlotWaiter {
         let laneIndex: Int
@@ -21,14 +21,27 @@ final class WorkBuffer: Sendable {
         var jobWaiters: [CheckedContinuation<(Int, Job)?, Never>] = []
         var fetching = true
         var open = true
+        /// Per lane: slots granted and jobs handed out so far, for turns among equal ranks.
+        var granted: [Int]
+        var handedOut: [Int]
     }
 
     private let capacity: Int
     private let state: Mutex<State>
+    /// Per lane: its priority, lowest first; equal ranks share one and take turns.
+    private let ranks: [Int]
 
-    init(capacity: Int, laneCount: Int) {
+    /// A buffer whose lanes have strictly decreasing priority.
+    convenience init(capacity: Int, laneCount: Int) {
+        self.init(capacity: capacity, ranks: Array(0..<laneCount))
+    }
+
+    /// A buffer for lanes of the given ranks (one per lane, lowest served first).
+    init(capacity: Int, ranks: [Int]) {
         self.capacity = max(capacity, 1)
-        self.state = Mutex(State(waiting: Array(repeating: [], count: laneCount)))
+        self.ranks = ranks
+        let zeros = Array(repeating: 0, count: ranks.count)
+        self.state = Mutex(State(waiting: Array(repeating: [], count: ranks.count), granted: zeros, handedOut: zeros))
     }
 
     /// Waits for at least one free slot and reserves up to `maximum`; 0 once fetching has stopped.
@@ -41,7 +54,7 @@ final class WorkBuffer: Sendable {
         var resumes: [() -> Void] = []
         state.withLock { state in
             Self.apply(jobs, laneIndex: laneIndex, reserved: reserved, to: &state)
-            resumes = Self.match(&state, capacity: capacity)
+            resumes = Self.match(&state, capacity: capacity, ranks: ranks)
         }
         for resume in resumes { resume() }
     }
@@ -58,9 +71,8 @@ final class WorkBuffer: Sendable {
                     resumes.append { continuation.resume(returning: 0) }
                 } else {
                     state.slotWaiters.append(SlotWaiter(laneIndex: laneIndex, maximum: maximum, continuation: continuation))
-                    state.slotWaiters.sort { $0.laneIndex < $1.laneIndex }
                 }
-                resumes += Self.match(&state, capacity: capacity)
+                resumes += Self.match(&state, capacity: capacity, ranks: ranks)
             }
             for resume in resumes { resume() }
         }
@@ -78,7 +90,7 @@ final class WorkBuffer: Sendable {
     func next() async -> (Int, Job)? {
         await withCheckedContinuation { continuation in
             let ready = state.withLock { state -> (Int, Job)?? in
-                if let job = Self.popWaiting(&state) { return .some(job) }
+                if let job = Self.popWaiting(&state, ranks: ranks) { return .some(job) }
                 if !state.open { return .some(nil) }
                 state.jobWaiters.append(continuation)
                 return nil
@@ -100,7 +112,7 @@ final class WorkBuffer: Sendable {
         var resumes: [() -> Void] = []
         state.withLock { state in
             state.used -= count
-            resumes = Self.match(&state, capacity: capacity)
+            resumes = Self.match(&state, capacity: capacity, ranks: ranks)
         }
         for resume in resumes { resume() }
     }
@@ -167,28 +179,42 @@ final class WorkBuffer: Sendable {
         return taken
     }
 
-    private static func popWaiting(_ state: inout State) -> (Int, Job)? {
+    /// The next waiting job: from the lowest rank that has one; within a rank, from the lane
+    /// served least so far.
+    private static func popWaiting(_ state: inout State, ranks: [Int]) -> (Int, Job)? {
+        var best: Int?
         for index in state.waiting.indices where !state.waiting[index].isEmpty {
-            let job = state.waiting[index].removeFirst()
-            let ticket = state.nextTicket
-            state.nextTicket += 1
-            state.running[ticket] = job
-            return (ticket, job)
+            guard let current = best else { best = index; continue }
+            if ranks[index] > ranks[current] { break }
+            if state.handedOut[index] < state.handedOut[current] { best = index }
         }
-        return nil
+        guard let index = best else { return nil }
+        let job = state.waiting[index].removeFirst()
+        state.handedOut[index] += 1
+        let ticket = state.nextTicket
+        state.nextTicket += 1
+        state.running[ticket] = job
+        return (ticket, job)
     }
 
-    /// Pairs waiting jobs with idle task slots and free slots with waiting fetchers.
-    private static func match(_ state: inout State, capacity: Int) -> [() -> Void] {
+    /// Pairs waiting jobs with idle task slots and free slots with waiting fetchers (lowest rank
+    /// first; within a rank, the lane granted least so far).
+    private static func match(_ state: inout State, capacity: Int, ranks: [Int]) -> [() -> Void] {
         var resumes: [() -> Void] = []
-        while !state.jobWaiters.isEmpty, let job = popWaiting(&state) {
+        while !state.jobWaiters.isEmpty, let job = popWaiting(&state, ranks: ranks) {
             let waiter = state.jobWaiters.removeFirst()
             resumes.append { waiter.resume(returning: job) }
         }
         while state.fetching, capacity - state.used > 0, !state.slotWaiters.isEmpty {
-            let waiter = state.slotWaiters.removeFirst()
+            var pick = 0
+            for candidate in state.slotWaiters.indices.dropFirst() {
+                let a = state.slotWaiters[candidate].laneIndex, b = state.slotWaiters[pick].laneIndex
+                if (ranks[a], state.granted[a], a) < (ranks[b], state.granted[b], b) { pick = candidate }
+            }
+            let waiter = state.slotWaiters.remove(at: pick)
             let count = min(capacity - state.used, waiter.maximum)
             state.used += count
+            state.granted[waiter.laneIndex] += 1
             resumes.append { waiter.continuation.resume(returning: count) }
         }
         return resumes

@@ -1,0 +1,134 @@
+import Airlock
+import AirlockRedis
+import AirlockTestSupport
+import Foundation
+import Testing
+
+/// Naming and routing of partitioned queues, without a server.
+@Suite("Partitioned queues: names and routing")
+struct QueuePartitionNamingTests {
+    @Test func partitionNamesRoundTripAndOtherNamesAreTheirOwnQueue() {
+        #expect(QueuePartitions.names("orders", count: 3) == ["orders", "orders@p1", "orders@p2"])
+        #expect(QueuePartitions.names("orders", count: 1) == ["orders"])
+        for name in QueuePartitions.names("a@b", count: 12) {
+            let (queue, index) = QueuePartitions.logical(name)
+            #expect(queue == "a@b")
+            #expect(QueuePartitions.name(queue, partition: index) == name)
+        }
+        for plain in ["orders", "orders@p0", "orders@p01", "@p1", "orders@px", "orders@p-1"] {
+            #expect(QueuePartitions.logical(plain) == (plain, 0), "\(plain)")
+        }
+    }
+
+    @Test func aKeyAlwaysPicksTheSamePartitionAndKeysSpread() {
+        var counts = [0, 0, 0]
+        for index in 0..<3000 {
+            let key = "customer-\(index)"
+            let partition = QueuePartitions.partition(forKey: key, count: 3)
+            #expect(partition == QueuePartitions.partition(forKey: key, count: 3))
+            counts[partition] += 1
+        }
+        #expect(counts.allSatisfy { $0 > 800 }, "\(counts)")
+        #expect(QueuePartitions.partition(forKey: "anything", count: 1) == 0)
+    }
+}
+
+/// A queue spread over three hash slots owned by three primaries of a real Redis Cluster: declared
+/// once, routed to by producers, consumed whole by a worker configured with the queue's name,
+/// reported as one queue.
+@Suite("Redis Cluster: partitioned queues", .serialized, .timeLimit(.minutes(5)))
+struct ClusterPartitionTests {
+    /// A queue name whose first `count` partitions are owned by `count` different primaries.
+    static func spreadQueue(_ cluster: RedisClusterNodes, keys: RedisKeys, count: Int, prefix: String) async throws -> String {
+        for index in 0..<300 {
+            let queue = "\(prefix)\(index)"
+            var owners = Set<Int>()
+            for name in QueuePartitions.names(queue, count: count) {
+                owners.insert(try await cluster.primary(ofSlot: RedisHashSlot.of(keys.ready(name))).port)
+            }
+            if owners.count == count { return queue }
+        }
+        Issue.record("no queue name found whose \(count) partitions are on \(count) primaries")
+        return "\(prefix)0"
+    }
+
+    static func token(_ bytes: [UInt8]) throws -> String {
+        try WorkerKit.object(bytes)["kwargs"]?["token"]?.stringValue ?? ""
+    }
+
+    @Test func aPartitionedQueueIsRoutedByKeyConsumedWholeAndReportedAsOne() async throws {
+        let cluster = try await RedisClusterNodes.start()
+        let harness = try await WorkerHarness.make("partitioned", url: cluster.url)
+        let queue = try await Self.spreadQueue(cluster, keys: harness.keys, count: 3, prefix: "orders")
+        let admin = RedisAdmin(client: harness.redis, namespace: harness.namespace, logger: WorkerKit.quiet)
+        #expect(try await admin.setPartitions(3, of: queue) == 1)
+        #expect(try await admin.partitions() == [queue: 3])
+        // Fewer partitions would strand jobs; a partition's own name is not a queue to partition.
+        await #expect(throws: AdminError.self) { try await admin.setPartitions(2, of: queue) }
+        await #expect(throws: AdminError.self) { try await admin.setPartitions(4, of: "\(queue)@p1") }
+        #expect(try await admin.partitions() == [queue: 3])
+
+        // 30 scopes of 10: six keys of ordered jobs, the rest spread by id.
+        for scope in 0..<30 {
+            try await harness.enqueue {
+                for index in 0..<10 {
+                    let sequence = scope * 10 + index
+                    let key = sequence % 5 == 0 ? "k\(sequence % 6)" : nil
+                    let token = key.map { "\($0)-\(String(format: "%03d", sequence))" } ?? "free-\(sequence)"
+                    try Airlock.enqueue(name: "airlock.record", kwargs: ["token": .string(token)], options: DispatchOptions(queue: queue, partitionKey: key))
+                }
+            }
+        }
+        var partitionOf: [String: Set<Int>] = [:]
+        var initial: [Int] = []
+        for (index, name) in QueuePartitions.names(queue, count: 3).enumerated() {
+            let tokens = try await harness.list(harness.keys.ready(name)).map(Self.token)
+            initial.append(tokens.count)
+            for token in tokens where token.hasPrefix("k") { partitionOf[String(token.prefix(2)), default: []].insert(index) }
+        }
+        #expect(initial.reduce(0, +) == 300)
+        #expect(initial.allSatisfy { $0 > 50 }, "every partition got a share: \(initial)")
+        #expect(partitionOf.count == 6 && partitionOf.values.allSatisfy { $0.count == 1 }, "each key on one partition: \(partitionOf)")
+
+        // One row in stats, on the library and on the CLI.
+        let report = try await admin.stats(interval: nil)
+        #expect(report[queue: queue]?.ready == 300)
+        #expect(report[queue: queue]?.partitions == 3)
+        #expect(!report.queues.contains { $0.name.hasPrefix("\(queue)@p") }, "\(report.queues.map(\.name))")
+        let cli = try await CLI.run(["stats", "--json", "--redis", harness.url, "--namespace", harness.namespace])
+        #expect(cli.status == 0, "\(cli)")
+        #expect(cli.stdout.contains("\"partitions\":3"), "\(cli.stdout)")
+        let listed = try await CLI.run(["partitions", "--json", "--redis", harness.url, "--namespace", harness.namespace])
+        #expect(listed.stdout.contains("\"\(queue)\":3"), "\(listed)")
+
+        // One worker configured with the queue's name; one job at a time, so order is visible.
+        try await harness.withWorker(try harness.configuration(queues: [queue], concurrency: 1)) { worker in
+            try await WorkerKit.eventually("half the jobs ran", timeout: .seconds(60)) { try await harness.recorded().count >= 150 }
+            // Fair: by then every partition has been taken from.
+            for (index, name) in QueuePartitions.names(queue, count: 3).enumerated() {
+                #expect(try await harness.readyCount(name) < initial[index], "partition \(index) progressed")
+            }
+            try await WorkerKit.eventually("every job ran", timeout: .seconds(60)) { try await harness.recorded().count >= 300 }
+            let registered = try await harness.redis.send("SMEMBERS", harness.keys.queues).strings()
+            #expect(Set(registered).isSuperset(of: QueuePartitions.names(queue, count: 3)), "\(registered)")
+            _ = worker
+        }
+        let recorded = try await harness.recorded()
+        #expect(recorded.count == 300)
+        #expect(Set(recorded).count == 300)
+        for key in (0..<6).map({ "k\($0)-" }) {
+            let ran = recorded.filter { $0.hasPrefix(key) }
+            #expect(ran == ran.sorted() && !ran.isEmpty, "jobs of \(key) ran in the order enqueued: \(ran)")
+        }
+        #expect(try await admin.stats(interval: nil)[queue: queue]?.counters.processed == 300)
+    }
+
+    /// A single Redis has one node to spread over: declaring partitions there is refused.
+    @Test func partitionsAreRefusedOutsideACluster() async throws {
+        let harness = try await WorkerHarness.make("partitions-single")
+        let admin = RedisAdmin(client: harness.redis, namespace: harness.namespace, logger: WorkerKit.quiet)
+        let error = await #expect(throws: AdminError.self) { try await admin.setPartitions(3, of: "orders") }
+        #expect(error?.description.contains("redis+cluster://") == true, "\(String(describing: error))")
+        #expect(try await admin.partitions().isEmpty)
+    }
+}
