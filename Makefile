@@ -2,7 +2,7 @@
 SWIFT ?= swift
 export CI ?=
 
-.PHONY: all deps build build-release test unit integration integrations postgres hummingbird vapor dashboard demo bench bench-core bench-outbox fuzz clean
+.PHONY: all deps build build-release test unit integration integrations postgres hummingbird vapor dashboard demo bench bench-core bench-cluster bench-outbox fuzz clean
 
 all: build
 
@@ -79,6 +79,10 @@ bench-core: build-release
 bench: build-release
 	bench/run.sh $(BENCH_ARGS)
 	@if [ "$(BENCH_OUTBOX)" != 0 ]; then $(MAKE) --no-print-directory bench-outbox; fi
+
+## A partitioned queue (K = 3) vs one plain queue on a real 3-primary Redis Cluster (docs/BENCHMARKS.md).
+bench-cluster: build-release
+	bench/cluster-partitions.sh $(BENCH_ARGS)
 
 ## The PostgreSQL outbox: added latency, commit→queued, relay drain of 100k rows (docs/OUTBOX.md).
 bench-outbox: deps

@@ -152,7 +152,7 @@ public struct RedisExecutor: Executor {
         let queue = intent.options.queue ?? defaultQueue
         guard let count = partitions[queue], count > 1 else { return intent }
         var options = intent.options
-        let index = QueuePartitions.partition(forKey: options.partitionKey ?? intent.id.uuidString, count: count)
+        let index = QueuePartitions.partition(forKey: options.partitionKey ?? intent.id.jobID, count: count)
         options.queue = QueuePartitions.name(queue, partition: index)
         return Intent(id: intent.id, name: intent.name, taskName: intent.taskName, payload: intent.payload, options: options,
                       origin: intent.origin, localPolicies: intent.localPolicies)

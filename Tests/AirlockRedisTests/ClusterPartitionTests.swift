@@ -61,8 +61,11 @@ struct ClusterPartitionTests {
         let harness = try await WorkerHarness.make("partitioned", url: cluster.url)
         let queue = try await Self.spreadQueue(cluster, keys: harness.keys, count: 3, prefix: "orders")
         let admin = RedisAdmin(client: harness.redis, namespace: harness.namespace, logger: WorkerKit.quiet)
-        #expect(try await admin.setPartitions(3, of: queue) == 1)
+        let declared = try await CLI.run(["partitions", queue, "3", "--redis", harness.url, "--namespace", harness.namespace])
+        #expect(declared.status == 0, "\(declared)")
+        #expect(declared.stdout.contains("3 partitions (was 1)"), "\(declared)")
         #expect(try await admin.partitions() == [queue: 3])
+        #expect(try await admin.setPartitions(3, of: queue) == 3, "declaring the same count again changes nothing")
         // Fewer partitions would strand jobs; a partition's own name is not a queue to partition.
         await #expect(throws: AdminError.self) { try await admin.setPartitions(2, of: queue) }
         await #expect(throws: AdminError.self) { try await admin.setPartitions(4, of: "\(queue)@p1") }

@@ -299,7 +299,11 @@ func fill(_ options: Options) async throws {
     }
     let client = RedisClient(configuration: try RedisConfiguration(url: url), name: "airlock-bench-fill")
     let readyKey = Array(RedisKeys(namespace: namespace).ready(queue).utf8)
-    let queued = try await client.send([Array("LLEN".utf8), readyKey]).int ?? -1
+    // A partitioned queue's jobs are spread over its partitions (--partitions K).
+    var queued = 0
+    for name in QueuePartitions.names(queue, count: try options.int("partitions", 1)) {
+        queued += try await client.send([Array("LLEN".utf8), Array(RedisKeys(namespace: namespace).ready(name).utf8)]).int ?? 0
+    }
     let envelopeBytes = try await listElementBytes(client, readyKey)
     await client.close()
     guard queued >= total else { throw BenchError("fill: expected \(total) jobs in \(queue), found \(queued)") }
@@ -416,7 +420,7 @@ func seed(_ options: Options) async throws {
 
 // MARK: - watch (drain timing)
 
-/// Waits for the drain of `--count` jobs from `--queue`: t0 = the first poll that sees the ready list
+/// Waits for the drain of `--count` jobs from `--queue` (every partition of it with `--partitions K`): t0 = the first poll that sees the ready list
 /// shorter than it was at start (the first job taken), t1 = the first poll that sees the ready list
 /// empty and stats `processed` ≥ start + count. Polls every `--poll-us` (default 500) on its own connection.
 /// Touches `--ready-file` once it has read the starting state, so the caller can start workers after.
@@ -425,14 +429,23 @@ func watch(_ options: Options) async throws {
     let queue = try options.string("queue")
     let pollMicros = try options.int("poll-us", 500)
     let timeout = try options.double("timeout", 600)
-    let keys = RedisKeys(namespace: options.namespace)
-    let client = RedisClient(configuration: try RedisConfiguration(url: options.redisURL), name: "airlock-bench-watch")
-    let ready = Array(keys.ready(queue).utf8), stats = Array(keys.stats(queue).utf8)
-    let poll: [[[UInt8]]] = [[Array("LLEN".utf8), ready], [Array("HGET".utf8), stats, Array("processed".utf8)]]
+    // A partitioned queue (--partitions K) is watched as the sum of its partitions.
+    let partitions = QueuePartitions.names(queue, count: try options.int("partitions", 1))
+    let configuration = try RedisConfiguration(url: options.redisURL)
+    let keys = RedisKeys(namespace: options.namespace, for: configuration)
+    let client = RedisClient(configuration: configuration, name: "airlock-bench-watch")
+    let poll: [[[UInt8]]] = partitions.flatMap { name in
+        [[Array("LLEN".utf8), Array(keys.ready(name).utf8)], [Array("HGET".utf8), Array(keys.stats(name).utf8), Array("processed".utf8)]]
+    }
 
     func read() async throws -> (ready: Int, processed: Int) {
         let replies = try await client.pipeline(poll)
-        return (replies[0].int ?? 0, replies[1].string.flatMap(Int.init) ?? 0)
+        var ready = 0, processed = 0
+        for index in stride(from: 0, to: replies.count, by: 2) {
+            ready += replies[index].int ?? 0
+            processed += replies[index + 1].string.flatMap(Int.init) ?? 0
+        }
+        return (ready, processed)
     }
     let initial = try await read()
     let target = initial.processed + count
@@ -447,9 +460,18 @@ func watch(_ options: Options) async throws {
     let rssPid = try? options.int("rss-pid")
     // Jobs held by workers (sum of the queue's in-flight lists), sampled every 20 polls: it should
     // stay within the workers' concurrency + prefetch.
-    let inflightPattern = Array("\(options.namespace):{\(queue)}:inflight:*".utf8)
+    // (KEYS asks one node: on a Cluster the in-flight lists are counted by the worker ids instead.)
     func inflightLength() async throws -> Int {
         var held = 0
+        if configuration.cluster != nil {
+            let workers = try await client.send([Array("SMEMBERS".utf8), Array(keys.workers.utf8)]).array?.compactMap(\.string) ?? []
+            let lengths = try await client.pipeline(workers.flatMap { worker in
+                partitions.map { [Array("LLEN".utf8), Array(keys.inflight($0, worker: worker).utf8)] }
+            })
+            for length in lengths { held += length.int ?? 0 }
+            return held
+        }
+        let inflightPattern = Array("\(options.namespace):{\(queue)}:inflight:*".utf8)
         for key in try await client.send([Array("KEYS".utf8), inflightPattern]).array ?? [] {
             if let name = key.bytes { held += try await client.send([Array("LLEN".utf8), name]).int ?? 0 }
         }
@@ -638,9 +660,9 @@ let usage = """
     usage: AirlockBench <subcommand> [--redis URL] [--namespace NS] …
       run|worker --queues Q [--concurrency N] [--prefetch P] …   worker (stock command line + bench.stamp)
       enqueue --count N [--scope S] [--producers P] [--shared] [--typed] [--queue Q] [--payload-bytes B]
-      fill --count N --queue Q [--payload-bytes B] [--batched]
+      fill --count N --queue Q [--partitions K] [--payload-bytes B] [--batched]
       seed --count N --queue Q [--kind ready|delayed|dead] [--due-in-ms MS] [--payload-bytes B]
-      watch --count N --queue Q [--ready-file F] [--poll-us 500] [--timeout S] [--rss-pid PID]
+      watch --count N --queue Q [--partitions K] [--ready-file F] [--poll-us 500] [--timeout S] [--rss-pid PID]
       latency --count N [--interval-us 1000] [--queue Q] [--background-rate R] [--background-tick-us 2000]
       lateness --count N [--spread-ms 3000] [--lead-ms 300] [--queue Q]
     """
