@@ -182,7 +182,7 @@ struct AdminStatsTests {
         #expect(calls["llen"] == 100 * (2 + workers)) // ready, dead, and each worker's in-flight list
         #expect(calls["zcard"] == 100)
         #expect(calls["lindex"] == 100)
-        #expect(calls["hgetall"] == 100 * 3) // the stats hash, the limit record and its leases
+        #expect(calls["hgetall"] == 1 + 100 * 3) // the partitioned queues; per queue the stats hash, the limit record and its leases
         #expect(calls["exists"] == 100 + workers) // pause flags, heartbeats
         let scans: Set<String> = ["lrange", "zrange", "zrangebyscore", "scan", "keys", "sscan", "hscan", "sort", "lpos"]
         // One ZRANGE: the outbox relays' registry (`<ns>:outbox:relays`, one entry per relay, pruned
@@ -190,7 +190,7 @@ struct AdminStatsTests {
         #expect(calls["zrange"] == 1)
         #expect(calls.keys.filter { scans.contains($0) && $0 != "zrange" }.isEmpty)
         let data = calls.filter { !["info", "config|resetstat", "config"].contains($0.key) }.values.reduce(0, +)
-        #expect(data == 3 + 100 * (8 + workers) + workers)
+        #expect(data == 4 + 100 * (8 + workers) + workers)
 
         // With a rate: two samples, four round trips.
         let beforeRate = f.admin.roundTrips
