@@ -198,3 +198,50 @@ struct ClusterFleetTests {
         #expect(try await harness.redis.send("EXISTS", harness.keys.flushes).int == 0)
     }
 }
+
+/// A cluster whose every node requires a password (`requirepass`, `masterauth`): the URL's
+/// password reaches each node the client opens, for producers, workers and the CLI alike; a wrong
+/// one is a clear error that stops a worker instead of a reconnect loop.
+@Suite("Redis Cluster: a password on every node", .serialized, .timeLimit(.minutes(5)))
+struct ClusterAuthTests {
+    @Test func theURLsPasswordReachesEveryNodeAndAWrongOneIsRefusedClearly() async throws {
+        let password = "cl-\(UInt32.random(in: .min ... .max))"
+        let cluster = try await RedisClusterNodes.start(password: password)
+        let harness = try await WorkerHarness.make("cluster-auth", url: cluster.url)
+        // Queues on every primary, in one scope: a cross-slot flush through three authenticated nodes.
+        var queues: [String] = []
+        var owners = Set<Int>()
+        for index in 0..<200 where owners.count < 3 {
+            let owner = try await cluster.primary(ofSlot: RedisHashSlot.of(harness.keys.ready("a\(index)"))).port
+            if owners.insert(owner).inserted { queues.append("a\(index)") }
+        }
+        try #require(queues.count == 3)
+        try await harness.enqueue {
+            for queue in queues {
+                try Airlock.enqueue(name: "airlock.record", kwargs: ["token": .string(queue)], options: DispatchOptions(queue: queue))
+            }
+        }
+        try await harness.withWorker(try harness.configuration(queues: queues)) { _ in
+            try await WorkerKit.eventually("three jobs ran on three primaries", timeout: .seconds(60)) {
+                Set(try await harness.recorded()) == Set(queues)
+            }
+        }
+        let cli = try await CLI.run(["stats", "--json", "--redis", cluster.url, "--namespace", harness.namespace])
+        #expect(cli.status == 0, "\(cli)")
+        #expect(!cli.stdout.contains(password) && !cli.stderr.contains(password))
+
+        let wrongURL = "redis+cluster://:not-it@" + cluster.nodes.prefix(3).map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+        let wrong = RedisClient(configuration: try RedisConfiguration(url: wrongURL), name: "cluster-wrong", logger: WorkerKit.quiet)
+        let error = await #expect(throws: RedisError.self) { try await wrong.send("GET", "{a0}:x") }
+        #expect(error?.kind == .authenticationFailed, "\(String(describing: error))")
+        #expect(error?.description.contains("not-it") == false, "the password is not repeated: \(String(describing: error))")
+        await wrong.close()
+        // A worker with it stops with that error rather than retrying forever.
+        var setup = try harness.configuration(queues: queues)
+        setup.redis = try RedisConfiguration(url: wrongURL)
+        let run = WorkerRun(Worker(configuration: setup, registry: TaskRegistry(), logger: WorkerKit.quiet))
+        let outcome = try await run.waitForExit(within: .seconds(30))
+        let failure = try #require(outcome.failureValue as? RedisError, "\(outcome)")
+        #expect(failure.kind == .authenticationFailed)
+    }
+}

@@ -6,24 +6,30 @@ import Foundation
 public final class RedisClusterNodes: Sendable {
     /// Every node, primaries first as `redis-cli` assigned them at creation.
     public let nodes: [RedisServer]
+    /// The password every node requires (`requirepass`, and `masterauth` for its replication), if any.
+    public let password: String?
 
-    private init(nodes: [RedisServer]) { self.nodes = nodes }
+    private init(nodes: [RedisServer], password: String?) {
+        self.nodes = nodes
+        self.password = password
+    }
 
-    /// `redis+cluster://` with the first three nodes as seeds.
+    /// `redis+cluster://` with the first three nodes as seeds (and the password, when there is one).
     public var url: String {
-        "redis+cluster://" + nodes.prefix(3).map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+        let userInfo = password.map { ":\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0)@" } ?? ""
+        return "redis+cluster://" + userInfo + nodes.prefix(3).map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
     }
 
     /// Starts six nodes and creates the cluster (one replica per primary); returns once every
-    /// node says `cluster_state:ok` and knows all six.
-    public static func start() async throws -> RedisClusterNodes {
+    /// node says `cluster_state:ok` and knows all six. With `password`, every node requires it.
+    public static func start(password: String? = nil) async throws -> RedisClusterNodes {
         var nodes: [RedisServer] = []
-        for _ in 0..<6 { nodes.append(try await startNode()) }
+        for _ in 0..<6 { nodes.append(try await startNode(password: password)) }
         let cli = try Launcher.findRedisCLI()
-        let arguments = ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "1", "--cluster-yes"]
+        let arguments = Self.auth(password) + ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "1", "--cluster-yes"]
         let (status, output) = try await RedisServer.offPool { try Self.run(cli, arguments) }
         guard status == 0 else { throw RedisServerError("redis-cli --cluster create failed (\(status)): \(output.suffix(2000))") }
-        let cluster = RedisClusterNodes(nodes: nodes)
+        let cluster = RedisClusterNodes(nodes: nodes, password: password)
         for node in nodes {
             try await cluster.awaitState(of: node.port) { info, nodesText in
                 info.contains("cluster_state:ok") && nodesText.split(separator: "\n").count == 6
@@ -41,15 +47,15 @@ public final class RedisClusterNodes: Sendable {
         return cluster
     }
 
-    private static func startNode() async throws -> RedisServer {
+    private static func startNode(password: String? = nil) async throws -> RedisServer {
         var attempts = 0
         while true {
             attempts += 1
             // An explicit bus port: the default (port + 10000) may be taken or above 65535.
             let config = ["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 2000",
-                          "cluster-port \(try RedisServer.freePort())"]
+                          "cluster-port \(try RedisServer.freePort())"] + (password.map { ["masterauth \"\($0)\""] } ?? [])
             do {
-                return try await RedisServer.start(RedisServer.Options(extraConfig: config))
+                return try await RedisServer.start(RedisServer.Options(password: password, extraConfig: config))
             } catch where attempts < 5 {
                 continue   // the bus port was taken between probing and binding
             }
@@ -60,7 +66,7 @@ public final class RedisClusterNodes: Sendable {
     @discardableResult
     public func cli(_ port: Int, _ arguments: String...) async throws -> String {
         let cli = try Launcher.findRedisCLI()
-        let (status, output) = try await RedisServer.offPool { try Self.run(cli, ["-p", String(port)] + arguments) }
+        let (status, output) = try await RedisServer.offPool { [password] in try Self.run(cli, Self.auth(password) + ["-p", String(port)] + arguments) }
         // redis-cli exits 0 on error replies; they start with ERR (or MOVED/ASK) when not a terminal.
         guard status == 0, !["ERR", "MOVED", "ASK", "(error)"].contains(where: output.hasPrefix) else {
             throw RedisServerError("redis-cli -p \(port) \(arguments.joined(separator: " ")) failed: \(output)")
@@ -114,7 +120,8 @@ public final class RedisClusterNodes: Sendable {
                 .split(separator: "\n").map(String.init).filter { !$0.isEmpty }
             if keys.isEmpty { break }
             let cli = try Launcher.findRedisCLI()
-            let arguments = ["-p", String(source.port), "migrate", "127.0.0.1", String(target.port), "", "0", "5000", "keys"] + keys
+            let arguments = Self.auth(password) + ["-p", String(source.port), "migrate", "127.0.0.1", String(target.port), "", "0", "5000"]
+                + (password.map { ["auth", $0] } ?? []) + ["keys"] + keys
             let (status, output) = try await RedisServer.offPool { try Self.run(cli, arguments) }
             guard status == 0, !output.contains("ERR") else { throw RedisServerError("MIGRATE failed: \(output)") }
         }
@@ -133,7 +140,7 @@ public final class RedisClusterNodes: Sendable {
     /// Starts a seventh node, joins it to the cluster and makes it a replica of `primary`; returns
     /// once its replication link is up (keep the returned server alive as long as it is needed).
     public func addReplica(of primary: (port: Int, id: String)) async throws -> RedisServer {
-        let node = try await Self.startNode()
+        let node = try await Self.startNode(password: password)
         // The bus ports are explicit (not port + 10000), so MEET names the primary's.
         let myself = try await cli(primary.port, "cluster", "nodes").split(separator: "\n").first { $0.contains("myself") } ?? ""
         let bus = myself.split(separator: " ").dropFirst().first?.split(separator: "@").last.flatMap { Int($0.split(separator: ",")[0]) }
@@ -162,6 +169,11 @@ public final class RedisClusterNodes: Sendable {
 
     private func livePort() -> Int {
         nodes.first(where: \.isRunning)?.port ?? nodes[0].port
+    }
+
+    /// `redis-cli`'s arguments for the nodes' password (none without one).
+    private static func auth(_ password: String?) -> [String] {
+        password.map { ["-a", $0, "--no-auth-warning"] } ?? []
     }
 
     private static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
