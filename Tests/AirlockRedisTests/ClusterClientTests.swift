@@ -199,23 +199,58 @@ struct ClusterFleetTests {
     }
 }
 
-/// A cluster whose every node requires a password (`requirepass`, `masterauth`): the URL's
-/// password reaches each node the client opens, for producers, workers and the CLI alike; a wrong
-/// one is a clear error that stops a worker instead of a reconnect loop.
-@Suite("Redis Cluster: a password on every node", .serialized, .timeLimit(.minutes(5)))
+/// A cluster whose every node requires a password (`requirepass`, `masterauth`), and one whose
+/// every node speaks TLS (clients, bus and replication): the URL's password and TLS settings reach
+/// each node the client opens, for producers, workers and the CLI alike; a wrong password or CA is
+/// a clear error that stops a worker instead of a reconnect loop.
+@Suite("Redis Cluster: a password and TLS on every node", .serialized, .timeLimit(.minutes(5)))
 struct ClusterAuthTests {
+    /// Three queues whose slots are on the three primaries.
+    static func queuesOnEveryPrimary(_ cluster: RedisClusterNodes, keys: RedisKeys) async throws -> [String] {
+        var queues: [String] = []
+        var owners = Set<Int>()
+        for index in 0..<200 where owners.count < 3 {
+            let owner = try await cluster.primary(ofSlot: RedisHashSlot.of(keys.ready("a\(index)"))).port
+            if owners.insert(owner).inserted { queues.append("a\(index)") }
+        }
+        try #require(queues.count == 3)
+        return queues
+    }
+
+    @Test func aTLSClusterIsReachedThroughRedissClusterAndAWrongCAIsATLSError() async throws {
+        let cluster = try await RedisClusterNodes.start(tls: true)
+        #expect(cluster.url.hasPrefix("rediss+cluster://"))
+        let harness = try await WorkerHarness.make("cluster-tls", url: cluster.url)
+        let queues = try await Self.queuesOnEveryPrimary(cluster, keys: harness.keys)
+        try await harness.enqueue {
+            for queue in queues {
+                try Airlock.enqueue(name: "airlock.record", kwargs: ["token": .string(queue)], options: DispatchOptions(queue: queue))
+            }
+        }
+        try await harness.withWorker(try harness.configuration(queues: queues)) { _ in
+            try await WorkerKit.eventually("three jobs ran over TLS on three primaries", timeout: .seconds(60)) {
+                Set(try await harness.recorded()) == Set(queues)
+            }
+        }
+        let cli = try await CLI.run(["stats", "--json", "--redis", cluster.url, "--namespace", harness.namespace])
+        #expect(cli.status == 0, "\(cli)")
+        #expect(cli.stdout.contains("\"\(queues[2])\""), "\(cli)")
+
+        let tls = try #require(cluster.tls)
+        let wrongCA = cluster.url.replacingOccurrences(of: tls.certificates.caFile, with: tls.certificates.otherCAFile)
+        let wrong = RedisClient(configuration: try RedisConfiguration(url: wrongCA), name: "cluster-wrong-ca", logger: WorkerKit.quiet)
+        let error = await #expect(throws: RedisError.self) { try await wrong.send("GET", "{a0}:x") }
+        #expect(error?.kind == .tls, "\(String(describing: error))")
+        #expect(error?.description.contains("certificate verify failed") == true, "\(String(describing: error))")
+        await wrong.close()
+    }
+
     @Test func theURLsPasswordReachesEveryNodeAndAWrongOneIsRefusedClearly() async throws {
         let password = "cl-\(UInt32.random(in: .min ... .max))"
         let cluster = try await RedisClusterNodes.start(password: password)
         let harness = try await WorkerHarness.make("cluster-auth", url: cluster.url)
         // Queues on every primary, in one scope: a cross-slot flush through three authenticated nodes.
-        var queues: [String] = []
-        var owners = Set<Int>()
-        for index in 0..<200 where owners.count < 3 {
-            let owner = try await cluster.primary(ofSlot: RedisHashSlot.of(harness.keys.ready("a\(index)"))).port
-            if owners.insert(owner).inserted { queues.append("a\(index)") }
-        }
-        try #require(queues.count == 3)
+        let queues = try await Self.queuesOnEveryPrimary(cluster, keys: harness.keys)
         try await harness.enqueue {
             for queue in queues {
                 try Airlock.enqueue(name: "airlock.record", kwargs: ["token": .string(queue)], options: DispatchOptions(queue: queue))

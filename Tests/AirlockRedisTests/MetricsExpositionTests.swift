@@ -73,9 +73,14 @@ struct MetricsExpositionTests {
         }
         let tasks = samplers.map { sampler in Task { try await sampler.run() } }
         func texts() -> [String] { registries.map { String(decoding: $0.emitToBuffer(), as: UTF8.self) } }
+        // The leader sets its gauges one by one while the registry may be read: wait for the whole
+        // of one sample (the last queue's gauge and the outbox's), not just its first gauge.
         try await WorkerKit.eventually("one sampler exports the gauges, the other has run a step and does not") {
             let now = texts()
-            return now.filter { $0.contains(#"airlock_queue_ready_jobs{queue="a"} 3"#) }.count == 1
+            return now.filter {
+                $0.contains(#"airlock_queue_ready_jobs{queue="a"} 3"#) && $0.contains(#"airlock_queue_ready_jobs{queue="b"} 1"#)
+                    && $0.contains("airlock_outbox_pending_rows 7")
+            }.count == 1
                 && now.allSatisfy { $0.contains("airlock_queue_sampler_leader ") }
         }
         let leader = try #require(texts().first { $0.contains("airlock_queue_ready_jobs") })

@@ -8,28 +8,44 @@ public final class RedisClusterNodes: Sendable {
     public let nodes: [RedisServer]
     /// The password every node requires (`requirepass`, and `masterauth` for its replication), if any.
     public let password: String?
+    /// With TLS: the certificates, and each node's TLS port (in ``nodes`` order). The nodes keep a
+    /// plaintext port too, for the harness's own inspection; clients are given the TLS ones.
+    public let tls: (certificates: TestCertificates, ports: [Int])?
 
-    private init(nodes: [RedisServer], password: String?) {
+    private init(nodes: [RedisServer], password: String?, tls: (certificates: TestCertificates, ports: [Int])?) {
         self.nodes = nodes
         self.password = password
+        self.tls = tls
     }
 
-    /// `redis+cluster://` with the first three nodes as seeds (and the password, when there is one).
+    /// `redis+cluster://` with the first three nodes as seeds (and the password, when there is one);
+    /// `rediss+cluster://…?tls_ca_file=` to their TLS ports for a TLS cluster.
     public var url: String {
         let userInfo = password.map { ":\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0)@" } ?? ""
-        return "redis+cluster://" + userInfo + nodes.prefix(3).map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+        guard let tls else { return "redis+cluster://" + userInfo + nodes.prefix(3).map { "127.0.0.1:\($0.port)" }.joined(separator: ",") }
+        return "rediss+cluster://" + userInfo + tls.ports.prefix(3).map { "127.0.0.1:\($0)" }.joined(separator: ",")
+            + "?tls_ca_file=\(tls.certificates.caFile)"
     }
 
     /// Starts six nodes and creates the cluster (one replica per primary); returns once every
-    /// node says `cluster_state:ok` and knows all six. With `password`, every node requires it.
-    public static func start(password: String? = nil) async throws -> RedisClusterNodes {
+    /// node says `cluster_state:ok` and knows all six. With `password`, every node requires it;
+    /// with `tls`, every node also listens with TLS and the bus and replication use it.
+    public static func start(password: String? = nil, tls: Bool = false) async throws -> RedisClusterNodes {
+        let certificates = tls ? try await TestCertificates.shared() : nil
         var nodes: [RedisServer] = []
-        for _ in 0..<6 { nodes.append(try await startNode(password: password)) }
+        var tlsPorts: [Int] = []
+        for _ in 0..<6 {
+            let (node, tlsPort) = try await startNode(password: password, certificates: certificates)
+            nodes.append(node)
+            if let tlsPort { tlsPorts.append(tlsPort) }
+        }
         let cli = try Launcher.findRedisCLI()
-        let arguments = Self.auth(password) + ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "1", "--cluster-yes"]
+        let seeds = certificates == nil ? nodes.map { "127.0.0.1:\($0.port)" } : tlsPorts.map { "127.0.0.1:\($0)" }
+        let tlsArguments = certificates.map { ["--tls", "--cacert", $0.caFile] } ?? []
+        let arguments = Self.auth(password) + tlsArguments + ["--cluster", "create"] + seeds + ["--cluster-replicas", "1", "--cluster-yes"]
         let (status, output) = try await RedisServer.offPool { try Self.run(cli, arguments) }
         guard status == 0 else { throw RedisServerError("redis-cli --cluster create failed (\(status)): \(output.suffix(2000))") }
-        let cluster = RedisClusterNodes(nodes: nodes, password: password)
+        let cluster = RedisClusterNodes(nodes: nodes, password: password, tls: certificates.map { ($0, tlsPorts) })
         for node in nodes {
             try await cluster.awaitState(of: node.port) { info, nodesText in
                 info.contains("cluster_state:ok") && nodesText.split(separator: "\n").count == 6
@@ -47,15 +63,25 @@ public final class RedisClusterNodes: Sendable {
         return cluster
     }
 
-    private static func startNode(password: String? = nil) async throws -> RedisServer {
+    private static func startNode(password: String? = nil, certificates: TestCertificates? = nil) async throws -> (RedisServer, Int?) {
         var attempts = 0
         while true {
             attempts += 1
             // An explicit bus port: the default (port + 10000) may be taken or above 65535.
-            let config = ["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 2000",
+            var config = ["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 2000",
                           "cluster-port \(try RedisServer.freePort())"] + (password.map { ["masterauth \"\($0)\""] } ?? [])
+            let tlsPort = certificates == nil ? nil : try RedisServer.freePort()
+            if let certificates, let tlsPort {
+                config += [
+                    "tls-port \(tlsPort)", "tls-cert-file \(certificates.serverCertificate)", "tls-key-file \(certificates.serverKey)",
+                    "tls-ca-cert-file \(certificates.caFile)", "tls-auth-clients no", "tls-cluster yes", "tls-replication yes",
+                    // A node dialling another's bus or its primary is a TLS client: it shows a client certificate
+                    // (the server one is for server authentication only).
+                    "tls-client-cert-file \(certificates.clientCertificate)", "tls-client-key-file \(certificates.clientKey)",
+                ]
+            }
             do {
-                return try await RedisServer.start(RedisServer.Options(password: password, extraConfig: config))
+                return (try await RedisServer.start(RedisServer.Options(password: password, extraConfig: config)), tlsPort)
             } catch where attempts < 5 {
                 continue   // the bus port was taken between probing and binding
             }
@@ -140,7 +166,7 @@ public final class RedisClusterNodes: Sendable {
     /// Starts a seventh node, joins it to the cluster and makes it a replica of `primary`; returns
     /// once its replication link is up (keep the returned server alive as long as it is needed).
     public func addReplica(of primary: (port: Int, id: String)) async throws -> RedisServer {
-        let node = try await Self.startNode(password: password)
+        let (node, _) = try await Self.startNode(password: password, certificates: tls?.certificates)
         // The bus ports are explicit (not port + 10000), so MEET names the primary's.
         let myself = try await cli(primary.port, "cluster", "nodes").split(separator: "\n").first { $0.contains("myself") } ?? ""
         let bus = myself.split(separator: " ").dropFirst().first?.split(separator: "@").last.flatMap { Int($0.split(separator: ",")[0]) }
@@ -184,6 +210,8 @@ public final class RedisClusterNodes: Sendable {
         process.standardOutput = pipe
         process.standardError = pipe
         try process.run()
+        // A hang guard, not a time bound: `--cluster create` waits forever for nodes that cannot meet.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 120) { if process.isRunning { process.terminate() } }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
