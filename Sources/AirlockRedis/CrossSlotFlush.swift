@@ -153,11 +153,15 @@ struct CrossSlotFlush: Sendable {
         return 1
         """)
 
-    /// KEYS: record, index. ARGV: flush id. The index entry and the record go together.
+    /// KEYS: record, index. ARGV: flush id. The index entry and the record go together. Returns
+    /// the entry's score as it was (false when there was none): a score other than the one the
+    /// producer wrote means a worker claimed the record and may be delivering from it.
     static let finishScript = RedisScript("""
         #!lua
+        local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
         redis.call('ZREM', KEYS[2], ARGV[1])
-        return redis.call('DEL', KEYS[1])
+        redis.call('DEL', KEYS[1])
+        return score
         """)
 
     /// KEYS: index. ARGV: now (ms), lease end (ms), limit. Takes the records due by now and
@@ -172,8 +176,8 @@ struct CrossSlotFlush: Sendable {
 }
 
 extension RedisExecutor {
-    /// How long a worker leaves a cross-slot flush's record to its producer before taking over
-    /// (`recordScript`'s due score is now plus this), and the lease a worker holds while completing one.
+    /// The lease a worker holds on a cross-slot flush's record while completing it: another
+    /// worker takes the record over only after it ran out.
     static let crossSlotLease: Duration = .seconds(30)
 
     /// How long a delivered group's marker outlives its record when the markers are not removed
@@ -225,8 +229,12 @@ extension RedisExecutor {
         await register(Array(Set(flush.jobs.map(\.queue))))
         // 3. Done: nothing left to complete. A failure here only leaves work a worker finds done.
         do {
-            _ = try await client.evalScript(CrossSlotFlush.finishScript, keys: [record, index], args: [Array(flush.id.utf8)])
-            _ = try await client.pipeline(flush.groups.map { RedisCommand("DEL", flush.marker(of: $0, keys: keys)) })
+            let score = try await client.evalScript(CrossSlotFlush.finishScript, keys: [record, index], args: [Array(flush.id.utf8)])
+            // Unclaimed (the score this producer wrote), no worker read the record: the markers can
+            // go. Claimed, a worker may still be delivering from it and needs them: they expire.
+            if score.string.flatMap({ Double($0) }).map({ Int64($0) == due }) == true {
+                _ = try await client.pipeline(flush.groups.map { RedisCommand("DEL", flush.marker(of: $0, keys: keys)) })
+            }
         } catch {
             logger.debug("a delivered cross-slot flush could not be finished; a worker will", metadata: ["flush": "\(flush.id)", "error": "\(error)"])
         }
