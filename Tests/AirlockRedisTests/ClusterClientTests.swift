@@ -217,6 +217,41 @@ struct ClusterAuthTests {
         return queues
     }
 
+    /// docs/OPERATIONS.md's ACL rule plus its Cluster line, on every node, for a producer (a
+    /// cross-slot flush, a partitioned queue), a worker and the CLI: nothing refused on any primary.
+    @Test func theDocumentedACLRuleWithItsClusterWordsIsEnough() async throws {
+        let document = try String(contentsOf: CLI.packageRoot.appendingPathComponent("docs/OPERATIONS.md"), encoding: .utf8)
+        let clusterWords = try #require(document.split(separator: "\n").first { $0.hasPrefix("+cluster|slots") }, "no Cluster ACL line in docs/OPERATIONS.md")
+        let rule = try ProductionACLTests.documentedRule() + " " + clusterWords
+        let cluster = try await RedisClusterNodes.start(extraConfig: [rule])
+        let url = cluster.url.replacingOccurrences(of: "redis+cluster://", with: "redis+cluster://airlock:\(ProductionACLTests.password)@")
+        let harness = try await WorkerHarness.make("acl", url: url)
+        #expect(harness.namespace.hasPrefix("t-acl-"))
+        let queues = try await Self.queuesOnEveryPrimary(cluster, keys: harness.keys)
+        let admin = RedisAdmin(client: harness.redis, namespace: harness.namespace, logger: WorkerKit.quiet)
+        try await admin.setPartitions(3, of: "wide")
+        try await harness.enqueue {
+            for queue in queues {
+                try Airlock.enqueue(name: "airlock.record", kwargs: ["token": .string(queue)], options: DispatchOptions(queue: queue))
+            }
+            for index in 0..<6 {
+                try Airlock.enqueue(name: "airlock.record", kwargs: ["token": .string("wide-\(index)")], options: DispatchOptions(queue: "wide"))
+            }
+        }
+        try await harness.withWorker(try harness.configuration(queues: queues + ["wide"])) { _ in
+            try await WorkerKit.eventually("nine jobs ran under the ACL user", timeout: .seconds(60)) {
+                Set(try await harness.recorded()).count == 9
+            }
+        }
+        let cli = try await CLI.run(["stats", "--json", "--redis", url, "--namespace", harness.namespace])
+        #expect(cli.status == 0, "\(cli)")
+        #expect(cli.stdout.contains("\"partitions\":3"), "\(cli)")
+        for primary in try await cluster.primaries() {
+            let log = try await cluster.cli(primary.port, "acl", "log")
+            #expect(log.isEmpty, "refused on \(primary.port) under the documented rule: \(log)")
+        }
+    }
+
     @Test func aTLSClusterIsReachedThroughRedissClusterAndAWrongCAIsATLSError() async throws {
         let cluster = try await RedisClusterNodes.start(tls: true)
         #expect(cluster.url.hasPrefix("rediss+cluster://"))

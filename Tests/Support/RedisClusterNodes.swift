@@ -30,12 +30,13 @@ public final class RedisClusterNodes: Sendable {
     /// Starts six nodes and creates the cluster (one replica per primary); returns once every
     /// node says `cluster_state:ok` and knows all six. With `password`, every node requires it;
     /// with `tls`, every node also listens with TLS and the bus and replication use it.
-    public static func start(password: String? = nil, tls: Bool = false) async throws -> RedisClusterNodes {
+    /// `extraConfig` lines go into every node's configuration (an ACL user, say).
+    public static func start(password: String? = nil, tls: Bool = false, extraConfig: [String] = []) async throws -> RedisClusterNodes {
         let certificates = tls ? try await TestCertificates.shared() : nil
         var nodes: [RedisServer] = []
         var tlsPorts: [Int] = []
         for _ in 0..<6 {
-            let (node, tlsPort) = try await startNode(password: password, certificates: certificates)
+            let (node, tlsPort) = try await startNode(password: password, certificates: certificates, extraConfig: extraConfig)
             nodes.append(node)
             if let tlsPort { tlsPorts.append(tlsPort) }
         }
@@ -63,13 +64,13 @@ public final class RedisClusterNodes: Sendable {
         return cluster
     }
 
-    private static func startNode(password: String? = nil, certificates: TestCertificates? = nil) async throws -> (RedisServer, Int?) {
+    private static func startNode(password: String? = nil, certificates: TestCertificates? = nil, extraConfig: [String] = []) async throws -> (RedisServer, Int?) {
         var attempts = 0
         while true {
             attempts += 1
             // An explicit bus port: the default (port + 10000) may be taken or above 65535.
             var config = ["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 2000",
-                          "cluster-port \(try RedisServer.freePort())"] + (password.map { ["masterauth \"\($0)\""] } ?? [])
+                          "cluster-port \(try RedisServer.freePort())"] + (password.map { ["masterauth \"\($0)\""] } ?? []) + extraConfig
             let tlsPort = certificates == nil ? nil : try RedisServer.freePort()
             if let certificates, let tlsPort {
                 config += [
