@@ -137,6 +137,19 @@ struct ClusterPartitionTests {
         #expect(try await admin.stats(interval: nil)[queue: queue]?.counters.processed == 299)
     }
 
+    /// A partitions key someone overwrote with a string does not stop workers or `stats`: queues
+    /// are then consumed and reported unpartitioned.
+    @Test func aPartitionsKeyOfTheWrongTypeLeavesQueuesUnpartitioned() async throws {
+        let harness = try await WorkerHarness.make("partitions-wrongtype")
+        _ = try await harness.command("SET", harness.keys.partitions, "not a hash")
+        try await harness.record(["still-runs"])
+        try await harness.withWorker(try harness.configuration()) { _ in
+            try await WorkerKit.eventually("the job ran", timeout: .seconds(60)) { try await harness.recorded() == ["still-runs"] }
+        }
+        let admin = RedisAdmin(client: harness.redis, namespace: harness.namespace, logger: WorkerKit.quiet)
+        #expect(try await admin.stats(interval: nil)[queue: "default"]?.counters.processed == 1)
+    }
+
     /// A single Redis has one node to spread over: declaring partitions there is refused.
     @Test func partitionsAreRefusedOutsideACluster() async throws {
         let harness = try await WorkerHarness.make("partitions-single")

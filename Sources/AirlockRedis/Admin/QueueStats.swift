@@ -215,15 +215,18 @@ extension RedisAdmin {
     /// parsed (for its age).
     /// - Throws: ``AdminError`` for a queue that is not known; ``RedisError``.
     public func statsSample(queues requested: [String]? = nil) async throws -> StatsReport {
-        let sets = try await pipeline([
+        countRoundTrip()
+        let sets = try await client.pipeline([
             RedisCommand("SMEMBERS", keys.queues), RedisCommand("SMEMBERS", keys.workers), RedisCommand("ZRANGE", keys.outboxRelays, "0", "-1"),
             RedisCommand("HGETALL", keys.partitions),
         ])
+        if let message = sets.prefix(3).lazy.compactMap(\.errorMessage).first { throw RedisError.server(message) }
         let known = try sets[0].strings().sorted()
         let workers = try sets[1].strings().sorted()
         let relays = try sets[2].strings()
         var partitions: [String: Int] = [:]
-        for (queue, value) in try sets[3].fields() {
+        // A partitions key of the wrong type (anyone can write one) leaves every queue a row of its own.
+        for (queue, value) in (try? sets[3].fields()) ?? [:] {
             if let count = Int(value), (2...QueuePartitions.maximum).contains(count) { partitions[queue] = count }
         }
         // A partitioned queue is sampled as its partitions and reported as one row.

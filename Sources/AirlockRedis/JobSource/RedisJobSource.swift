@@ -142,7 +142,19 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
             throw error
         }
         // A partitioned queue is consumed as its partitions: registered, fetched and promoted each.
-        let declared = configuration.wireProtocol == .native ? try await QueuePartitions.declared(control, keys: keys) : [:]
+        var declared: [String: Int] = [:]
+        if configuration.wireProtocol == .native {
+            do {
+                declared = try await QueuePartitions.declared(control, keys: keys)
+            } catch where error.serverErrorCode != nil {
+                // Something else holds the key (WRONGTYPE): the queues are consumed as they are.
+                logger.error("cannot read the partitioned queues; consuming every queue unpartitioned", metadata: [
+                    "key": "\(SafeText.escape(keys.partitions))", "error": "\(error)"])
+            } catch {
+                await control.close()
+                throw error
+            }
+        }
         var partitions: [String: [String]] = [:]
         for queue in worker.queues { partitions[queue] = QueuePartitions.names(queue, count: declared[queue] ?? 1) }
         var registration = worker

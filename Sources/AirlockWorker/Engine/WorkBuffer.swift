@@ -31,11 +31,6 @@ final class WorkBuffer: Sendable {
     /// Per lane: its priority, lowest first; equal ranks share one and take turns.
     private let ranks: [Int]
 
-    /// A buffer whose lanes have strictly decreasing priority.
-    convenience init(capacity: Int, laneCount: Int) {
-        self.init(capacity: capacity, ranks: Array(0..<laneCount))
-    }
-
     /// A buffer for lanes of the given ranks (one per lane, lowest served first).
     init(capacity: Int, ranks: [Int]) {
         self.capacity = max(capacity, 1)
