@@ -115,7 +115,8 @@ struct ClusterPartitionTests {
         #expect(listed.stdout.contains("\"\(queue)\":3"), "\(listed)")
 
         // One worker configured with the queue's name; one job at a time, so order is visible.
-        try await harness.withWorker(try harness.configuration(queues: [queue], concurrency: 1)) { worker in
+        let sink = WorkerLogSink()
+        try await harness.withWorker(try harness.configuration(queues: [queue], concurrency: 1), logger: sink.logger) { worker in
             try await WorkerKit.eventually("half the jobs ran", timeout: .seconds(60)) { try await harness.recorded().count >= 150 }
             // Fair: by then every partition has been taken from.
             for (index, name) in QueuePartitions.names(queue, count: 3).enumerated() {
@@ -124,6 +125,12 @@ struct ClusterPartitionTests {
             try await WorkerKit.eventually("every job ran", timeout: .seconds(60)) { try await harness.recorded().count >= 299 }
             let registered = try await harness.redis.send("SMEMBERS", harness.keys.queues).strings()
             #expect(Set(registered).isSuperset(of: QueuePartitions.names(queue, count: 3)), "\(registered)")
+            // A fourth partition while it runs: it says it must be restarted to consume it.
+            try await admin.setPartitions(4, of: queue)
+            try await WorkerKit.eventually("the running worker warns of the new partition", timeout: .seconds(60)) {
+                sink.contains("more partitions than it started with")
+            }
+            #expect(sink.messages.filter { $0.contains("more partitions than it started with") }.count == 1, "once")
             _ = worker
         }
         let recorded = try await harness.recorded()

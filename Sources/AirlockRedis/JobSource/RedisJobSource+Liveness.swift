@@ -9,7 +9,22 @@ extension RedisJobSource {
     public func heartbeat(held: Int) async throws -> HeartbeatResult {
         let current = try current()
         let beat = current.beats.next()
-        return try await self.beat(current, held: held, full: beat % 10 == 0) ? .reaped : .alive
+        let reaped = try await self.beat(current, held: held, full: beat % 10 == 0)
+        if beat % 10 == 5, configuration.wireProtocol == .native { await warnOfNewPartitions(current) }
+        return reaped ? .reaped : .alive
+    }
+
+    /// Says (once per queue and count) when a queue this worker consumes was given more partitions
+    /// than it started with: the new ones wait for workers started since.
+    private func warnOfNewPartitions(_ run: Run) async {
+        guard let declared = try? await QueuePartitions.declared(run.control, keys: keys) else { return }
+        for (queue, partitions) in run.partitions {
+            guard let count = declared[queue], count > partitions.count else { continue }
+            let first = partitionWarnings.withLock { warned in warned.updateValue(count, forKey: queue) != count }
+            guard first else { continue }
+            logger.warning("a queue this worker consumes has more partitions than it started with; restart it to consume them all", metadata: [
+                "queue": "\(SafeText.escape(queue))", "partitions": "\(count)", "consuming": "\(partitions.count)"])
+        }
     }
 
     /// One heartbeat script call; true when it found the tombstone a reaper leaves.

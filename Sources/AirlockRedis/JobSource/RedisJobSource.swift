@@ -67,6 +67,8 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
     /// Lanes whose queue had a limit record at their last fetch: an idle wait there must not
     /// claim a job with `BLMOVE`, which would take it past the limit.
     let limitedLanes = Mutex<Set<String>>([])
+    /// The partition count last warned about, by queue (see `warnOfNewPartitions`).
+    let partitionWarnings = Mutex<[String: Int]>([:])
 
     /// The connections and identity of one run (between ``open(_:)`` and ``close(clean:)``).
     struct Run: Sendable {
