@@ -252,23 +252,30 @@ struct ClusterAuthTests {
         }
     }
 
-    @Test func aTLSClusterIsReachedThroughRedissClusterAndAWrongCAIsATLSError() async throws {
-        let cluster = try await RedisClusterNodes.start(tls: true)
-        #expect(cluster.url.hasPrefix("rediss+cluster://"))
-        let harness = try await WorkerHarness.make("cluster-tls", url: cluster.url)
-        let queues = try await Self.queuesOnEveryPrimary(cluster, keys: harness.keys)
+    /// One job per primary in one scope (a cross-slot flush through every node), drained by a
+    /// worker, then `stats --json` through the cluster's URL; returns the queues and the CLI's result.
+    static func flushDrainAndStats(_ cluster: RedisClusterNodes, _ harness: WorkerHarness) async throws -> ([String], CLIResult) {
+        let queues = try await queuesOnEveryPrimary(cluster, keys: harness.keys)
         try await harness.enqueue {
             for queue in queues {
                 try Airlock.enqueue(name: "airlock.record", kwargs: ["token": .string(queue)], options: DispatchOptions(queue: queue))
             }
         }
         try await harness.withWorker(try harness.configuration(queues: queues)) { _ in
-            try await WorkerKit.eventually("three jobs ran over TLS on three primaries", timeout: .seconds(60)) {
+            try await WorkerKit.eventually("three jobs ran on three primaries", timeout: .seconds(60)) {
                 Set(try await harness.recorded()) == Set(queues)
             }
         }
         let cli = try await CLI.run(["stats", "--json", "--redis", cluster.url, "--namespace", harness.namespace])
         #expect(cli.status == 0, "\(cli)")
+        return (queues, cli)
+    }
+
+    @Test func aTLSClusterIsReachedThroughRedissClusterAndAWrongCAIsATLSError() async throws {
+        let cluster = try await RedisClusterNodes.start(tls: true)
+        #expect(cluster.url.hasPrefix("rediss+cluster://"))
+        let harness = try await WorkerHarness.make("cluster-tls", url: cluster.url)
+        let (queues, cli) = try await Self.flushDrainAndStats(cluster, harness)
         #expect(cli.stdout.contains("\"\(queues[2])\""), "\(cli)")
 
         let tls = try #require(cluster.tls)
@@ -284,20 +291,7 @@ struct ClusterAuthTests {
         let password = "cl-\(UInt32.random(in: .min ... .max))"
         let cluster = try await RedisClusterNodes.start(password: password)
         let harness = try await WorkerHarness.make("cluster-auth", url: cluster.url)
-        // Queues on every primary, in one scope: a cross-slot flush through three authenticated nodes.
-        let queues = try await Self.queuesOnEveryPrimary(cluster, keys: harness.keys)
-        try await harness.enqueue {
-            for queue in queues {
-                try Airlock.enqueue(name: "airlock.record", kwargs: ["token": .string(queue)], options: DispatchOptions(queue: queue))
-            }
-        }
-        try await harness.withWorker(try harness.configuration(queues: queues)) { _ in
-            try await WorkerKit.eventually("three jobs ran on three primaries", timeout: .seconds(60)) {
-                Set(try await harness.recorded()) == Set(queues)
-            }
-        }
-        let cli = try await CLI.run(["stats", "--json", "--redis", cluster.url, "--namespace", harness.namespace])
-        #expect(cli.status == 0, "\(cli)")
+        let (queues, cli) = try await Self.flushDrainAndStats(cluster, harness)
         #expect(!cli.stdout.contains(password) && !cli.stderr.contains(password))
 
         let wrongURL = "redis+cluster://:not-it@" + cluster.nodes.prefix(3).map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
