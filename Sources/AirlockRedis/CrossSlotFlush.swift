@@ -31,12 +31,13 @@ struct CrossSlotFlush: Sendable {
     /// Indices into ``jobs``, one array per slot, in order of first appearance.
     let groups: [[Int]]
 
-    init(id: String, jobs: [OutgoingJob], deduplicatingByJobID: Bool, idempotencyTTLMilliseconds: Int64, keys: RedisKeys) {
+    /// `groups`: ``groups(of:keys:)`` of `jobs`, when the caller has them already.
+    init(id: String, jobs: [OutgoingJob], deduplicatingByJobID: Bool, idempotencyTTLMilliseconds: Int64, keys: RedisKeys, groups: [[Int]]? = nil) {
         self.id = id
         self.jobs = jobs
         self.deduplicatingByJobID = deduplicatingByJobID
         self.idempotencyTTLMilliseconds = idempotencyTTLMilliseconds
-        self.groups = Self.groups(of: jobs, keys: keys)
+        self.groups = groups ?? Self.groups(of: jobs, keys: keys)
     }
 
     /// The jobs' indices per hash slot (every key of a queue carries its `{Q}` tag, so the slot of
@@ -195,7 +196,7 @@ extension RedisExecutor {
         // 1. The commit point.
         do {
             let call = CrossSlotFlush.recordScript.call(keys: [record, index], arguments: [Array(flush.id.utf8), Array(String(due).utf8)] + flush.entries)
-            shortfall = try await run([call]).shortfall
+            shortfall = try await run(call).shortfall
         } catch {
             throw RedisExecutorError.from(error)
         }
@@ -209,8 +210,8 @@ extension RedisExecutor {
                 for reply in replies { _ = try reply.throwingServerError() }
             } else {
                 for (number, call) in calls.enumerated() {
-                    let (reply, short) = try await run([call])
-                    replies.append(reply[0])
+                    let (reply, short) = try await run(call)
+                    replies.append(reply)
                     shortfall = shortfall ?? short
                     if stoppingAfterStep == 2 + number { return nil }
                 }
@@ -340,18 +341,5 @@ extension RedisExecutor {
                 outcomes[index] = .duplicate(existingJobID: existing)
             }
         }
-    }
-
-    /// One round trip for `calls`, with `WAIT` when replication is required: the replies and,
-    /// when too few replicas acknowledged, the error to throw once the flush is otherwise done.
-    private func run(_ calls: [RedisScript.Call]) async throws(RedisError) -> (replies: [RedisReply], shortfall: RedisExecutorError?) {
-        guard replication.isRequired else {
-            let replies = try await client.evaluate(calls)
-            for reply in replies { _ = try reply.throwingServerError() }
-            return (replies, nil)
-        }
-        let (replies, wait) = try await client.evaluate(calls, replication: replication)
-        for reply in replies { _ = try reply.throwingServerError() }
-        return (replies, RedisExecutorError.notReplicated(wait, required: replication))
     }
 }

@@ -47,10 +47,14 @@ public enum QueuePartitions {
         return Int(hash % UInt64(count))
     }
 
-    /// Reads the declared partition counts (`HGETALL <fleet>:partitions`); fields that are not a
-    /// count from 2 to ``maximum`` are ignored, as if the queue were not partitioned.
+    /// Reads the declared partition counts (`HGETALL <fleet>:partitions`).
     static func declared(_ client: RedisClient, keys: RedisKeys) async throws(RedisError) -> [String: Int] {
-        let fields = try await client.send(RedisCommand("HGETALL", keys.partitions)).throwingServerError().fields()
+        counts(try await client.send(RedisCommand("HGETALL", keys.partitions)).throwingServerError().fields())
+    }
+
+    /// The counts in the fields of `<fleet>:partitions`; a field that is not a count from 2 to
+    /// ``maximum`` is ignored, as if its queue were not partitioned.
+    static func counts(_ fields: [String: String]) -> [String: Int] {
         var counts: [String: Int] = [:]
         for (queue, value) in fields {
             if let count = Int(value), (2...maximum).contains(count) { counts[queue] = count }

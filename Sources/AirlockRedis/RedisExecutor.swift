@@ -207,23 +207,19 @@ public struct RedisExecutor: Executor {
     private func write(_ jobs: [OutgoingJob], deduplicatingByJobID: Bool, batch: BatchHeader? = nil) async throws(RedisExecutorError) -> [Outcome] {
         guard !jobs.isEmpty || batch != nil else { return [] }
         if batch == nil, client.configuration.cluster != nil, jobs.count > 1 {
-            let flush = CrossSlotFlush(id: Self.flushID(), jobs: jobs, deduplicatingByJobID: deduplicatingByJobID,
-                                       idempotencyTTLMilliseconds: idempotencyTTL.wholeMilliseconds, keys: keys)
-            if flush.groups.count > 1, let outcomes = try await writeAcrossSlots(flush) { return outcomes }
+            let groups = CrossSlotFlush.groups(of: jobs, keys: keys)
+            if groups.count > 1 {
+                let flush = CrossSlotFlush(id: Self.flushID(), jobs: jobs, deduplicatingByJobID: deduplicatingByJobID,
+                                           idempotencyTTLMilliseconds: idempotencyTTL.wholeMilliseconds, keys: keys, groups: groups)
+                if let outcomes = try await writeAcrossSlots(flush) { return outcomes }
+            }
         }
         let (call, queues) = enqueueCall(jobs, deduplicatingByJobID: deduplicatingByJobID,
                                          idempotencyTTLMilliseconds: idempotencyTTL.wholeMilliseconds, header: batch.map(ScriptHeader.batch) ?? .none)
         let reply: RedisReply
-        var replicated: RedisReply?
+        let shortfall: RedisExecutorError?
         do {
-            if replication.isRequired {
-                // WAIT rides in the same round trip, on the same connection, right after the write.
-                let (replies, wait) = try await client.evaluate([call], replication: replication)
-                reply = try replies[0].throwingServerError()
-                replicated = wait
-            } else {
-                reply = try await client.evaluate([call])[0].throwingServerError()
-            }
+            (reply, shortfall) = try await run(call)
         } catch {
             throw RedisExecutorError.from(error)
         }
@@ -231,12 +227,21 @@ public struct RedisExecutor: Executor {
         guard let results = reply.array, results.count == jobs.count else {
             throw RedisExecutorError(.protocolViolation, "unexpected reply to the enqueue script: \(reply)")
         }
-        if let replicated, let shortfall = RedisExecutorError.notReplicated(replicated, required: replication) {
-            throw shortfall
-        }
+        if let shortfall { throw shortfall }
         return results.map { result in
             if let existing = result.string, !existing.isEmpty { .duplicate(existingJobID: existing) } else { .queued }
         }
+    }
+
+    /// One script call, with `WAIT` in the same round trip, on the same connection, right after it
+    /// when replication is required: its reply (an error reply is thrown) and, when too few replicas
+    /// acknowledged, the error to throw once the caller is otherwise done.
+    func run(_ call: RedisScript.Call) async throws(RedisError) -> (reply: RedisReply, shortfall: RedisExecutorError?) {
+        guard replication.isRequired else {
+            return (try await client.evaluate([call])[0].throwingServerError(), nil)
+        }
+        let (replies, wait) = try await client.evaluate([call], replication: replication)
+        return (try replies[0].throwingServerError(), RedisExecutorError.notReplicated(wait, required: replication))
     }
 
     /// Queue names are registered outside the script, so the script touches only one queue's

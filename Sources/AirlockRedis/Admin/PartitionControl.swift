@@ -17,8 +17,9 @@ extension RedisAdmin {
             throw AdminError(.invalidInput, "partitioned queues spread a queue over the nodes of a Redis Cluster; \(client.configuration.redactedURL) is not a redis+cluster:// URL")
         }
         if let problem = QueueName.problem(with: queue) { throw AdminError(.invalidInput, problem) }
-        if QueuePartitions.logical(queue).partition != 0 {
-            throw AdminError(.invalidInput, "'\(SafeText.escape(queue))' names a partition of '\(SafeText.escape(QueuePartitions.logical(queue).queue))'; partition the queue itself")
+        let logical = QueuePartitions.logical(queue)
+        if logical.partition != 0 {
+            throw AdminError(.invalidInput, "'\(SafeText.escape(queue))' names a partition of '\(SafeText.escape(logical.queue))'; partition the queue itself")
         }
         guard (1...QueuePartitions.maximum).contains(count) else {
             throw AdminError(.invalidInput, "a queue has 1 to \(QueuePartitions.maximum) partitions, not \(count)")

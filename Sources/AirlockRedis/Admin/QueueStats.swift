@@ -224,11 +224,8 @@ extension RedisAdmin {
         let known = try sets[0].strings().sorted()
         let workers = try sets[1].strings().sorted()
         let relays = try sets[2].strings()
-        var partitions: [String: Int] = [:]
         // A partitions key of the wrong type (anyone can write one) leaves every queue a row of its own.
-        for (queue, value) in (try? sets[3].fields()) ?? [:] {
-            if let count = Int(value), (2...QueuePartitions.maximum).contains(count) { partitions[queue] = count }
-        }
+        let partitions = QueuePartitions.counts((try? sets[3].fields()) ?? [:])
         // A partitioned queue is sampled as its partitions and reported as one row.
         var seen = Set<String>()
         let queues = try resolveQueues(requested, known: known)
