@@ -76,7 +76,13 @@ struct CLICommandTests {
         expectSuccess(table)
         #expect(table.stdoutLines.filter { $0.hasPrefix("QUEUE") }.count == 2, "\(table)")
         #expect(!table.stdout.contains("\u{1B}["))
-        #expect(table.elapsed >= .seconds(2))
+        // The second sample's rate spans the time since the first, as the command measured it: the
+        // default 2 s period, not --interval's 0.1 s.
+        let spans = table.stdoutLines.compactMap { line -> Double? in
+            guard let range = line.range(of: "rate over ") else { return nil }
+            return Double(line[range.upperBound...].prefix { $0.isNumber || $0 == "." })
+        }
+        #expect(spans.count == 2 && spans[1] >= 2.0, "\(table)")
     }
 
     /// On a terminal, --watch redraws in place (clear screen, cursor home) like `top`.
