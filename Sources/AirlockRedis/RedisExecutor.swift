@@ -115,21 +115,12 @@ public struct RedisExecutor: Executor {
     /// ``enqueue(_:)`` with the batch the intents join or open.
     func enqueue(_ intents: [Intent], batch: BatchWrite?) async throws -> [Outcome] {
         guard !intents.isEmpty || batch?.opens == true else { return [] }
-        // On a Cluster, a partitioned queue's jobs go to one of its partitions (a batch's stay on
-        // the queue itself: its record and callbacks live in that one slot).
-        let partitions = batch == nil && client.configuration.cluster != nil ? await partitionTable.counts(client, keys: keys) : [:]
-        let now = Date()
-        // Every job of a flush continues the flush's span.
-        let trace = TraceContext.current()
-        var jobs: [OutgoingJob] = []
-        jobs.reserveCapacity(intents.count)
-        let header: BatchHeader?
+        // On a Cluster, a partitioned queue's jobs go to one of its partitions (a batch's
+        // callbacks stay on the batch's queue itself, where its record lives).
+        let partitions = client.configuration.cluster != nil ? await partitionTable.counts(client, keys: keys) : [:]
+        let header: BatchHeader?, jobs: [OutgoingJob]
         do {
-            header = try batch.map { try BatchHeader($0, executor: self, now: now, trace: trace) }
-            for intent in intents {
-                let routed = partitions.isEmpty ? intent : Self.route(intent, defaultQueue: defaultQueue, partitions: partitions)
-                jobs.append(try encode(header.map { $0.member(routed) } ?? routed, now: now, trace: trace))
-            }
+            (header, jobs) = try prepare(intents, batch: batch, partitions: partitions, now: Date())
         } catch {
             throw DispatchError(dispatched: [], notDispatched: intents, underlying: error)
         }
@@ -144,6 +135,20 @@ public struct RedisExecutor: Executor {
         } catch {
             throw DispatchError(dispatched: [], notDispatched: intents, underlying: error)
         }
+    }
+
+    /// The batch header and the jobs of a flush, each job routed to its partition and carrying
+    /// the batch's fields; every job continues the flush's span.
+    func prepare(_ intents: [Intent], batch: BatchWrite?, partitions: [String: Int], now: Date) throws(RedisExecutorError) -> (header: BatchHeader?, jobs: [OutgoingJob]) {
+        let trace = TraceContext.current()
+        var jobs: [OutgoingJob] = []
+        jobs.reserveCapacity(intents.count)
+        let header = try batch.map { write throws(RedisExecutorError) in try BatchHeader(write, executor: self, now: now, trace: trace) }
+        for intent in intents {
+            let routed = partitions.isEmpty ? intent : Self.route(intent, defaultQueue: defaultQueue, partitions: partitions)
+            jobs.append(try encode(header.map { $0.member(routed) } ?? routed, now: now, trace: trace))
+        }
+        return (header, jobs)
     }
 
     /// `intent` sent to one partition of its queue when the queue is partitioned: by its
@@ -203,13 +208,14 @@ public struct RedisExecutor: Executor {
     }
 
     /// The one round trip behind both entry points (on a Redis Cluster, a flush spanning hash
-    /// slots takes the commit-record path of `CrossSlotFlush.swift` instead).
+    /// slots, or one whose batch record is in another slot than its jobs, takes the commit-record
+    /// path of `CrossSlotFlush.swift` instead).
     private func write(_ jobs: [OutgoingJob], deduplicatingByJobID: Bool, batch: BatchHeader? = nil) async throws(RedisExecutorError) -> [Outcome] {
         guard !jobs.isEmpty || batch != nil else { return [] }
-        if batch == nil, client.configuration.cluster != nil, jobs.count > 1 {
+        if client.configuration.cluster != nil, !jobs.isEmpty, jobs.count > 1 || batch != nil {
             let groups = CrossSlotFlush.groups(of: jobs, keys: keys)
-            if groups.count > 1 {
-                let flush = CrossSlotFlush(id: Self.flushID(), jobs: jobs, deduplicatingByJobID: deduplicatingByJobID,
+            if groups.count > 1 || batch.map({ BatchCounting.crossesSlots(jobs[0].queue, $0.membership, keys: keys, cluster: true) }) == true {
+                let flush = CrossSlotFlush(id: Self.flushID(), jobs: jobs, batch: batch, deduplicatingByJobID: deduplicatingByJobID,
                                            idempotencyTTLMilliseconds: idempotencyTTL.wholeMilliseconds, keys: keys, groups: groups)
                 if let outcomes = try await writeAcrossSlots(flush) { return outcomes }
             }

@@ -82,6 +82,13 @@ public struct RedisKeys: Sendable, Hashable {
     /// One slot's share of a cross-slot flush was delivered: a list of its jobs' outcomes, in the
     /// slot of the share's first queue, written with the share's jobs (docs/PROTOCOL.md).
     public func flushDelivered(_ queue: String, flushID: String) -> String { "\(namespace):{\(queue)}:flushed:\(flushID)" }
+    /// Set of final outcomes of batch jobs settled on `queue` whose batch's record is in another
+    /// hash slot (Redis Cluster only), written by the settle script and folded into the record by
+    /// the worker right after (docs/PROTOCOL.md, "A batch across slots").
+    public func batchTallies(_ queue: String) -> String { "\(namespace):{\(queue)}:batch-tallies" }
+    /// Set of the tallies of `queue` that no Airlock wrote (they are not `[field, queue, batch, job]`),
+    /// set aside by the fold for an operator.
+    public func unreadableBatchTallies(_ queue: String) -> String { "\(namespace):{\(queue)}:batch-tallies:unreadable" }
     /// The commit record of a flush spanning hash slots on a Redis Cluster: a list of its jobs,
     /// removed once every slot's share is delivered.
     public func flushRecord(_ flushID: String) -> String { "\(fleet):flush:\(flushID)" }

@@ -218,7 +218,8 @@ struct ClusterAuthTests {
     }
 
     /// docs/OPERATIONS.md's ACL rule plus its Cluster line, on every node, for a producer (a
-    /// cross-slot flush, a partitioned queue), a worker and the CLI: nothing refused on any primary.
+    /// cross-slot flush, a partitioned queue, a batch across slots), a worker and the CLI: nothing
+    /// refused on any primary.
     @Test func theDocumentedACLRuleWithItsClusterWordsIsEnough() async throws {
         let document = try String(contentsOf: CLI.packageRoot.appendingPathComponent("docs/OPERATIONS.md"), encoding: .utf8)
         let clusterWords = try #require(document.split(separator: "\n").first { $0.hasPrefix("+cluster|slots") }, "no Cluster ACL line in docs/OPERATIONS.md")
@@ -238,11 +239,17 @@ struct ClusterAuthTests {
                 try Airlock.enqueue(name: "airlock.record", kwargs: ["token": .string("wide-\(index)")], options: DispatchOptions(queue: "wide"))
             }
         }
+        // A batch whose record and callback are on one primary and whose jobs are on the others.
+        let batch = Batch(queue: queues[0], onComplete: WorkerBatchTests.record("batch-done"))
+        _ = try await harness.executor.enqueue(queues.dropFirst().map { queue in
+            Intent(taskName: "airlock.record", payload: .dynamic(TaskArguments(kwargs: ["token": .string("batch-\(queue)")])), options: DispatchOptions(queue: queue))
+        }, in: batch)
         try await harness.withWorker(try harness.configuration(queues: queues + ["wide"])) { _ in
-            try await WorkerKit.eventually("nine jobs ran under the ACL user", timeout: .seconds(60)) {
-                Set(try await harness.recorded()).count == 9
+            try await WorkerKit.eventually("twelve jobs ran under the ACL user", timeout: .seconds(60)) {
+                Set(try await harness.recorded()).count == 12
             }
         }
+        #expect(try await harness.recorded().contains("batch-done"), "the batch's callback ran last")
         let cli = try await CLI.run(["stats", "--json", "--redis", url, "--namespace", harness.namespace])
         #expect(cli.status == 0, "\(cli)")
         #expect(cli.stdout.contains("\"partitions\":3"), "\(cli)")

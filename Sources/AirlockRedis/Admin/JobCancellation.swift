@@ -103,18 +103,32 @@ extension RedisAdmin {
     private func remove(_ stored: [UInt8], from key: String, kind: String, queue: String) async throws -> Bool {
         var scriptKeys = [Array(key.utf8), Array(keys.stats(queue).utf8)]
         var arguments = [Array(kind.utf8), stored]
+        var tallied = false
         if let count = BatchCount(raw: stored) {
-            scriptKeys += BatchCounting.keys(count.batch, keys)
-            arguments.append(Array(count.jobID.utf8))
-            arguments.append(Array(String(epochMilliseconds()).utf8))
+            if BatchCounting.crossesSlots(queue, count.batch, keys: keys, cluster: client.configuration.cluster != nil) {
+                // Its batch is in another slot: tallied here, then folded into the record.
+                scriptKeys.append(Array(keys.batchTallies(queue).utf8))
+                arguments.append(BatchTallies.Entry(field: "cancelled", count: count).encoded)
+                tallied = true
+            } else {
+                scriptKeys += BatchCounting.keys(count.batch, keys)
+                arguments.append(Array(count.jobID.utf8))
+                arguments.append(Array(String(epochMilliseconds()).utf8))
+            }
         }
         let reply = try await evaluate([Self.cancelScript.call(keys: scriptKeys, arguments: arguments)])[0]
-        return try reply.throwingServerError().integer() > 0
+        let removed = try reply.throwingServerError().integer() > 0
+        if removed, tallied {
+            countRoundTrip()
+            try await BatchTallies.fold(queues: [queue], client: client, keys: keys, logger: logger)
+        }
+        return removed
     }
 
     /// KEYS: the list or sorted set, the queue's stats, then for a batch's job its batch keys
-    /// (record, counted set, the batch queue's ready list). ARGV: `list` or `zset`, the stored
-    /// message, and for a batch's job its id and now (ms). Returns how many were removed (0 or 1).
+    /// (record, counted set, the batch queue's ready list), or, for a batch in another Cluster
+    /// slot, this queue's batch tallies. ARGV: `list` or `zset`, the stored message, and for a
+    /// batch's job its id and now (ms), or the tally's entry. Returns how many were removed (0 or 1).
     static let cancelScript = RedisScript("""
         #!lua
         \(BatchCounting.function)
@@ -127,6 +141,7 @@ extension RedisAdmin {
         if removed > 0 then
           redis.call('HINCRBY', KEYS[2], 'cancelled', removed)
           if #KEYS == 5 then countInBatch(KEYS[3], KEYS[4], KEYS[5], {ARGV[3]}, 'cancelled', ARGV[4]) end
+          if #KEYS == 3 then redis.call('SADD', KEYS[3], ARGV[3]) end
         end
         return removed
         """)

@@ -23,7 +23,9 @@ import Synchronization
 /// after ``retention``. A batch with no jobs completes as soon as it is written.
 ///
 /// The record and both callbacks live in the batch's ``queue`` (see `docs/PROTOCOL.md`); a
-/// callback naming another queue is refused before anything is sent.
+/// callback naming another queue is refused before anything is sent. The jobs may be on any
+/// queues: on a Redis Cluster, jobs in other hash slots than the record are written through the
+/// cross-slot commit record and counted through their queues' tallies, all or nothing all the same.
 public struct Batch: Sendable {
     /// The batch id (`airlock-workerd batches ID`); known before the batch is written, so a
     /// callback's arguments can name it.
@@ -64,8 +66,9 @@ public struct Batch: Sendable {
 
 extension RedisExecutor {
     /// Runs `body` in a scope whose dispatched intents form `batch` (see ``Batch``). The scope's
-    /// flush writes the jobs and the batch's record in one script; a scope that lets nothing
-    /// through still writes the batch, which completes at once.
+    /// flush writes the jobs and the batch's record in one script (on a Cluster, jobs in other
+    /// slots than the record through the commit record); a scope that lets nothing through still
+    /// writes the batch, which completes at once.
     /// - Throws: the body's error (nothing written), ``DispatchError`` when the flush failed.
     @discardableResult
     public func batch<R>(

@@ -68,6 +68,16 @@ struct BatchHeader {
         }
     }
 
+    /// A header read back from a cross-slot flush's record (`CrossSlotFlush`).
+    init(membership: BatchMembership, opens: Bool, arguments: [[UInt8]], createdAt: Int64, keys: RedisKeys) {
+        self.membership = membership
+        self.opens = opens
+        self.arguments = arguments
+        self.createdAt = createdAt
+        let record = Array(keys.batch(membership.queue, id: membership.id).utf8)
+        self.keys = opens ? [record, Array(keys.ready(membership.queue).utf8)] : [record]
+    }
+
     /// `intent` carrying the batch's fields in its envelope.
     func member(_ intent: Intent) -> Intent {
         var options = intent.options

@@ -57,11 +57,16 @@ extension RedisJobSource {
     /// back to the consuming end of its queue, oldest job nearest it; deregisters them and leaves
     /// a tombstone a stalled one learns from at its next heartbeat.
     /// On a Redis Cluster it also completes cross-slot flushes a producer left unfinished
-    /// (``RedisExecutor/completeAbandonedFlushes(limit:)``); their jobs are not counted here.
+    /// (``RedisExecutor/completeAbandonedFlushes(limit:)``) and counts the batch tallies of every
+    /// queue that a worker settled but did not count (docs/PROTOCOL.md, "A batch across slots");
+    /// neither is counted in the return value.
     public func recoverAbandonedJobs() async throws -> Int {
         let client = try current().control
         if client.configuration.cluster != nil {
             _ = try await RedisExecutor(client: client, namespace: keys.namespace, logger: logger).completeAbandonedFlushes()
+            // Batch outcomes a worker settled but died before counting (BatchTallies).
+            let registered = try await client.send(RedisCommand("SMEMBERS", keys.queues)).strings()
+            try await BatchTallies.fold(queues: registered, client: client, keys: keys, logger: logger)
         }
         let me = try current().worker.id
         let others = try await client.send(RedisCommand("SMEMBERS", keys.workers)).strings().filter { $0 != me }

@@ -18,7 +18,8 @@ extension RedisJobSource {
                 groups.append((settlement.job.queue, [settlement]))
             }
         }
-        let calls = groups.map { call(queue: $0.queue, settlements: $0.items, current) }
+        let built = groups.map { call(queue: $0.queue, settlements: $0.items, current) }
+        let calls = built.map(\.call)
         let replication = configuration.settlementReplication
         let replies: [RedisReply]
         if replication.isRequired {
@@ -29,6 +30,16 @@ extension RedisJobSource {
             replies = try await current.settle.evaluate(calls)
         }
         if let failure = replies.lazy.compactMap(\.errorMessage).first { throw RedisError.server(failure) }
+        // Outcomes counted in a batch in another slot: into the record now. The settlement stands
+        // either way; a fold that fails is the reaper's to repeat.
+        let tallied = Array(Set(zip(groups, built).filter(\.1.tallied).map(\.0.queue)))
+        if !tallied.isEmpty {
+            do {
+                try await BatchTallies.fold(queues: tallied, client: current.settle, keys: keys, logger: logger)
+            } catch {
+                logger.warning("could not count settled jobs in their batches yet; the reaper will", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// A batch short of its replicas is settled all the same — it is on the primary, and what a
@@ -50,7 +61,11 @@ extension RedisJobSource {
     /// Most settlements one script call carries.
     static let maxPerCall = 256
 
-    private func call(queue: String, settlements: [Settlement], _ run: Run) -> RedisScript.Call {
+    /// The settle script's call for one queue's settlements, and whether it tallies outcomes for
+    /// batches in other slots (`BatchTallies`), which the caller then folds.
+    private func call(queue: String, settlements: [Settlement], _ run: Run) -> (call: RedisScript.Call, tallied: Bool) {
+        let cluster = run.settle.configuration.cluster != nil
+        var tallyIndex = 0
         var scriptKeys: [[UInt8]] = [
             inflightKey(queue, run), Array(keys.stats(queue).utf8), Array(homeKey(queue).utf8),
             Array(keys.delayed(queue).utf8), Array(keys.dead(queue).utf8), Array(keys.wake(queue).utf8),
@@ -101,7 +116,15 @@ extension RedisJobSource {
             args.append(settlement.result?.value ?? [])
             args.append(Array(String(settlement.result?.expirySeconds ?? 0).utf8))
             args.append(notifyIndex == 0 ? [UInt8(ascii: "0")] : Array(String(notifyIndex).utf8))
-            if let count = settlement.batch {
+            if let count = settlement.batch, BatchCounting.crossesSlots(queue, count.batch, keys: keys, cluster: cluster) {
+                // Counted from another slot: the script adds the entry to this queue's tallies.
+                if tallyIndex == 0 {
+                    scriptKeys.append(Array(keys.batchTallies(queue).utf8))
+                    tallyIndex = scriptKeys.count
+                }
+                args.append(Array(String(-tallyIndex).utf8))
+                args.append(BatchTallies.Entry(field: Self.batchField(settlement.outcome), count: count).encoded)
+            } else if let count = settlement.batch {
                 // A batch's keys go into KEYS once per call, however many of its jobs settle in it.
                 let index: Int
                 if let known = batchIndex[count.batch] {
@@ -117,7 +140,17 @@ extension RedisJobSource {
                 args.append([UInt8(ascii: "0")])
             }
         }
-        return Self.settleScript.call(keys: scriptKeys, arguments: args)
+        return (Self.settleScript.call(keys: scriptKeys, arguments: args), tallyIndex > 0)
+    }
+
+    /// The batch field a final outcome counts in (the script's `final` table); the others count
+    /// nothing, whatever this says.
+    private static func batchField(_ outcome: Settlement.Outcome) -> String {
+        switch outcome {
+        case .dead: "dead"
+        case .expired, .cancelled: "cancelled"
+        default: "succeeded"
+        }
     }
 
     /// Settles a batch of one queue's jobs.
@@ -129,7 +162,9 @@ extension RedisJobSource {
     /// `completed_at`), worker id, then per job: mode, the job's raw bytes,
     /// new payload, due ms, result key index in KEYS (0 for none), result, result expiry s, notify
     /// list index in KEYS (0: publish on the result key's channel instead, as Celery's backend does),
-    /// batch record index in KEYS (0 for none) and, only when it is not 0, the job id.
+    /// batch record index in KEYS (0 for none; negative: the index of this queue's batch tallies,
+    /// for a batch in another Cluster slot) and, only when it is not 0, the job id (for a tally,
+    /// the tally's entry, added to the set if the outcome is final).
     /// A job no longer in the in-flight list (already settled, or recovered by a reaper) is skipped.
     /// Final outcomes (ack, dead, expired, cancelled) of batch jobs are counted in their batch
     /// after the loop, one `countInBatch` (``BatchCounting/function``) per batch and outcome.
@@ -154,11 +189,13 @@ extension RedisJobSource {
         while i <= #ARGV do
           local mode, raw, payload, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
           local batchIndex = tonumber(ARGV[i + 8])
-          local jobID = batchIndex > 0 and ARGV[i + 9]
+          local jobID = batchIndex ~= 0 and ARGV[i + 9]
           local here = i
-          i = i + (batchIndex > 0 and 10 or 9)
+          i = i + (batchIndex ~= 0 and 10 or 9)
           if redis.call('LREM', inflight, -1, raw) == 1 then
-            if batchIndex > 0 and final[mode] then
+            if batchIndex < 0 and final[mode] then
+              redis.call('SADD', KEYS[-batchIndex], jobID)
+            elseif batchIndex > 0 and final[mode] then
               local group = batchIndex .. ' ' .. final[mode]
               if not batchCounts[group] then
                 batchCounts[group] = {index = batchIndex, field = final[mode], ids = {}}
