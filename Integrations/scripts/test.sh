@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What `make test` runs for the integrations: every integration package's tests in one build
 # (../Package.swift, so SwiftNIO, PostgresNIO, Hummingbird and Vapor are compiled once), against
-# one private PostgreSQL and one private Redis (../../scripts/with-postgres.sh, with-redis.sh:
-# free loopback ports, temp data dirs, stopped whatever the outcome). Installs what is missing
+# one private PostgreSQL, one private Redis and one private Redis Cluster of three primaries and
+# three replicas (../../scripts/with-postgres.sh, with-redis.sh, with-redis-cluster.sh: free loopback
+# ports, temp data dirs, stopped whatever the outcome). Installs what is missing
 # (postgresql, redis, libhiredis-dev) with apt-get; sudo only when not root. Extra arguments go to
 # `swift test` (e.g. --filter AirlockVaporTests). Then the dashboard's browser suite (real headless
 # Chromium over the real airlock-dashboard binary built here, its own private Redis:
@@ -31,7 +32,7 @@ export ORDERAPP_BINARY="$bin/OrderApp"
 # The dashboard's trace test writes its waterfall page where the browser suite below looks for it.
 export AIRLOCK_DASHBOARD_ARTIFACTS=${AIRLOCK_DASHBOARD_ARTIFACTS:-$here/AirlockDashboard/.build/browser-artifacts}
 mkdir -p "$AIRLOCK_DASHBOARD_ARTIFACTS"; rm -f "$AIRLOCK_DASHBOARD_ARTIFACTS/trace-waterfall.html"
-"$root/scripts/with-postgres.sh" "$root/scripts/with-redis.sh" "$SWIFT" test --skip-build "$@"
+"$root/scripts/with-postgres.sh" "$root/scripts/with-redis.sh" "$root/scripts/with-redis-cluster.sh" "$SWIFT" test --skip-build "$@"
 tested=$(date +%s)
 DASHBOARD_BIN_DIR=$bin SWIFT=$SWIFT "$here/AirlockDashboard/scripts/test.sh"
 echo "integrations: build $((built - start)) s, Swift tests $((tested - built)) s, dashboard browser suite $(( $(date +%s) - tested )) s" >&2

@@ -42,7 +42,7 @@ struct PartitionsCommand: AsyncParsableCommand {
                 if !json {
                     Console.out(previous == count
                         ? "queue '\(safe(queue))' already has \(count) partitions"
-                        : "queue '\(safe(queue))': \(count) partitions (was \(previous)); producers route to them within 10 s, restart its workers to consume them")
+                        : "queue '\(safe(queue))': \(count) partitions (was \(previous)); producers route to them within 10 s, and running workers restart in place to consume them within 10 heartbeats")
                     return
                 }
             }

@@ -193,6 +193,10 @@ public enum HeartbeatResult: Sendable, Equatable {
     /// Another worker had recovered this worker's jobs (it stalled past its TTL); the worker must
     /// give up the jobs it holds but has not started.
     case reaped
+    /// The queues behind the worker's configured ones changed (on Redis Cluster, a partitioned
+    /// queue was given more partitions): the worker restarts in place — a graceful stop, then
+    /// the source opened again — to consume them all.
+    case queuesChanged
 }
 
 /// What ``JobSource/promoteDueJobs(of:)`` did.

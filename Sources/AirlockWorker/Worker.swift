@@ -43,6 +43,9 @@ public final class Worker: Service, Sendable {
 
     private struct Lifecycle {
         var stopRequested = false
+        /// The stop under way is a restart in place (the source's queues changed), unless
+        /// ``shutdown()`` came too.
+        var reopenRequested = false
         var waiters: [CheckedContinuation<Void, Never>] = []
         var fatal: (any Error)?
     }
@@ -74,7 +77,20 @@ public final class Worker: Service, Sendable {
     /// ``WorkerConfiguration/shutdownTimeout`` to finish, and jobs that never started go back to
     /// the front of their queue. ``run()`` returns when that is done.
     public func shutdown() {
+        stop(reopening: false)
+    }
+
+    /// The source's queues changed: stop as ``shutdown()`` does, then open the source again and
+    /// go on (a partitioned queue's new partitions get their fetch lanes, promoters and sweeps).
+    private func reopen() {
+        logger.notice("the queues behind this worker's changed (more partitions); restarting in place to consume them all")
+        stop(reopening: true)
+    }
+
+    private func stop(reopening: Bool) {
         let waiters = lifecycle.withLock { state -> [CheckedContinuation<Void, Never>] in
+            // A shutdown wins over a restart, before or after it.
+            state.reopenRequested = reopening && (state.reopenRequested || !state.stopRequested)
             state.stopRequested = true
             defer { state.waiters.removeAll() }
             return state.waiters
@@ -88,13 +104,14 @@ public final class Worker: Service, Sendable {
     ///   permission), at start or later — never retried in a loop. An unreachable source is waited for.
     public func run() async throws {
         try await withGracefulShutdownHandler {
-            try await runUntilShutdown()
+            while try await runUntilShutdown() {}
         } onGracefulShutdown: { [self] in
             shutdown()
         }
     }
 
-    private func runUntilShutdown() async throws {
+    /// One run, from opening the source to closing it; true when it stopped to restart in place.
+    private func runUntilShutdown() async throws -> Bool {
         try configuration.validate()
         let schedules = configuration.runsSchedules ? registry.schedules : []
         if !schedules.isEmpty && !source.supportsSchedules {
@@ -105,7 +122,7 @@ public final class Worker: Service, Sendable {
             lifecycle.withLock { $0.fatal = $0.fatal ?? error }
             shutdown()
         }
-        guard try await open(health) else { return }
+        guard try await open(health) else { return false }
 
         // A partitioned queue is consumed as its partitions, each a queue to the engine; their
         // lanes share one rank, so they take turns instead of the first starving the others.
@@ -137,7 +154,8 @@ public final class Worker: Service, Sendable {
         let liveness = Liveness(
             source: source, configuration: configuration, metrics: metrics, held: { buffer.heldCount },
             reaped: { [logger] in Self.giveUpUnstarted(buffer, settler, logger) },
-            cancel: { [logger] ids in Self.cancel(ids, buffer, slots, settler, logger) }, health: health, logger: logger)
+            cancel: { [logger] ids in Self.cancel(ids, buffer, slots, settler, logger) }, queuesChanged: { [self] in reopen() },
+            health: health, logger: logger)
         // Recover what crashed workers left behind before taking new work.
         do { try await liveness.reapOnce() } catch { if health.failed("reaper", error) { throw error } }
         logger.notice("worker started", metadata: [
@@ -183,7 +201,12 @@ public final class Worker: Service, Sendable {
             logger.critical("worker stopped: \(SafeText.escape("\(fatal)"))")
             throw fatal
         }
+        if lifecycle.withLock({ $0.reopenRequested }) {
+            logger.notice("worker stopped to restart in place")
+            return true
+        }
         logger.notice("worker stopped cleanly")
+        return false
     }
 
     /// Opens the source, waiting for it at start (a daemon may start before Redis does); false

@@ -71,6 +71,27 @@ struct ClusterBatchTests {
         #expect(try await ClusterCrossSlotTests.leftovers(cluster, namespace: harness.namespace) == [], "record, index and markers removed")
     }
 
+    /// A batch on a partitioned queue: its jobs spread over the partitions (other slots than the
+    /// record, which stays with the callbacks on the queue itself), and it completes once.
+    @Test func aBatchOnAPartitionedQueueSpreadsItsJobsAndCompletesOnce() async throws {
+        let cluster = try await RedisClusterNodes.start()
+        let harness = try await WorkerHarness.make("cluster-batch-parts", url: cluster.url)
+        try await Batches.admin(harness).setPartitions(3, of: "wide")
+        let batch = Batch(queue: "wide", onSuccess: Batches.record("success"), onComplete: Batches.record("complete"))
+        _ = try await harness.executor.enqueue((0..<30).map { _ in Self.work("wide") }, in: batch)
+        for partition in QueuePartitions.names("wide", count: 3) {
+            #expect(try await harness.readyCount(partition) > 0, "jobs on \(partition)")
+        }
+        try await harness.withWorker(try harness.configuration(queues: ["wide"], concurrency: 4), registry: Batches.registry) { _ in
+            try await WorkerKit.eventually("both callbacks ran", timeout: .seconds(60)) {
+                Set(try await harness.recorded()).isSuperset(of: ["success", "complete"])
+            }
+            let done = try await Self.waitForCompletion(harness, batch, queues: QueuePartitions.names("wide", count: 3))
+            #expect(done.total == 30 && done.succeeded == 30 && done.pending == 0, "\(done)")
+        }
+        #expect(try await harness.recorded().sorted() == ["complete", "success"])
+    }
+
     /// A batch's jobs on one slot enqueue follow-ups onto a third, and an operator cancels a
     /// queued member on that third slot: both count in the record on the first.
     @Test func followUpsAndCancellationsOnOtherSlotsCountInTheBatch() async throws {

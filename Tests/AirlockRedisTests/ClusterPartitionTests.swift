@@ -125,23 +125,36 @@ struct ClusterPartitionTests {
             try await WorkerKit.eventually("every job ran", timeout: .seconds(60)) { try await harness.recorded().count >= 299 }
             let registered = try await harness.redis.send("SMEMBERS", harness.keys.queues).strings()
             #expect(Set(registered).isSuperset(of: QueuePartitions.names(queue, count: 3)), "\(registered)")
-            // A fourth partition while it runs: it says it must be restarted to consume it.
+            // A fourth partition while it runs, and ten jobs whose key puts them on it: the worker
+            // restarts in place and consumes it too.
             try await admin.setPartitions(4, of: queue)
-            try await WorkerKit.eventually("the running worker warns of the new partition", timeout: .seconds(60)) {
-                sink.contains("more partitions than it started with")
+            let keysOnP3 = (0..<200).map { "late\($0)" }.filter { QueuePartitions.partition(forKey: $0, count: 4) == 3 }.prefix(10)
+            try #require(keysOnP3.count == 10)
+            let fresh = RedisExecutor(client: harness.redis, namespace: harness.namespace)   // reads the count at its first flush
+            try await Airlock.scope(policy: AllowAll(), executor: fresh, behavior: DefaultScopeBehavior()) {
+                for key in keysOnP3 {
+                    try Airlock.enqueue(name: "airlock.record", kwargs: ["token": .string("late-\(key)")], options: DispatchOptions(queue: queue, partitionKey: key))
+                }
             }
-            #expect(sink.messages.filter { $0.contains("more partitions than it started with") }.count == 1, "once")
-            _ = worker
+            #expect(try await harness.readyCount(QueuePartitions.name(queue, partition: 3)) + (harness.recorded().count - 299) == 10)
+            try await WorkerKit.eventually("the running worker consumed the new partition", timeout: .seconds(60)) {
+                try await harness.recorded().count >= 309
+            }
+            #expect(sink.messages.filter { $0.contains("more partitions than it opened with") }.count == 1, "said once")
+            #expect(sink.contains("restarting in place"))
+            let afterGrowth = try await harness.redis.send("SMEMBERS", harness.keys.queues).strings()
+            #expect(afterGrowth.contains(QueuePartitions.name(queue, partition: 3)), "\(afterGrowth)")
+            #expect(try await harness.redis.send("EXISTS", harness.keys.heartbeat(worker.id)).int == 1, "the same worker, still registered")
         }
         let recorded = try await harness.recorded()
-        #expect(recorded.count == 299)
-        #expect(Set(recorded).count == 299)
+        #expect(recorded.count == 309)
+        #expect(Set(recorded).count == 309)
         #expect(!recorded.contains(cancelledToken))
         for key in (0..<6).map({ "k\($0)-" }) {
             let ran = recorded.filter { $0.hasPrefix(key) }
             #expect(ran == ran.sorted() && !ran.isEmpty, "jobs of \(key) ran in the order enqueued: \(ran)")
         }
-        #expect(try await admin.stats(interval: nil)[queue: queue]?.counters.processed == 299)
+        #expect(try await admin.stats(interval: nil)[queue: queue]?.counters.processed == 309)
     }
 
     /// A partitions key someone overwrote with a string does not stop workers or `stats`: queues

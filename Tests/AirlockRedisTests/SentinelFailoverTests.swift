@@ -30,7 +30,7 @@ struct SentinelFailoverTests {
 
             // The same producer and worker, not restarted, carry on against the new master.
             try await harness.record((0..<20).map { "after-\($0)" })
-            try await WorkerKit.eventually("20 more jobs done after the failover", timeout: .seconds(30)) { try await harness.recorded().count == 40 }
+            try await WorkerKit.eventually("20 more jobs done after the failover", timeout: .seconds(90)) { try await harness.recorded().count == 40 }
             try await expectCLIWorks(url: url, namespace: harness.namespace, worker: worker.id, processed: 40)
             let direct = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: newMaster), logger: WorkerKit.quiet)
             #expect(try await direct.send("LLEN", harness.keys.diagRecord).int == 40, "the new master holds everything")

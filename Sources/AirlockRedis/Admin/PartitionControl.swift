@@ -4,8 +4,8 @@ import AirlockWorker
 
 extension RedisAdmin {
     /// Declares that `queue` is spread over `count` partitions (``QueuePartitions``): producers
-    /// route to them within ``PartitionTable/refreshInterval``; workers started from now on consume
-    /// them all (restart running ones, which consume the partitions they started with).
+    /// route to them within ``PartitionTable/refreshInterval``; running workers notice within ten
+    /// heartbeats and restart in place (a graceful stop, then the source opened again) to consume them all.
     /// - Returns: the count it replaced (1 when the queue was not partitioned).
     /// - Throws: ``AdminError`` (`invalidInput`) when the Redis is not a Cluster (partitions exist
     ///   to spread a queue over nodes), for a name no worker could consume or that is itself a

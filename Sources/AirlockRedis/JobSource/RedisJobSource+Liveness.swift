@@ -10,21 +10,26 @@ extension RedisJobSource {
         let current = try current()
         let beat = current.beats.next()
         let reaped = try await self.beat(current, held: held, full: beat % 10 == 0)
-        if beat % 10 == 5, configuration.wireProtocol == .native { await warnOfNewPartitions(current) }
-        return reaped ? .reaped : .alive
+        if reaped { return .reaped }
+        if beat % 10 == 5, configuration.wireProtocol == .native, await partitionsGrew(current) { return .queuesChanged }
+        return .alive
     }
 
-    /// Says (once per queue and count) when a queue this worker consumes was given more partitions
-    /// than it started with: the new ones wait for workers started since.
-    private func warnOfNewPartitions(_ run: Run) async {
-        guard let declared = try? await QueuePartitions.declared(run.control, keys: keys) else { return }
+    /// Whether a queue this worker consumes was given more partitions than it opened with (said
+    /// once per queue and count, so a worker that could not pick them up does not loop): the
+    /// worker then restarts in place and opens the source again, consuming them all.
+    private func partitionsGrew(_ run: Run) async -> Bool {
+        guard let declared = try? await QueuePartitions.declared(run.control, keys: keys) else { return false }
+        var grew = false
         for (queue, partitions) in run.partitions {
             guard let count = declared[queue], count > partitions.count else { continue }
             let first = partitionWarnings.withLock { warned in warned.updateValue(count, forKey: queue) != count }
             guard first else { continue }
-            logger.warning("a queue this worker consumes has more partitions than it started with; restart it to consume them all", metadata: [
+            logger.notice("a queue this worker consumes has more partitions than it opened with", metadata: [
                 "queue": "\(SafeText.escape(queue))", "partitions": "\(count)", "consuming": "\(partitions.count)"])
+            grew = true
         }
+        return grew
     }
 
     /// One heartbeat script call; true when it found the tombstone a reaper leaves.

@@ -17,6 +17,8 @@ struct Liveness: Sendable {
     let reaped: @Sendable () -> Void
     /// Called with the ids of held jobs an operator cancelled.
     let cancel: @Sendable ([String]) -> Void
+    /// Called when a heartbeat learns that the source's queues changed (``HeartbeatResult/queuesChanged``).
+    let queuesChanged: @Sendable () -> Void
     let health: SourceHealth
     let logger: Logger
 
@@ -25,9 +27,13 @@ struct Liveness: Sendable {
         var failures = 0
         while !Task.isCancelled {
             do {
-                if try await source.heartbeat(held: held()) == .reaped {
+                switch try await source.heartbeat(held: held()) {
+                case .alive: break
+                case .reaped:
                     logger.error("this worker stalled past its heartbeat TTL and a reaper returned its jobs to their queues; dropping the unstarted jobs it still held instead of running them twice")
                     reaped()
+                case .queuesChanged:
+                    queuesChanged()
                 }
                 let cancelled = try await source.takeCancellations()
                 if !cancelled.isEmpty { cancel(cancelled) }

@@ -19,6 +19,15 @@ enum TestRedis {
         }
         return url
     }
+
+    /// The private Redis Cluster (three primaries, three replicas) `scripts/test.sh` starts with
+    /// `scripts/with-redis-cluster.sh`. Missing, the test fails.
+    static func clusterURL() throws -> String {
+        guard let url = ProcessInfo.processInfo.environment["AIRLOCK_TEST_CLUSTER_URL"], !url.isEmpty else {
+            throw HarnessError("AIRLOCK_TEST_CLUSTER_URL is not set: run these tests with scripts/test.sh, which starts a private Redis Cluster")
+        }
+        return url
+    }
 }
 
 struct HarnessError: Error, CustomStringConvertible {
@@ -64,8 +73,9 @@ struct DashboardHarness: Sendable {
 
     static let quiet = Logger(label: "test.quiet", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    static func start(_ label: String, mountedAt path: String = "/", configure: (inout DashboardConfiguration) throws -> Void = { _ in }) async throws -> DashboardHarness {
-        let url = try TestRedis.url()
+    /// `url`: the test Redis unless given (a Cluster's, for instance).
+    static func start(_ label: String, url: String? = nil, mountedAt path: String = "/", configure: (inout DashboardConfiguration) throws -> Void = { _ in }) async throws -> DashboardHarness {
+        let url = try url ?? TestRedis.url()
         let namespace = "t-dash-\(label)-\(UInt32.random(in: .min ... .max))"
         let configuration = try RedisConfiguration(url: url)
         let admin = RedisAdmin(client: RedisClient(configuration: configuration, logger: quiet), namespace: namespace, logger: quiet)
@@ -83,7 +93,7 @@ struct DashboardHarness: Sendable {
                               onServerRunning: { channel in bound.set(channel.localAddress?.port ?? -1) }, logger: quiet)
         let server = Task { try await app.run() }
         let port = try await bound.wait()
-        return DashboardHarness(namespace: namespace, keys: RedisKeys(namespace: namespace), admin: admin, raw: raw, port: port, audit: audit, server: server)
+        return DashboardHarness(namespace: namespace, keys: RedisKeys(namespace: namespace, for: configuration), admin: admin, raw: raw, port: port, audit: audit, server: server)
     }
 
     func stop() { server.cancel() }
