@@ -114,7 +114,9 @@ struct WorkerLimitTests {
     @Test func aKilledDaemonsShareReturnsAndTheLimitHoldsAcrossProcesses() async throws {
         let harness = try await WorkerHarness.make("limit-kill")
         let total = 40
-        try await Self.enqueue(harness, "airlock.sleep", count: total) { ["seconds": 1.0, "record": .string("j\($0)")] }
+        // 3 s jobs: long beside the moment between reading a daemon's lease and killing it, so the
+        // daemon chosen still holds its jobs when the signal lands, however loaded the machine.
+        try await Self.enqueue(harness, "airlock.sleep", count: total) { ["seconds": 3.0, "record": .string("j\($0)")] }
         try await harness.command("SET", harness.keys.paused("default"), "1")
         let arguments = [
             "run", "--redis", harness.url, "--namespace", harness.namespace, "--queues", "default", "--concurrency", "10",
@@ -148,7 +150,7 @@ struct WorkerLimitTests {
         let stranded = try await harness.inflightCount(worker: killed.id)
         #expect(stranded > 0, "the killed daemon held jobs")
 
-        try await WorkerKit.eventually("all \(total) jobs completed") { try await harness.stats()["processed"] == total }
+        try await WorkerKit.eventually("all \(total) jobs completed", timeout: .seconds(120)) { try await harness.stats()["processed"] == total }
         #expect(try await harness.command("HEXISTS", harness.keys.limitHeld("default"), killed.id).int == 0, "the dead daemon's lease was returned")
 
         let events = try await harness.recorded()

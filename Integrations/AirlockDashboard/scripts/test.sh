@@ -76,7 +76,8 @@ export AIRLOCK_DASHBOARD_ARTIFACTS=$artifacts
 if [ -z "${DASHBOARD_BIN_DIR:-}" ]; then
   mkdir -p "$artifacts"; rm -f "$artifacts/trace-waterfall.html"
   start=$(date +%s)
-  $SWIFT test --skip-build "$@"
+  # ClusterTests need a Redis Cluster of their own (three primaries, three replicas).
+  "$root/scripts/with-redis-cluster.sh" $SWIFT test --skip-build "$@"
   echo "test.sh: Swift suite ran in $(( $(date +%s) - start ))s" >&2
 fi
 [ -z "${SKIP_BROWSER:-}" ] || exit 0
