@@ -253,6 +253,12 @@ struct ClusterAuthTests {
         let cli = try await CLI.run(["stats", "--json", "--redis", url, "--namespace", harness.namespace])
         #expect(cli.status == 0, "\(cli)")
         #expect(cli.stdout.contains("\"partitions\":3"), "\(cli)")
+        // The same application code and CLI as through Sentinel (ProductionACLTests), only the URL
+        // changed: replicated acknowledgement on, every feature, every operator command.
+        let waiting = url + "?wait_replicas=1&wait_timeout=2000"
+        let everything = try await WorkerHarness.make("acl", url: waiting)
+        #expect(everything.executor.replication == RedisReplication(replicas: 1, timeout: .seconds(2)), "the URL's wait_replicas reached the producer")
+        try await ProductionACLTests.everyFeature(everything, url: waiting)
         for primary in try await cluster.primaries() {
             let log = try await cluster.cli(primary.port, "acl", "log")
             #expect(log.isEmpty, "refused on \(primary.port) under the documented rule: \(log)")
