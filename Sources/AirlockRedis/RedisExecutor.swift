@@ -288,34 +288,45 @@ public struct RedisExecutor: Executor {
             keyArgs = [Array(marker.utf8)]
             argv += [Array("3".utf8), Array(String(lifetime.wholeMilliseconds).utf8)]
         }
-        keyArgs.reserveCapacity(keyArgs.count + jobs.count * 3)
-        argv.reserveCapacity(argv.count + jobs.count * 5)
+        // Each queue's three keys go into KEYS once, however many of its jobs the flush has; a
+        // job names its queue by number. Markers (idempotency or job-id keys) follow the queues'.
         var queues: [String] = []
-        // Key names repeat across a batch; each queue's are built once.
-        var queueKeys: [String: (ready: [UInt8], delayed: [UInt8], wake: [UInt8])] = [:]
+        var queueNumbers: [String: [UInt8]] = [:]
+        var queueKeys: [[UInt8]] = []
+        var markers: [[UInt8]] = []
+        var jobArgs: [[UInt8]] = []
+        jobArgs.reserveCapacity(jobs.count * 6)
         for job in jobs {
-            let names: (ready: [UInt8], delayed: [UInt8], wake: [UInt8])
-            if let known = queueKeys[job.queue] {
-                names = known
+            let number: [UInt8]
+            if let known = queueNumbers[job.queue] {
+                number = known
             } else {
-                names = (Array(keys.ready(job.queue).utf8), Array(keys.delayed(job.queue).utf8), Array(keys.wake(job.queue).utf8))
-                queueKeys[job.queue] = names
                 queues.append(job.queue)
+                number = Array(String(queues.count).utf8)
+                queueNumbers[job.queue] = number
+                queueKeys += [Array(keys.ready(job.queue).utf8), Array(keys.delayed(job.queue).utf8), Array(keys.wake(job.queue).utf8)]
             }
-            let target = job.placement == .delayed ? names.delayed : names.ready
             // A producer's idempotency key already makes a second delivery a no-op; otherwise the
             // job id does, when asked for — the same SET NX PX step of the script either way.
             let marker = job.idempotencyKey.map { keys.idempotency(job.queue, key: $0) }
                 ?? (deduplicatingByJobID ? keys.delivered(job.queue, jobID: job.id) : nil)
-            keyArgs.append(target)
-            keyArgs.append(marker.map { Array($0.utf8) } ?? target)
-            keyArgs.append(names.wake)
-            argv.append(Self.placementArgument(job.placement))
-            argv.append(Array(String(job.dueAt).utf8))
-            argv.append(job.bytes)
-            argv.append(marker == nil ? [] : Self.yes)
-            argv.append(Array(job.id.utf8))
+            jobArgs.append(number)
+            jobArgs.append(Self.placementArgument(job.placement))
+            jobArgs.append(Array(String(job.dueAt).utf8))
+            jobArgs.append(job.bytes)
+            if let marker {
+                markers.append(Array(marker.utf8))
+                jobArgs.append(Array(String(markers.count).utf8))
+                jobArgs.append(Array(job.id.utf8))
+            } else {
+                jobArgs.append(Self.zero)
+                jobArgs.append([])
+            }
         }
+        keyArgs += queueKeys
+        keyArgs += markers
+        argv.append(Array(String(queues.count).utf8))
+        argv += jobArgs
         return (Self.enqueueScript.call(keys: keyArgs, arguments: argv), queues)
     }
 
@@ -327,7 +338,7 @@ public struct RedisExecutor: Executor {
         }.joined()
     }
 
-    private static let yes: [UInt8] = [UInt8(ascii: "1")]
+    private static let zero: [UInt8] = [UInt8(ascii: "0")]
 
     /// `r` back of the ready list, `f` its consuming end (priority), `d` the delayed set.
     private static func placementArgument(_ placement: OutgoingJob.Placement) -> [UInt8] {
@@ -340,24 +351,30 @@ public struct RedisExecutor: Executor {
 
     /// Checks every key's type before writing anything, so a flush is never half applied.
     /// KEYS: the header keys (none; a joined batch's record; an opened batch's record and its
-    /// queue's ready list; a cross-slot flush group's marker), then per job [target, idempotency
-    /// or job-id key (or target), wake list].
+    /// queue's ready list; a cross-slot flush group's marker), then per queue of the flush, in
+    /// order of first use, [ready list, delayed set, wake list], then the markers (idempotency or
+    /// job-id keys) of the jobs that have one, in the jobs' order.
     /// ARGV: [idempotency ttl ms, header kind (0 none, 1 joined batch, 2 opened batch, 3 flush
     /// group), the header's arguments — see `BatchHeader.arguments`; for a flush group the
-    /// marker's lifetime in ms; otherwise one empty string] + per job [mode r|f|d, score,
-    /// envelope, use-that-key "1"|"", job id].
+    /// marker's lifetime in ms; otherwise one empty string, the number of queues] + per job
+    /// [queue number (1-based), mode r|f|d, score, envelope, marker number (1-based; 0: none),
+    /// job id (empty without a marker)].
     /// A joined batch whose record is gone (expired, or never there) counts nothing; an opened
     /// one is created with the jobs queued as its total, or, when none was (an empty scope, every
     /// intent a duplicate), completed at once: its callbacks queued, onSuccess included.
     /// A flush group whose marker exists was delivered already: its outcomes are returned and
     /// nothing is written; otherwise the marker is written with the group, holding its outcomes.
+    /// The jobs are written with one variadic `LPUSH`/`RPUSH`/`ZADD` per target (up to 1000
+    /// arguments a call), in the jobs' order, after the per-job idempotency checks.
     static let enqueueScript = RedisScript("""
         #!lua
         local kb = tonumber(ARGV[2])
         local group = kb == 3
         local nk = group and 1 or kb
-        local ab = kb == 2 and 10 or 4
-        local n = (#KEYS - nk) / 3
+        local nq = tonumber(ARGV[kb == 2 and 10 or 4])
+        local ab = kb == 2 and 11 or 5
+        local mb = nk + nq * 3
+        local n = (#ARGV - ab + 1) / 6
         local function check(key, want)
           local t = redis.call('TYPE', key).ok
           if t ~= 'none' and t ~= want then
@@ -382,40 +399,67 @@ public struct RedisExecutor: Executor {
           if bad then return redis.error_reply(bad) end
         end
         for i = 0, n - 1 do
-          local k, a = nk + 1 + i * 3, ab + i * 5
-          local delayed = ARGV[a] == 'd'
-          local bad = checkOnce(KEYS[k], delayed and 'zset' or 'list')
-          if not bad and ARGV[a + 3] == '1' then bad = checkOnce(KEYS[k + 1], 'string') end
-          if not bad and delayed then bad = checkOnce(KEYS[k + 2], 'list') end
+          local a = ab + i * 6
+          local q = nk + (tonumber(ARGV[a]) - 1) * 3
+          local delayed = ARGV[a + 1] == 'd'
+          local bad = checkOnce(delayed and KEYS[q + 2] or KEYS[q + 1], delayed and 'zset' or 'list')
+          local m = tonumber(ARGV[a + 4])
+          if not bad and m > 0 then bad = checkOnce(KEYS[mb + m], 'string') end
+          if not bad and delayed then bad = checkOnce(KEYS[q + 3], 'list') end
           if bad then return redis.error_reply(bad) end
         end
         local results = {}
         local woken = {}
         local queued = 0
+        -- One variadic push per target and end (in the jobs' order), not one call per job.
+        local pushes, order = {}, {}
+        local function buffer(key, command)
+          local byKey = pushes[key]
+          if not byKey then
+            byKey = {}
+            pushes[key] = byKey
+          end
+          local p = byKey[command]
+          if not p then
+            p = {command = command, key = key, n = 0}
+            byKey[command] = p
+            order[#order + 1] = p
+          end
+          return p
+        end
         for i = 0, n - 1 do
-          local k, a = nk + 1 + i * 3, ab + i * 5
-          local mode, score, envelope, idem, id = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+          local a = ab + i * 6
+          local q = nk + (tonumber(ARGV[a]) - 1) * 3
+          local mode, score, envelope, m = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
           local existing = false
-          if idem == '1' then
-            existing = redis.call('SET', KEYS[k + 1], id, 'NX', 'PX', ARGV[1], 'GET')
+          if m > 0 then
+            existing = redis.call('SET', KEYS[mb + m], ARGV[a + 5], 'NX', 'PX', ARGV[1], 'GET')
           end
           if existing then
             results[i + 1] = existing
           else
             if mode == 'd' then
-              redis.call('ZADD', KEYS[k], score, envelope)
-              if not woken[KEYS[k + 2]] then
-                redis.call('LPUSH', KEYS[k + 2], score)
-                redis.call('LTRIM', KEYS[k + 2], 0, 0)
-                woken[KEYS[k + 2]] = true
+              local p = buffer(KEYS[q + 2], 'ZADD')
+              p[p.n + 1] = score
+              p[p.n + 2] = envelope
+              p.n = p.n + 2
+              if not woken[q] then
+                redis.call('LPUSH', KEYS[q + 3], score)
+                redis.call('LTRIM', KEYS[q + 3], 0, 0)
+                woken[q] = true
               end
-            elseif mode == 'f' then
-              redis.call('RPUSH', KEYS[k], envelope)
             else
-              redis.call('LPUSH', KEYS[k], envelope)
+              local p = buffer(KEYS[q + 1], mode == 'f' and 'RPUSH' or 'LPUSH')
+              p.n = p.n + 1
+              p[p.n] = envelope
             end
             results[i + 1] = ''
             queued = queued + 1
+          end
+        end
+        for _, p in ipairs(order) do
+          for i = 1, p.n, 1000 do
+            redis.call(p.command, p.key, unpack(p, i, math.min(i + 999, p.n)))
           end
         end
         if kb == 1 and queued > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
