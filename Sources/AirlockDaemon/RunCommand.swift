@@ -115,7 +115,12 @@ struct RunCommand: AsyncParsableCommand {
         guard !queueList.isEmpty else { throw ValidationError("--queues needs at least one queue name") }
         _ = try validatedQueueList([queues], option: "--queues")
         guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be human or json") }
-        guard WireProtocol(rawValue: `protocol`) != nil else { throw ValidationError("--protocol must be native or celery") }
+        guard let wire = WireProtocol(rawValue: `protocol`) else { throw ValidationError("--protocol must be native or celery") }
+        // kombu (Celery's Redis transport) has no Redis Cluster support: its queue keys carry no
+        // hash tag, so no Celery producer could share a Cluster with this worker anyway.
+        if wire == .celery, (try? connection.redisConfiguration())?.cluster != nil {
+            throw ValidationError("--protocol celery needs a single Redis or Sentinel: Celery's Redis transport (kombu) cannot use a Redis Cluster; use the native protocol on a Cluster")
+        }
         if let metricsListen, ListenAddress(metricsListen) == nil {
             throw ValidationError("--metrics-listen must be HOST:PORT (127.0.0.1:9464, [::1]:9464, :9464), got '\(SafeText.escape(metricsListen))'")
         }

@@ -73,5 +73,9 @@ struct CLIErrorTests {
         }
         let badEta = try await CLI.run(["enqueue", "t", "--eta", "tomorrow", "--redis", "redis://127.0.0.1:1/0"])
         expectOneErrorLine(badEta, status: 1, mentioning: ["--eta", "ISO 8601"])
+        // Celery's transport cannot use a Cluster: refused before any connection is tried.
+        let celeryOnCluster = try await CLI.run(["run", "--protocol", "celery", "--queues", "celery", "--redis", "redis+cluster://127.0.0.1:1,127.0.0.1:2"])
+        #expect(celeryOnCluster.status == 2, "\(celeryOnCluster)")
+        #expect(celeryOnCluster.stderr.contains("--protocol celery needs a single Redis or Sentinel"), "\(celeryOnCluster)")
     }
 }
