@@ -27,6 +27,14 @@ struct SentinelFailoverTests {
             await sentinel.close()
             let newMaster = try await cluster.awaitFailover(awayFrom: oldMaster)
             #expect(newMaster != oldMaster)
+            // Until the sentinels reconfigure the old master as a replica it still accepts writes,
+            // which its resync then drops (Sentinel's failover window, measured by
+            // killingThePrimaryUnderLoad); under load that can take a while. Once it is a replica,
+            // the producer's next command finds the new master.
+            try await WorkerKit.eventually("the old master demoted", timeout: .seconds(60)) { try await cluster.role(port: oldMaster) == "slave" }
+            try await WorkerKit.eventually("the producer on the new master", timeout: .seconds(60)) {
+                (try? await harness.executor.client.send("ROLE"))?.array?.first?.string == "master"
+            }
 
             // The same producer and worker, not restarted, carry on against the new master.
             try await harness.record((0..<20).map { "after-\($0)" })
