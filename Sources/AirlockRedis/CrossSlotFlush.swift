@@ -220,6 +220,7 @@ struct CrossSlotFlush: Sendable {
     /// says whether a record was counted (`1`) or not (`0`), for the seal.
     static let batchStepScript = RedisScript("""
         #!lua
+        \(BatchHeader.createFunction)
         if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
         local t = redis.call('TYPE', KEYS[2]).ok
         if t ~= 'none' and t ~= 'hash' then
@@ -231,10 +232,7 @@ struct CrossSlotFlush: Sendable {
           redis.call('HINCRBY', KEYS[2], 'total', n)
           redis.call('HINCRBY', KEYS[2], 'pending', n)
         elseif #ARGV == 9 then
-          redis.call('HSET', KEYS[2], 'total', n, 'pending', n, 'succeeded', 0, 'dead', 0, 'cancelled', 0,
-            'queue', ARGV[3], 'on_success', ARGV[4], 'on_complete', ARGV[5], 'retention_s', ARGV[6],
-            'description', ARGV[7], 'created_at', ARGV[8])
-          redis.call('EXPIRE', KEYS[2], ARGV[9])
+          createBatch(KEYS[2], n)
         else
           counted = '0'
         end

@@ -368,6 +368,7 @@ public struct RedisExecutor: Executor {
     /// arguments a call), in the jobs' order, after the per-job idempotency checks.
     static let enqueueScript = RedisScript("""
         #!lua
+        \(BatchHeader.createFunction)
         local kb = tonumber(ARGV[2])
         local group = kb == 3
         local nk = group and 1 or kb
@@ -471,10 +472,7 @@ public struct RedisExecutor: Executor {
             redis.call('HINCRBY', batch, 'total', queued)
             redis.call('HINCRBY', batch, 'pending', queued)
           else
-            redis.call('HSET', batch, 'total', queued, 'pending', queued, 'succeeded', 0, 'dead', 0, 'cancelled', 0,
-              'queue', ARGV[3], 'on_success', ARGV[4], 'on_complete', ARGV[5], 'retention_s', ARGV[6],
-              'description', ARGV[7], 'created_at', ARGV[8])
-            redis.call('EXPIRE', batch, ARGV[9])
+            createBatch(batch, queued)
             if queued == 0 then
               if ARGV[4] ~= '' then redis.call('LPUSH', KEYS[2], ARGV[4]) end
               if ARGV[5] ~= '' then redis.call('LPUSH', KEYS[2], ARGV[5]) end

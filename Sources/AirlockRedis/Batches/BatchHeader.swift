@@ -78,6 +78,18 @@ struct BatchHeader {
         self.keys = opens ? [record, Array(keys.ready(membership.queue).utf8)] : [record]
     }
 
+    /// Defines `createBatch(record, count)`: writes an opened batch's record with `count` jobs
+    /// total and pending, from the header ``arguments`` at `ARGV[3…9]` (where the enqueue script
+    /// and the cross-slot batch step both take them), and its open expiry.
+    static let createFunction = """
+        local function createBatch(record, count)
+          redis.call('HSET', record, 'total', count, 'pending', count, 'succeeded', 0, 'dead', 0, 'cancelled', 0,
+            'queue', ARGV[3], 'on_success', ARGV[4], 'on_complete', ARGV[5], 'retention_s', ARGV[6],
+            'description', ARGV[7], 'created_at', ARGV[8])
+          redis.call('EXPIRE', record, ARGV[9])
+        end
+        """
+
     /// `intent` carrying the batch's fields in its envelope.
     func member(_ intent: Intent) -> Intent {
         var options = intent.options
