@@ -14,6 +14,9 @@ public enum QueueName {
 
     /// Why `name` is not a valid queue name, in one line; `nil` when it is valid.
     public static func problem(with name: String) -> String? {
+        // Every producer checks every intent's queue, so the common case — a short ASCII name — is
+        // decided on its bytes; only a name this cannot accept pays for the Unicode rule below.
+        if isPlainASCIIName(name) { return nil }
         if name.isEmpty { return "a queue name must not be empty" }
         if name.count > maximumLength {
             return "queue name '\(SafeText.escape(name.prefix(40)))…' is \(name.count) characters, over the limit of \(maximumLength)"
@@ -30,6 +33,31 @@ public enum QueueName {
 
     /// Whether `name` is a valid queue name.
     public static func isValid(_ name: String) -> Bool { problem(with: name) == nil }
+
+    /// Whether `name` is 1…``maximumLength`` bytes of ASCII letters, digits and `. _ - : @ /`,
+    /// starting with a letter, a digit or `_`: the rule above restricted to ASCII, where a byte is a
+    /// character.
+    private static func isPlainASCIIName(_ name: String) -> Bool {
+        // A native Swift string is contiguous; one that is not just takes the general path.
+        name.utf8.withContiguousStorageIfAvailable { isPlainASCIIName(bytes: $0) } ?? false
+    }
+
+    private static func isPlainASCIIName(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let first = bytes.first, bytes.count <= maximumLength else { return false }
+        guard isASCIILetterOrDigit(first) || first == UInt8(ascii: "_") else { return false }
+        for byte in bytes where !isASCIILetterOrDigit(byte) {
+            switch byte {
+            case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "/"): continue
+            default: return false
+            }
+        }
+        return true
+    }
+
+    private static func isASCIILetterOrDigit(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+    }
 
     private static func isAllowed(_ character: Character) -> Bool {
         if character.isLetter || character.isNumber { return !character.unicodeScalars.contains { $0.properties.generalCategory == .control } }
