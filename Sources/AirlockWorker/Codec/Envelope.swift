@@ -65,7 +65,7 @@ public struct Envelope: Sendable, Hashable {
         self.extra = extra
     }
 
-    static let knownFields = Set(FieldIndex.names)
+    static let knownFields = Set(Field.allCases.map(\.name))
 
     // MARK: Encoding
 
@@ -132,68 +132,119 @@ public struct Envelope: Sendable, Hashable {
     public static func decode(_ bytes: some Collection<UInt8>) throws(EnvelopeError) -> Envelope {
         guard !bytes.isEmpty else { throw EnvelopeError("empty message") }
         // Known fields go straight to their slots; only unknown ones land in a dictionary.
-        var known = [JSONValue?](repeating: nil, count: FieldIndex.count)
+        var known = [JSONValue?](repeating: nil, count: Field.count)
         var extra: [String: JSONValue] = [:]
         do {
             try JSONParser.forEachMember(of: Array(bytes)) { key, value in
-                if let index = FieldIndex.of(key) { known[index] = value } else { extra[key] = value }
+                if let field = Field(key) { known[field.rawValue] = value } else { extra[key] = value }
             }
         } catch {
             if error.message == "expected a JSON object" { throw EnvelopeError("envelope is not a JSON object") }
             throw EnvelopeError("malformed JSON: \(error)")
         }
-        return try decode(field: { name in FieldIndex.of(name).flatMap { known[$0] } }, extra: extra)
+        return try decode(known: known, extra: extra)
     }
 
-    /// The known fields' positions, for ``decode(_:)``'s fast path.
-    private enum FieldIndex {
-        static let names = [
-            "v", "id", "task", "args", "kwargs", "queue", "enqueued_at", "eta", "expires", "attempt", "max_retries", "origin", "priority",
-            "idempotency_key", "traceparent", "tracestate",
-        ]
-        static let count = names.count
-        static func of(_ key: String) -> Int? { names.firstIndex(of: key) }
+    /// The fields this version knows, numbered by their position in `known`; every other field is
+    /// carried in ``extra``.
+    enum Field: Int, CaseIterable {
+        case v, id, task, args, kwargs, queue, enqueuedAt, eta, expires, attempt, maxRetries, origin, priority
+        case idempotencyKey, traceparent, tracestate
+
+        static let count = allCases.count
+
+        /// The field's name on the wire.
+        var name: String {
+            switch self {
+            case .v: "v"
+            case .id: "id"
+            case .task: "task"
+            case .args: "args"
+            case .kwargs: "kwargs"
+            case .queue: "queue"
+            case .enqueuedAt: "enqueued_at"
+            case .eta: "eta"
+            case .expires: "expires"
+            case .attempt: "attempt"
+            case .maxRetries: "max_retries"
+            case .origin: "origin"
+            case .priority: "priority"
+            case .idempotencyKey: "idempotency_key"
+            case .traceparent: "traceparent"
+            case .tracestate: "tracestate"
+            }
+        }
+
+        /// The field named `key`, if this version knows it. Every job's every field goes through
+        /// here, so the length picks the candidates and at most three names are compared.
+        init?(_ key: String) {
+            let found: Field?
+            switch key.utf8.count {
+            case 1: found = Field.v.named(key)
+            case 2: found = Field.id.named(key)
+            case 3: found = Field.eta.named(key)
+            case 4: found = Field.task.named(key) ?? Field.args.named(key)
+            case 5: found = Field.queue.named(key)
+            case 6: found = Field.kwargs.named(key) ?? Field.origin.named(key)
+            case 7: found = Field.expires.named(key) ?? Field.attempt.named(key)
+            case 8: found = Field.priority.named(key)
+            case 10: found = Field.tracestate.named(key)
+            case 11: found = Field.enqueuedAt.named(key) ?? Field.maxRetries.named(key) ?? Field.traceparent.named(key)
+            case 15: found = Field.idempotencyKey.named(key)
+            default: found = nil
+            }
+            guard let found else { return nil }
+            self = found
+        }
+
+        private func named(_ key: String) -> Field? { name == key ? self : nil }
     }
 
     package static func decode(fields: [String: JSONValue]) throws(EnvelopeError) -> Envelope {
-        try decode(field: { fields[$0] }, extra: fields.filter { !knownFields.contains($0.key) })
+        var known = [JSONValue?](repeating: nil, count: Field.count)
+        var extra: [String: JSONValue] = [:]
+        for (key, value) in fields {
+            if let field = Field(key) { known[field.rawValue] = value } else { extra[key] = value }
+        }
+        return try decode(known: known, extra: extra)
     }
 
-    /// Validates the known fields (read through `field`) and keeps `extra` as they are.
-    private static func decode(field fields: (String) -> JSONValue?, extra: [String: JSONValue]) throws(EnvelopeError) -> Envelope {
-        if let version = fields("v"), version != .int(1) {
+    /// Validates the known fields (`known`, indexed by ``Field``) and keeps `extra` as they are.
+    private static func decode(known: [JSONValue?], extra: [String: JSONValue]) throws(EnvelopeError) -> Envelope {
+        let fields = { (field: Field) in known[field.rawValue] }
+        if let version = fields(.v), version != .int(1) {
             throw EnvelopeError("unsupported envelope version \(version) (this worker reads version 1)")
         }
-        guard let id = fields("id")?.stringValue, !id.isEmpty else { throw EnvelopeError("missing or non-string field 'id'") }
-        guard let task = fields("task")?.stringValue, !task.isEmpty else {
+        guard let id = fields(.id)?.stringValue, !id.isEmpty else { throw EnvelopeError("missing or non-string field 'id'") }
+        guard let task = fields(.task)?.stringValue, !task.isEmpty else {
             throw EnvelopeError("missing or non-string field 'task'")
         }
         let args: [JSONValue]
-        switch fields("args") {
+        switch fields(.args) {
         case nil, .null?: args = []
         case .array(let a)?: args = a
         default: throw EnvelopeError("field 'args' must be an array")
         }
         let kwargs: [String: JSONValue]
-        switch fields("kwargs") {
+        switch fields(.kwargs) {
         case nil, .null?: kwargs = [:]
         case .object(let o)?: kwargs = o
         default: throw EnvelopeError("field 'kwargs' must be an object")
         }
-        guard let queue = fields("queue")?.stringValue else { throw EnvelopeError("missing or non-string field 'queue'") }
+        guard let queue = fields(.queue)?.stringValue else { throw EnvelopeError("missing or non-string field 'queue'") }
         var envelope = Envelope(
             id: id, task: task, args: args, kwargs: kwargs, queue: queue,
-            enqueuedAt: Int64(try integer(fields, "enqueued_at", in: Limits.timestamps) ?? 0),
-            eta: try integer(fields, "eta", in: Limits.timestamps).map(Int64.init),
-            expires: try integer(fields, "expires", in: Limits.timestamps).map(Int64.init),
-            attempt: try integer(fields, "attempt", in: Limits.attempts) ?? 0,
-            maxRetries: try integer(fields, "max_retries", in: Limits.attempts),
-            origin: try string(fields, "origin"),
-            priority: try integer(fields, "priority", in: Limits.priorities),
-            idempotencyKey: try string(fields, "idempotency_key"),
+            enqueuedAt: Int64(try integer(known, .enqueuedAt, in: Limits.timestamps) ?? 0),
+            eta: try integer(known, .eta, in: Limits.timestamps).map(Int64.init),
+            expires: try integer(known, .expires, in: Limits.timestamps).map(Int64.init),
+            attempt: try integer(known, .attempt, in: Limits.attempts) ?? 0,
+            maxRetries: try integer(known, .maxRetries, in: Limits.attempts),
+            origin: try string(known, .origin),
+            priority: try integer(known, .priority, in: Limits.priorities),
+            idempotencyKey: try string(known, .idempotencyKey),
             // Tracing is best effort: a trace context that does not fit is ignored, never a reason
             // to dead-letter a job.
-            trace: TraceContext(traceparent: fields("traceparent")?.stringValue, tracestate: fields("tracestate")?.stringValue)
+            trace: TraceContext(traceparent: fields(.traceparent)?.stringValue, tracestate: fields(.tracestate)?.stringValue)
         )
         envelope.extra = extra
         return envelope
@@ -210,8 +261,9 @@ public struct Envelope: Sendable, Hashable {
         public static let priorities: ClosedRange<Int> = -1_000_000...1_000_000
     }
 
-    private static func integer(_ fields: (String) -> JSONValue?, _ name: String, in range: ClosedRange<Int>) throws(EnvelopeError) -> Int? {
-        switch fields(name) {
+    private static func integer(_ known: [JSONValue?], _ field: Field, in range: ClosedRange<Int>) throws(EnvelopeError) -> Int? {
+        let name = field.name
+        switch known[field.rawValue] {
         case nil, .null?: return nil
         case let value?:
             guard let int = value.intValue else { throw EnvelopeError("field '\(name)' must be an integer, got \(value)") }
@@ -222,8 +274,9 @@ public struct Envelope: Sendable, Hashable {
         }
     }
 
-    private static func string(_ fields: (String) -> JSONValue?, _ name: String) throws(EnvelopeError) -> String? {
-        switch fields(name) {
+    private static func string(_ known: [JSONValue?], _ field: Field) throws(EnvelopeError) -> String? {
+        let name = field.name
+        switch known[field.rawValue] {
         case nil, .null?: return nil
         case .string(let s)?: return s
         case let value?: throw EnvelopeError("field '\(name)' must be a string, got \(value)")
