@@ -8,8 +8,9 @@ import Tracing
 enum FlushSpan {
     /// Runs `dispatch` inside the span; without a tracer, runs it with no span at all.
     static func around(_ intents: Int, executor: any Executor, _ dispatch: () async throws -> Void) async throws {
-        let tracer = InstrumentationSystem.tracer
         // The default (no tracer) costs one check: no span, no task-local binding, no attributes.
+        guard TracingCheck.mayTrace else { return try await dispatch() }
+        let tracer = InstrumentationSystem.tracer
         if tracer is NoOpTracer { return try await dispatch() }
         try await traced(tracer, intents, executor, dispatch)
     }
@@ -22,5 +23,16 @@ enum FlushSpan {
             }
             try await dispatch()
         }
+    }
+}
+
+/// Whether any tracer can be active, decided cheaply for the hot paths (once per flush, once per job).
+package enum TracingCheck {
+    /// False when the instrument in effect (bootstrapped, or bound by `withInstrument`/`withTracer`)
+    /// is a no-op one: its concrete type costs far less to test than `InstrumentationSystem.tracer`'s
+    /// search for a tracer, which casts to an existential twice. True means "look the tracer up".
+    package static var mayTrace: Bool {
+        let instrument = InstrumentationSystem.instrument
+        return !(instrument is NoOpInstrument || instrument is NoOpTracer)
     }
 }

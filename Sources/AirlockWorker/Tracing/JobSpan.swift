@@ -1,3 +1,4 @@
+import Airlock
 import Tracing
 
 /// The span of one task attempt, `airlock.run <task>`, when the application bootstrapped a tracer.
@@ -10,8 +11,9 @@ import Tracing
 enum JobSpan {
     /// Runs `body` inside the span; without a tracer, runs it with no span at all.
     static func around<T: Sendable>(_ envelope: Envelope, queue: String, _ body: () async throws -> T) async throws -> T {
-        let tracer = InstrumentationSystem.tracer
         // The default (no tracer) costs one check: nothing is extracted, started or bound.
+        guard TracingCheck.mayTrace else { return try await body() }
+        let tracer = InstrumentationSystem.tracer
         if tracer is NoOpTracer { return try await body() }
         return try await traced(tracer, envelope, queue, body)
     }
