@@ -4,12 +4,19 @@ import Synchronization
 /// The worker's task slots: each takes the next job from the buffer, runs it, and hands the
 /// outcome to the settler.
 ///
-/// Each job runs in a task of its own so a shutdown that reaches its deadline can cancel the
-/// jobs still running; those that then did not succeed go back to their queue instead of being
-/// counted as failures.
+/// A slot runs its jobs one after another inside one task of its own, not a task per job (that
+/// cost a quarter of the worker's CPU per no-op job: docs/BENCHMARKS.md). A shutdown that reaches
+/// its deadline, or an operator's cancel, cancels the task of the slot running that job; the
+/// slot settles the job — those that then did not succeed go back to their queue, or count as
+/// cancelled, instead of as failures — and, since a task stays cancelled, hands over to a fresh
+/// task for the next job.
 final class TaskSlots: Sendable {
     private struct State {
-        var running: [Int: Task<Settlement, Never>] = [:]
+        /// The slot each started, unsettled ticket runs in.
+        var running: [Int: Int] = [:]
+        /// Each slot's current task.
+        var tasks: [Int: Task<Bool, Never>] = [:]
+        var nextSlot = 0
         var expired = false
         /// Tickets an operator cancelled: their jobs settle as cancelled unless they succeeded.
         var cancelled: Set<Int> = []
@@ -25,17 +32,35 @@ final class TaskSlots: Sendable {
         self.settler = settler
     }
 
-    /// One slot's loop; returns when the buffer is closed and empty.
+    /// One slot; returns when the buffer is closed and empty.
     func run() async {
+        let slot = state.withLock { state in
+            defer { state.nextSlot += 1 }
+            return state.nextSlot
+        }
+        while true {
+            // Created under the lock, so `cancel` and `expire` always find the slot's task.
+            let task = state.withLock { state in
+                let task = Task { await self.runJobs(slot: slot) }
+                state.tasks[slot] = task
+                return task
+            }
+            guard await task.value else { break }
+        }
+        state.withLock { _ = $0.tasks.removeValue(forKey: slot) }
+    }
+
+    /// Runs jobs until the buffer is closed and empty (false), or until one of them was cancelled
+    /// (true: this task stays cancelled, so a fresh one must run the next job).
+    private func runJobs(slot: Int) async -> Bool {
         while let (ticket, job) = await buffer.next() {
-            let runner = self.runner
-            let task = Task { await runner.run(job) }
             let cancelNow = state.withLock { state -> Bool in
-                state.running[ticket] = task
+                state.running[ticket] = slot
                 return state.expired || state.cancelled.contains(ticket)
             }
-            if cancelNow { task.cancel() }
-            var settlement = await task.value
+            if cancelNow { withUnsafeCurrentTask { $0?.cancel() } }
+            var settlement = await runner.run(job)
+            // Once the ticket is off `running`, nothing cancels this task on its behalf any more.
             let (expired, revoked) = state.withLock { state -> (Bool, Bool) in
                 state.running[ticket] = nil
                 return (state.expired, state.cancelled.remove(ticket) != nil)
@@ -52,26 +77,30 @@ final class TaskSlots: Sendable {
             settlement.holdsSlot = true
             settler.submit(settlement)
             buffer.finished(ticket)
+            if Task.isCancelled { return true }
         }
+        return false
     }
 
     /// Cancels the tasks of these running jobs for an operator: a task that then does not succeed
-    /// settles as cancelled, never retried. A ticket whose task has not registered yet is
+    /// settles as cancelled, never retried. A ticket whose job has not registered yet is
     /// cancelled as it does.
     func cancel(tickets: [Int]) {
-        let tasks = state.withLock { state -> [Task<Settlement, Never>] in
+        // Cancelled under the lock: a slot cannot move on to another job in between (it takes the
+        // lock to settle), so no other job's task is cancelled by mistake.
+        state.withLock { state in
             state.cancelled.formUnion(tickets)
-            return tickets.compactMap { state.running[$0] }
+            for ticket in tickets {
+                if let slot = state.running[ticket] { state.tasks[slot]?.cancel() }
+            }
         }
-        for task in tasks { task.cancel() }
     }
 
-    /// Cancels every running task; from now on their jobs go back to the queue unless they succeed.
+    /// Cancels every running job; from now on their jobs go back to the queue unless they succeed.
     func expire() {
-        let tasks = state.withLock { state -> [Task<Settlement, Never>] in
+        state.withLock { state in
             state.expired = true
-            return Array(state.running.values)
+            for slot in Set(state.running.values) { state.tasks[slot]?.cancel() }
         }
-        for task in tasks { task.cancel() }
     }
 }
