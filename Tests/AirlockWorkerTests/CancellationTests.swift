@@ -48,6 +48,36 @@ struct InMemoryCancellationTests {
         #expect(queues.delayed("default").isEmpty && queues.dead("default").isEmpty && queues.ready("default").isEmpty)
     }
 
+    /// A slot runs its jobs in one task; after a cancel, the next job on the same slot must not
+    /// inherit the cancellation (one slot, so the same slot runs both).
+    @Test func theNextJobOnACancelledJobsSlotRunsUncancelled() async throws {
+        let queues = InMemoryQueues()
+        let gate = EngineGate()
+        let probe = EngineProbe()
+        var tasks = TaskRegistry()
+        tasks.register("slow") { _, _ in
+            probe.record("slow started")
+            do { try await gate.wait() } catch { probe.record(error is CancellationError ? "slow saw cancellation" : "other error"); throw error }
+        }
+        tasks.register("quick") { _, _ in
+            probe.record(Task.isCancelled ? "quick ran cancelled" : "quick ran")
+            try await Task.sleep(for: .milliseconds(1))  // throws if this task were cancelled
+            probe.record("quick finished")
+        }
+        try await Engine.enqueue(queues, [("slow", [:])])
+        let id = try #require(Self.ids(queues).first)
+        let run = EngineRun(Worker(
+            source: queues.makeSource(), configuration: Engine.configuration(concurrency: 1, prefetch: 1), registry: tasks, logger: Engine.quiet))
+        try await Engine.eventually("the slow task started") { probe.count("slow started") == 1 }
+        #expect(queues.cancel(jobID: id)?.hasPrefix("held by ") == true)
+        try await Engine.eventually("the slow job settled as cancelled") { queues.counters("default")["cancelled"] == 1 }
+        try await Engine.enqueue(queues, [("quick", [:]), ("quick", [:])])
+        try await Engine.eventually("both quick jobs succeeded") { queues.counters("default")["processed"] == 2 }
+        try await run.stop()
+        #expect(probe.events == ["slow started", "slow saw cancellation", "quick ran", "quick finished", "quick ran", "quick finished"])
+        #expect(queues.counters("default")["failed"] == nil && queues.dead("default").isEmpty)
+    }
+
     @Test func aPrefetchedJobIsDroppedUnrunWhileItsNeighbourRuns() async throws {
         let queues = InMemoryQueues()
         let gate = EngineGate()
