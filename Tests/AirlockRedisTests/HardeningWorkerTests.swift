@@ -146,7 +146,7 @@ struct HardeningWorkerTests {
 
     @Test(arguments: [
         ("-blmove", "blmove"),
-        ("-lmove", "can't run this command"),
+        ("-rpop", "can't run this command"),
     ])
     func aMissingPermissionStopsTheWorkerWithAClearError(_ denied: String, _ mentioned: String) async throws {
         let server = try await RedisServer.start(.init(extraConfig: ["user worker on >pw ~* &* +@all \(denied)"]))
