@@ -58,6 +58,9 @@ extension RedisJobSource {
         }
     }
 
+    /// The settle script's short form of an acknowledgement with no result and no batch.
+    private static let plainAcknowledgement: [UInt8] = [UInt8(ascii: "a")]
+
     /// Most settlements one script call carries.
     static let maxPerCall = 256
 
@@ -80,6 +83,11 @@ extension RedisJobSource {
         args.reserveCapacity(3 + settlements.count * 9)
         var batchIndex: [BatchMembership: Int] = [:]
         for settlement in settlements {
+            if case .acknowledge = settlement.outcome, settlement.result == nil, settlement.batch == nil {
+                args.append(Self.plainAcknowledgement)
+                args.append(settlement.job.raw)
+                continue
+            }
             let mode: StaticString
             var payload: [UInt8] = []
             var score: Int64 = 0
@@ -159,7 +167,9 @@ extension RedisJobSource {
     /// then per job its result key (followed by its notify list, if any) and, once per batch in
     /// the call, the batch's keys (record, counted set, the batch queue's ready list).
     /// ARGV: dead-letter cap, now (ms, the worker's clock: the series' second, a batch's
-    /// `completed_at`), worker id, then per job: mode, the job's raw bytes,
+    /// `completed_at`), worker id, then per job either `a` and the job's raw bytes (the short
+    /// form of a plain acknowledgement: no result, no batch — most jobs, two arguments instead of
+    /// nine) or: mode, the job's raw bytes,
     /// new payload, due ms, result key index in KEYS (0 for none), result, result expiry s, notify
     /// list index in KEYS (0: publish on the result key's channel instead, as Celery's backend does),
     /// batch record index in KEYS (0 for none; negative: the index of this queue's batch tallies,
@@ -187,57 +197,66 @@ extension RedisJobSource {
         local batchCounts, batchOrder = {}, {}
         local i = 4
         while i <= #ARGV do
-          local mode, raw, payload, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-          local batchIndex = tonumber(ARGV[i + 8])
-          local jobID = batchIndex ~= 0 and ARGV[i + 9]
-          local here = i
-          i = i + (batchIndex ~= 0 and 10 or 9)
-          if redis.call('LREM', inflight, -1, raw) == 1 then
-            if batchIndex < 0 and final[mode] then
-              redis.call('SADD', KEYS[-batchIndex], jobID)
-            elseif batchIndex > 0 and final[mode] then
-              local group = batchIndex .. ' ' .. final[mode]
-              if not batchCounts[group] then
-                batchCounts[group] = {index = batchIndex, field = final[mode], ids = {}}
-                batchOrder[#batchOrder + 1] = group
-              end
-              local ids = batchCounts[group].ids
-              ids[#ids + 1] = jobID
-            end
-            settled = settled + 1
-            local resultIndex = tonumber(ARGV[here + 4])
-            if resultIndex > 0 then
-              redis.call('SET', KEYS[resultIndex], ARGV[here + 5], 'EX', tonumber(ARGV[here + 6]))
-              local notifyIndex = tonumber(ARGV[here + 7])
-              if notifyIndex > 0 then
-                redis.call('DEL', KEYS[notifyIndex])
-                redis.call('LPUSH', KEYS[notifyIndex], '1')
-                redis.call('EXPIRE', KEYS[notifyIndex], tonumber(ARGV[here + 6]))
-              else
-                redis.call('PUBLISH', KEYS[resultIndex], ARGV[here + 5])
-              end
-            end
-            if mode == 'ack' then
+          if ARGV[i] == 'a' then
+            -- The short form of the common case: acknowledged, no result, no batch.
+            if redis.call('LREM', inflight, -1, ARGV[i + 1]) == 1 then
+              settled = settled + 1
               counts.processed = counts.processed + 1
-            elseif mode == 'expired' then
-              counts.expired = counts.expired + 1
-            elseif mode == 'cancelled' then
-              counts.cancelled = counts.cancelled + 1
-            elseif mode == 'requeue' then
-              redis.call('RPUSH', home, raw)
-            elseif mode == 'postpone' then
-              redis.call('ZADD', delayed, score, raw)
-              wakeScore = score
-            elseif mode == 'retry' then
-              redis.call('ZADD', delayed, score, payload)
-              counts.failed = counts.failed + 1
-              counts.retried = counts.retried + 1
-              wakeScore = score
-            elseif mode == 'dead' then
-              redis.call('LPUSH', dead, payload)
-              counts.failed = counts.failed + 1
-              counts.dead = counts.dead + 1
-              trimDead = true
+            end
+            i = i + 2
+          else
+            local mode, raw, payload, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+            local batchIndex = tonumber(ARGV[i + 8])
+            local jobID = batchIndex ~= 0 and ARGV[i + 9]
+            local here = i
+            i = i + (batchIndex ~= 0 and 10 or 9)
+            if redis.call('LREM', inflight, -1, raw) == 1 then
+              if batchIndex < 0 and final[mode] then
+                redis.call('SADD', KEYS[-batchIndex], jobID)
+              elseif batchIndex > 0 and final[mode] then
+                local group = batchIndex .. ' ' .. final[mode]
+                if not batchCounts[group] then
+                  batchCounts[group] = {index = batchIndex, field = final[mode], ids = {}}
+                  batchOrder[#batchOrder + 1] = group
+                end
+                local ids = batchCounts[group].ids
+                ids[#ids + 1] = jobID
+              end
+              settled = settled + 1
+              local resultIndex = tonumber(ARGV[here + 4])
+              if resultIndex > 0 then
+                redis.call('SET', KEYS[resultIndex], ARGV[here + 5], 'EX', tonumber(ARGV[here + 6]))
+                local notifyIndex = tonumber(ARGV[here + 7])
+                if notifyIndex > 0 then
+                  redis.call('DEL', KEYS[notifyIndex])
+                  redis.call('LPUSH', KEYS[notifyIndex], '1')
+                  redis.call('EXPIRE', KEYS[notifyIndex], tonumber(ARGV[here + 6]))
+                else
+                  redis.call('PUBLISH', KEYS[resultIndex], ARGV[here + 5])
+                end
+              end
+              if mode == 'ack' then
+                counts.processed = counts.processed + 1
+              elseif mode == 'expired' then
+                counts.expired = counts.expired + 1
+              elseif mode == 'cancelled' then
+                counts.cancelled = counts.cancelled + 1
+              elseif mode == 'requeue' then
+                redis.call('RPUSH', home, raw)
+              elseif mode == 'postpone' then
+                redis.call('ZADD', delayed, score, raw)
+                wakeScore = score
+              elseif mode == 'retry' then
+                redis.call('ZADD', delayed, score, payload)
+                counts.failed = counts.failed + 1
+                counts.retried = counts.retried + 1
+                wakeScore = score
+              elseif mode == 'dead' then
+                redis.call('LPUSH', dead, payload)
+                counts.failed = counts.failed + 1
+                counts.dead = counts.dead + 1
+                trimDead = true
+              end
             end
           end
         end
