@@ -107,24 +107,33 @@ struct WorkerExecutionTests {
         let harness = try await WorkerHarness.make("stats")
         var registry = TaskRegistry()
         registry.register("ok") { _, _ in }
+        // Settled in the script's long form (a result to store) beside the plain acknowledgements' short form.
+        registry.registerFunction("ok.kept", keepResult: .seconds(60)) { _, _ in "kept" }
         registry.register("flaky-once") { _, context in
             if context.attempt == 0 { throw WorkerTaskError(message: "first attempt fails") }
         }
         registry.register("doomed", maxRetries: 0) { _, _ in throw WorkerTaskError(message: "always fails") }
         try await harness.enqueue {
             try Airlock.enqueue(name: "ok")
+            try Airlock.enqueue(name: "ok.kept")
+            try Airlock.enqueue(name: "ok")
             try Airlock.enqueue(name: "flaky-once")
             try Airlock.enqueue(name: "doomed")
             try Airlock.enqueue(name: "no.such.task")
             try Airlock.enqueue(name: "ok", options: DispatchOptions(expires: .at(Date().addingTimeInterval(-1))))
         }
-        try await harness.withWorker(try harness.configuration(), registry: registry) { _ in
+        try await harness.withWorker(try harness.configuration(), registry: registry) { worker in
             try await WorkerKit.eventually("every job settled") {
                 let stats = try await harness.stats()
-                return stats["processed"] == 2 && stats["dead"] == 2 && stats["expired"] == 1
+                return stats["processed"] == 4 && stats["dead"] == 2 && stats["expired"] == 1
             }
+            // Every settled job left the in-flight list, whichever form settled it.
+            try await WorkerKit.eventually("the in-flight list emptied") { try await harness.inflightCount(worker: worker.id) == 0 }
         }
-        #expect(try await harness.stats() == ["processed": 2, "failed": 3, "retried": 1, "dead": 2, "expired": 1],
+        let kept = try await harness.command("KEYS", harness.namespace + ":{default}:result:*")
+        let stored = (kept.array ?? []).compactMap(\.string).filter { !$0.hasSuffix(":done") }
+        #expect(stored.count == 1, "the kept result was stored, and only that one: \(kept)")
+        #expect(try await harness.stats() == ["processed": 4, "failed": 3, "retried": 1, "dead": 2, "expired": 1],
                 "processed = succeeded; failed = failed attempts; retried; dead; expired")
     }
 }
