@@ -1,4 +1,4 @@
-import Tracing
+package import Tracing
 
 /// The `airlock.flush` span around a flush's dispatch, when the application bootstrapped a tracer.
 ///
@@ -9,9 +9,7 @@ enum FlushSpan {
     /// Runs `dispatch` inside the span; without a tracer, runs it with no span at all.
     static func around(_ intents: Int, executor: any Executor, _ dispatch: () async throws -> Void) async throws {
         // The default (no tracer) costs one check: no span, no task-local binding, no attributes.
-        guard TracingCheck.mayTrace else { return try await dispatch() }
-        let tracer = InstrumentationSystem.tracer
-        if tracer is NoOpTracer { return try await dispatch() }
+        guard let tracer = TracingCheck.activeTracer() else { return try await dispatch() }
         try await traced(tracer, intents, executor, dispatch)
     }
 
@@ -26,13 +24,16 @@ enum FlushSpan {
     }
 }
 
-/// Whether any tracer can be active, decided cheaply for the hot paths (once per flush, once per job).
+/// The tracer in effect for the hot paths (once per flush, once per job), or nil for none.
 package enum TracingCheck {
-    /// False when the instrument in effect (bootstrapped, or bound by `withInstrument`/`withTracer`)
-    /// is a no-op one: its concrete type costs far less to test than `InstrumentationSystem.tracer`'s
-    /// search for a tracer, which casts to an existential twice. True means "look the tracer up".
-    package static var mayTrace: Bool {
+    /// The bootstrapped tracer (or the one bound by `withInstrument`/`withTracer`); nil when that
+    /// is a no-op. The no-op case is decided first by the instrument's concrete type, which costs
+    /// far less than `InstrumentationSystem.tracer`'s search for a tracer (two casts to an
+    /// existential).
+    package static func activeTracer() -> (any Tracer)? {
         let instrument = InstrumentationSystem.instrument
-        return !(instrument is NoOpInstrument || instrument is NoOpTracer)
+        if instrument is NoOpInstrument || instrument is NoOpTracer { return nil }
+        let tracer = InstrumentationSystem.tracer
+        return tracer is NoOpTracer ? nil : tracer
     }
 }

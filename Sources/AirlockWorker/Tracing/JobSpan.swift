@@ -12,9 +12,7 @@ enum JobSpan {
     /// Runs `body` inside the span; without a tracer, runs it with no span at all.
     static func around<T: Sendable>(_ envelope: Envelope, queue: String, _ body: () async throws -> T) async throws -> T {
         // The default (no tracer) costs one check: nothing is extracted, started or bound.
-        guard TracingCheck.mayTrace else { return try await body() }
-        let tracer = InstrumentationSystem.tracer
-        if tracer is NoOpTracer { return try await body() }
+        guard let tracer = TracingCheck.activeTracer() else { return try await body() }
         return try await traced(tracer, envelope, queue, body)
     }
 
