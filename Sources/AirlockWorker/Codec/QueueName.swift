@@ -45,13 +45,7 @@ public enum QueueName {
     private static func isPlainASCIIName(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let first = bytes.first, bytes.count <= maximumLength else { return false }
         guard isASCIILetterOrDigit(first) || first == UInt8(ascii: "_") else { return false }
-        for byte in bytes where !isASCIILetterOrDigit(byte) {
-            switch byte {
-            case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "/"): continue
-            default: return false
-            }
-        }
-        return true
+        return bytes.allSatisfy { isASCIILetterOrDigit($0) || punctuation.utf8.contains($0) }
     }
 
     private static func isASCIILetterOrDigit(_ byte: UInt8) -> Bool {
@@ -59,9 +53,12 @@ public enum QueueName {
             || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
     }
 
+    /// The characters allowed besides letters and digits, on both paths.
+    private static let punctuation = ".-_:@/"
+
     private static func isAllowed(_ character: Character) -> Bool {
         if character.isLetter || character.isNumber { return !character.unicodeScalars.contains { $0.properties.generalCategory == .control } }
-        return ".-_:@/".contains(character)
+        return punctuation.contains(character)
     }
 
     private static func describe(_ character: Character) -> String {
