@@ -131,18 +131,25 @@ public struct Envelope: Sendable, Hashable {
     /// Parses and validates an envelope; every failure names the field and the problem.
     public static func decode(_ bytes: some Collection<UInt8>) throws(EnvelopeError) -> Envelope {
         guard !bytes.isEmpty else { throw EnvelopeError("empty message") }
-        // Known fields go straight to their slots; only unknown ones land in a dictionary.
-        var known = [JSONValue?](repeating: nil, count: Field.count)
-        var extra: [String: JSONValue] = [:]
+        var members = Members()
         do {
-            try JSONParser.forEachMember(of: Array(bytes)) { key, value in
-                if let field = Field(key) { known[field.rawValue] = value } else { extra[key] = value }
-            }
+            try JSONParser.forEachMember(of: Array(bytes)) { key, value in members.add(key, value) }
         } catch {
             if error.message == "expected a JSON object" { throw EnvelopeError("envelope is not a JSON object") }
             throw EnvelopeError("malformed JSON: \(error)")
         }
-        return try decode(known: known, extra: extra)
+        return try decode(known: members.known, extra: members.extra)
+    }
+
+    /// An envelope's members sorted as they are read: known fields straight to their slots
+    /// (indexed by ``Field``), only unknown ones into a dictionary.
+    private struct Members {
+        var known = [JSONValue?](repeating: nil, count: Field.count)
+        var extra: [String: JSONValue] = [:]
+
+        mutating func add(_ key: String, _ value: JSONValue) {
+            if let field = Field(key) { known[field.rawValue] = value } else { extra[key] = value }
+        }
     }
 
     /// The fields this version knows, numbered by their position in `known`; every other field is
@@ -201,12 +208,9 @@ public struct Envelope: Sendable, Hashable {
     }
 
     package static func decode(fields: [String: JSONValue]) throws(EnvelopeError) -> Envelope {
-        var known = [JSONValue?](repeating: nil, count: Field.count)
-        var extra: [String: JSONValue] = [:]
-        for (key, value) in fields {
-            if let field = Field(key) { known[field.rawValue] = value } else { extra[key] = value }
-        }
-        return try decode(known: known, extra: extra)
+        var members = Members()
+        for (key, value) in fields { members.add(key, value) }
+        return try decode(known: members.known, extra: members.extra)
     }
 
     /// Validates the known fields (`known`, indexed by ``Field``) and keeps `extra` as they are.
