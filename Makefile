@@ -12,11 +12,14 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# Release binaries link the Swift runtime and Foundation statically: nothing to install on a
-# server, and a worker idles at ~18 MB RSS instead of ~23 MB. (The toolchain's static Foundation
-# prints one linker warning about mktemp; it is not ours.)
+# Release binaries (flags in scripts/release-flags, shared with bench/) link the Swift runtime
+# statically: nothing to install on a server. They link with the toolchain's lld and pack their
+# relative relocations (DT_RELR: 16 KB where 2 MB were read at every start; needs glibc >= 2.36),
+# and the sources use FoundationEssentials, not Foundation: an idle worker's RSS went 24.9 -> 21 MB
+# (docs/BENCHMARKS.md, "Worker memory").
+RELEASE_FLAGS := $(shell cat scripts/release-flags)
 build-release: deps
-	$(SWIFT) build -c release --static-swift-stdlib
+	$(SWIFT) build $(RELEASE_FLAGS)
 
 ## Everything CI runs: build, unit tests (core + Redis against a private redis-server), integration suite.
 test: deps

@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 SWIFT=${SWIFT:-swift}
-build_args=(-c release --static-swift-stdlib)
+read -ra build_args < scripts/release-flags   # as `make build-release` builds them
 if [ -n "${BENCH_SCRATCH:-}" ]; then build_args+=(--scratch-path "$BENCH_SCRATCH"); fi
 if [ "$BUILD" = 1 ]; then $SWIFT build "${build_args[@]}" --product AirlockBench >&2; fi
 BIN=$($SWIFT build "${build_args[@]}" --show-bin-path)

@@ -81,7 +81,7 @@ MAIN=1; if [ "$ONLY_PEERS" = 1 ] || [ "$ONLY_SCALING" = 1 ]; then MAIN=0; fi
 wants() { case " $PEER_LIST " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 SWIFT=${SWIFT:-swift}
-build_args=(-c release --static-swift-stdlib)   # as `make build-release` builds them
+read -ra build_args < scripts/release-flags   # as `make build-release` builds them
 if [ -n "${BENCH_SCRATCH:-}" ]; then build_args+=(--scratch-path "$BENCH_SCRATCH"); fi
 if [ "$BUILD" = 1 ]; then $SWIFT build "${build_args[@]}" >&2; fi
 if [ "$ONLY_PEERS" = 1 ]; then

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The front door: wrap work in a ``scope(policy:executor:behavior:settings:isolation:_:)``,
 /// call ``enqueue(_:options:origin:name:)`` anywhere inside it, and the side effects escape

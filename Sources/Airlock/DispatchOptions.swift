@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
 public import Foundation
+#endif
 
 /// How and when an executor should dispatch an intent: Celery's `apply_async` options, typed.
 ///

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
 public import Foundation
+#endif
 
 /// The wish to run a side effect later: which task, with what arguments, how to dispatch it, and
 /// the local policies that were active when it was made.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
 public import Foundation
+#endif
 
 // Numbers that arrive from outside — a job's `eta`, a retry count, a delayed-set score, a
 // `--countdown` typed by an operator — must never trap when they are absurd. These are the only

@@ -1,6 +1,15 @@
 import AirlockRedis
 public import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 import Airlock
 import AirlockRedisClient
@@ -111,11 +120,11 @@ public struct AirlockCommand: AsyncParsableCommand {
         if error is CommandFailure {
             let failure = CommandFailure(error)
             Console.error(failure.description)
-            Foundation.exit(failure.exitCode)
+            Console.exitProcess(failure.exitCode)
         }
         if exitCode(for: error) == .validationFailure {
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(ExitStatus.usage)
+            Console.write(fullMessage(for: error) + "\n", to: STDERR_FILENO)
+            Console.exitProcess(ExitStatus.usage)
         }
         exit(withError: error)
     }

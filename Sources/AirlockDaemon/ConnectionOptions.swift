@@ -1,6 +1,10 @@
 import AirlockRedis
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Airlock
 import AirlockRedisClient
 import AirlockWorker

@@ -1,5 +1,14 @@
 import Airlock
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 import Synchronization
 
@@ -42,7 +51,7 @@ struct DaemonLogHandler: LogHandler {
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         let line = Self.line(
             format: format, timestamp: Date(), level: event.level, label: label, message: "\(event.message)", metadata: merged)
-        Self.output.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
+        Self.output.withLock { _ in Console.write(line, to: STDERR_FILENO) }
     }
 
     /// Serialises writes so lines from concurrent tasks never interleave.

@@ -1,6 +1,10 @@
 import AirlockRedis
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Airlock
 import AirlockRedisClient
 import AirlockWorker
@@ -74,7 +78,7 @@ struct DeadListCommand: AsyncParsableCommand {
         if let unit = text.last.flatMap({ units[$0] }), let count = Int64(text.dropLast()), count >= 0, count <= 36_500 * 86_400 {
             return now - count * unit
         }
-        guard let date = ISO8601DateFormatter().date(from: text) else { return nil }
+        guard let date = try? Date(text, strategy: Date.ISO8601FormatStyle()) else { return nil }
         return Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 

@@ -1,7 +1,11 @@
 import Airlock
 import AirlockRedis
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import AirlockRedisClient
 import AirlockWorker
 
@@ -133,10 +137,8 @@ struct EnqueueCommand: AsyncParsableCommand {
     }
 
     static func parseDate(_ text: String) throws -> Date {
-        let formatter = ISO8601DateFormatter()
-        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime], [.withInternetDateTime, .withFractionalSeconds]] {
-            formatter.formatOptions = options
-            if let date = formatter.date(from: text) { return date }
+        for style in [Date.ISO8601FormatStyle(), Date.ISO8601FormatStyle(includingFractionalSeconds: true)] {
+            if let date = try? Date(text, strategy: style) { return date }
         }
         throw CommandFailure("--eta '\(text)' is not an ISO 8601 time with a time zone, like 2025-05-01T12:00:00Z or 2025-05-01T14:00:00+02:00")
     }

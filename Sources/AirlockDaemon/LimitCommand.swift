@@ -56,7 +56,7 @@ struct LimitCommand: AsyncParsableCommand {
         do {
             return try QueueLimit(parsing: parts.joined(separator: ","))
         } catch {
-            throw ValidationError(error.description.replacingOccurrences(of: "burst:N needs a rate:N/INTERVAL", with: "--burst needs --rate"))
+            throw ValidationError(error.description.replacing("burst:N needs a rate:N/INTERVAL", with: "--burst needs --rate"))
         }
     }
 

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -89,11 +93,21 @@ enum OutboxTool {
     static func executableDirectory() -> String? {
         #if os(Linux)
         if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            return (path as NSString).deletingLastPathComponent
+            return directory(of: path)
         }
         #endif
         guard let first = CommandLine.arguments.first, first.contains("/") else { return nil }
-        return (URL(fileURLWithPath: first).resolvingSymlinksInPath().path as NSString).deletingLastPathComponent
+        return directory(of: URL(fileURLWithPath: first).resolvingSymlinksInPath().path)
+    }
+
+    /// What `NSString.deletingLastPathComponent` gives: `/a/b` for `/a/b/c`, `/` for `/a`, `` for `a`.
+    static func directory(of path: String) -> String {
+        var path = Substring(path)
+        while path.count > 1, path.last == "/" { path.removeLast() }
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        var head = path[..<slash]
+        while head.last == "/" { head.removeLast() }
+        return head.isEmpty ? "/" : String(head)
     }
 
     /// Replaces this process with the tool; returns only by throwing.

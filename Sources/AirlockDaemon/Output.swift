@@ -3,7 +3,11 @@ import AirlockRedis
 import AirlockRedisClient
 import AirlockWorker
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -71,23 +75,52 @@ enum Console {
 
     /// Writes `text` and a newline to stdout.
     static func out(_ text: String) {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        write(text + "\n", to: STDOUT_FILENO)
     }
 
     /// Writes `text` as is to stdout.
     static func raw(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        write(text, to: STDOUT_FILENO)
+    }
+
+    /// Ends the process with `status` at once (the C library's `exit`, which commands with an
+    /// `exit(reporting:)` of their own cannot name unqualified).
+    static func exitProcess(_ status: Int32) -> Never {
+        #if canImport(Glibc)
+        Glibc.exit(status)
+        #else
+        Darwin.exit(status)
+        #endif
+    }
+
+    /// Writes all of `text` with write(2), across short writes and signals; a closed or full
+    /// output drops the rest (there is nowhere left to say so).
+    static func write(_ text: String, to descriptor: Int32) {
+        var text = text
+        text.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = systemWrite(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
+        }
     }
 
     /// `airlock-workerd: error: …` on stderr, on one line, control characters escaped (an error
     /// may quote a job's task name or a reply from Redis).
     static func error(_ message: String) {
-        FileHandle.standardError.write(Data("\(program): error: \(SafeText.escape(oneLine(message)))\n".utf8))
+        write("\(program): error: \(SafeText.escape(oneLine(message)))\n", to: STDERR_FILENO)
     }
 
     /// `airlock-workerd: note: …` on stderr, on one line, control characters escaped.
     static func note(_ message: String) {
-        FileHandle.standardError.write(Data("\(program): note: \(SafeText.escape(oneLine(message)))\n".utf8))
+        write("\(program): note: \(SafeText.escape(oneLine(message)))\n", to: STDERR_FILENO)
     }
 
     /// Whether stdout is a terminal (refresh in place) rather than a pipe or file.
@@ -134,7 +167,7 @@ let quietLogger = Logger(label: "airlock.admin", factory: { _ in SwiftLogNoOpLog
 /// `--queue a --queue "b, c"` → `["a", "b", "c"]`: spaces around the commas are list syntax, never part
 /// of a name (``QueueName`` forbids them), so an empty item stays empty and is refused.
 func queueList(_ values: [String]) -> [String] {
-    values.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }.map { $0.trimmingCharacters(in: .whitespaces) }
+    values.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }.map { $0.trimmingSpaces() }
 }
 
 /// The queue names of `values` (see ``queueList(_:)``), each checked against ``QueueName``'s rule:
@@ -149,3 +182,9 @@ func validatedQueueList(_ values: [String], option: String) throws -> [String] {
 
 /// `text` for a line of human output: ``SafeText/escape(_:)``.
 func safe(_ text: String) -> String { SafeText.escape(text) }
+
+#if canImport(Glibc)
+private let systemWrite = Glibc.write
+#else
+private let systemWrite = Darwin.write
+#endif

@@ -2,7 +2,16 @@ import Airlock
 import AirlockRedis
 import AirlockWorker
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -249,8 +258,8 @@ struct RunCommand: AsyncParsableCommand {
         for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
             seen += 1
             if seen == 2 {
-                FileHandle.standardError.write(Data("airlock-workerd: second signal, exiting now\n".utf8))
-                Foundation.exit(130)
+                Console.write("airlock-workerd: second signal, exiting now\n", to: STDERR_FILENO)
+                Console.exitProcess(130)
             }
         }
     }

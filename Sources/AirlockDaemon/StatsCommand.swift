@@ -1,6 +1,10 @@
 import AirlockRedis
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Airlock
 import AirlockRedisClient
 import AirlockWorker
@@ -129,7 +133,7 @@ struct StatsCommand: AsyncParsableCommand {
         var footer = "workers: \(w.alive) alive"
         if w.dead > 0 { footer += ", \(w.dead) dead (awaiting recovery)" }
         footer += " · namespace \(safe(report.namespace)) · \(Format.date(milliseconds: report.sampledAtMilliseconds))"
-        if let seconds = report.rateIntervalSeconds { footer += String(format: " · rate over %.1fs", seconds) }
+        if let seconds = report.rateIntervalSeconds { footer += " · rate over \(Format.oneDecimal(seconds))s" }
         let limited = report.queues.filter { $0.limit != nil }
         if !limited.isEmpty {
             lines.append("")

@@ -1,7 +1,11 @@
 public import Airlock
 public import AirlockRedisClient
 import AirlockWorker
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 public import Logging
 
 /// Dispatches a scope's intents to a Celery fleet: messages a stock Celery 5 worker accepts,

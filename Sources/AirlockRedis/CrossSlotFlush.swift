@@ -1,7 +1,11 @@
 public import Airlock
 import AirlockRedisClient
 import AirlockWorker
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 /// A flush whose jobs hash to more than one slot of a Redis Cluster, where no script may span

@@ -83,7 +83,7 @@ public struct QueueLimit: Sendable, Hashable, CustomStringConvertible {
         var rate: (count: Int, interval: Duration)?
         var burst: Int?
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let item = part.trimmingCharacters(in: .whitespaces)
+            let item = part.trimmingSpaces()
             let pair = item.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard pair.count == 2 else {
                 throw QueueLimitError(.invalidSyntax, "'\(SafeText.escape(item))' in limit '\(SafeText.escape(text))' must be concurrency:N, rate:N/INTERVAL or burst:N")
@@ -167,7 +167,7 @@ public struct QueueLimit: Sendable, Hashable, CustomStringConvertible {
     static let longestIntervalMilliseconds: Int64 = 86_400_000
 
     private static func number(_ text: String, of name: String) throws(QueueLimitError) -> Int {
-        guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
+        guard let value = Int(text.trimmingSpaces()) else {
             throw QueueLimitError(.invalidSyntax, "\(name):\(SafeText.escape(text)) needs a whole number, such as \(name):5")
         }
         return value
@@ -175,7 +175,7 @@ public struct QueueLimit: Sendable, Hashable, CustomStringConvertible {
 
     /// `100/1s`, `100/s`, `5/500ms`, `10/2m`, `1/1h`.
     private static func rate(_ text: String) throws(QueueLimitError) -> (count: Int, interval: Duration) {
-        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingSpaces() }
         guard parts.count == 2, let count = Int(parts[0]) else {
             throw QueueLimitError(.invalidSyntax, "rate:\(SafeText.escape(text)) must be N/INTERVAL, such as rate:100/1s or rate:5/500ms")
         }

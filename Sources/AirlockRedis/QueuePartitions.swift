@@ -29,7 +29,7 @@ public enum QueuePartitions {
     /// The logical queue a partition's queue belongs to, and its index; `(name, 0)` for a name
     /// that is not a partition's.
     public static func logical(_ name: String) -> (queue: String, partition: Int) {
-        guard let marker = name.range(of: "@p", options: .backwards),
+        guard let marker = name.ranges(of: "@p").last,
               let index = Int(name[marker.upperBound...]), index > 0, String(index) == name[marker.upperBound...],
               marker.lowerBound > name.startIndex else { return (name, 0) }
         return (String(name[..<marker.lowerBound]), index)

@@ -1,7 +1,11 @@
 public import Airlock
 public import AirlockRedisClient
 public import AirlockWorker
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
 public import Foundation
+#endif
 public import Logging
 import Synchronization
 

@@ -235,7 +235,7 @@ struct RedisURLParser {
             try parseKombuSentinel(into: &config)
             return
         }
-        guard let schemeEnd = url.range(of: "://") else {
+        guard let schemeEnd = url.firstRange(of: "://") else {
             throw .invalidURL(url, "missing scheme")
         }
         let scheme = url[..<schemeEnd.lowerBound].lowercased()
@@ -564,7 +564,7 @@ struct RedisURLParser {
         if let at = text.lastIndex(of: "@") {
             var credentials = text[..<at]
             text = text[at...]
-            if let scheme = credentials.range(of: "://"), credentials[..<scheme.lowerBound].allSatisfy(isSchemeCharacter),
+            if let scheme = credentials.firstRange(of: "://"), credentials[..<scheme.lowerBound].allSatisfy(isSchemeCharacter),
                (1...20).contains(credentials.distance(from: credentials.startIndex, to: scheme.lowerBound)) {
                 result = String(credentials[..<scheme.upperBound])
                 credentials = credentials[scheme.upperBound...]

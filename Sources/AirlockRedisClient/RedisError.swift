@@ -1,5 +1,9 @@
 public import Airlock
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 /// Everything that can go wrong talking to Redis, as one concrete type so that
 /// `throws(RedisError)` APIs stay exhaustive and callers can decide between
 /// "retry later" (``isConnectionProblem``) and "tell a human" (everything else).
@@ -179,7 +183,7 @@ public struct RedisError: AirlockError, Equatable {
     public static func invalidURL(_ url: String, _ detail: String) -> RedisError {
         let (redacted, secrets) = RedisURLParser.redaction(url)
         // A detail quoting a malformed part of the URL must not quote the password either.
-        let scrubbed = secrets.reduce(detail) { $0.replacingOccurrences(of: $1, with: "***") }
+        let scrubbed = secrets.reduce(detail) { $0.replacing($1, with: "***") }
         return RedisError(.invalidURL, "Invalid Redis URL '\(SafeText.escape(redacted))': \(SafeText.escape(scrubbed)) (expected redis://[[user]:password@]host[:port][/db], rediss://… for TLS, redis+sentinel://host:26379,host2:26379/master[/db] or unix:///path/to/socket[?db=N])")
     }
 

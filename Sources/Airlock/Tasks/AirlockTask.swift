@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
 public import Foundation
+#endif
 public import Logging
 
 /// A side effect a scope can buffer and a worker can run: a `Codable` value whose stored

@@ -1,5 +1,10 @@
 public import Airlock
+import AirlockRedisClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 public import Logging
 public import ServiceLifecycle
 import Synchronization
@@ -68,7 +73,7 @@ public final class MetricsEndpoint: Service, Sendable {
         }
         guard startNow else { throw MetricsEndpointError(.alreadyRunning, "the metrics endpoint on \(address) is already running; create another to serve again") }
         logger.notice("serving metrics", metadata: ["url": "http://\(address.displayHost):\(port)/metrics"])
-        let thread = Thread { [self] in
+        OwnedThread.start(name: "airlock-metrics") { [self] in
             serve()
             let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
                 state.exited = true
@@ -77,8 +82,6 @@ public final class MetricsEndpoint: Service, Sendable {
             }
             waiter?.resume()
         }
-        thread.name = "airlock-metrics"
-        thread.start()
         try? await gracefulShutdown()
         stop()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

@@ -1,5 +1,9 @@
 import Airlock
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// JSON documents with a fixed key order, so the admin schemas read the same on every run.
 enum AdminJSON {

@@ -1,5 +1,14 @@
 import Airlock
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A plain-text table: a header row, columns padded to their widest cell.
 struct TextTable {
@@ -35,12 +44,24 @@ enum Format {
         guard let ms = milliseconds else { return "-" }
         if ms < 1000 { return "\(ms)ms" }
         let seconds = ms / 1000
-        if seconds < 10 { return String(format: "%.1fs", Double(ms) / 1000) }
+        if seconds < 10 { return oneDecimal(Double(ms) / 1000) + "s" }
         if seconds < 60 { return "\(seconds)s" }
-        if seconds < 3600 { return String(format: "%dm%02ds", seconds / 60, seconds % 60) }
-        if seconds < 86400 { return String(format: "%dh%02dm", seconds / 3600, (seconds % 3600) / 60) }
-        return String(format: "%dd%02dh", seconds / 86400, (seconds % 86400) / 3600)
+        if seconds < 3600 { return "\(seconds / 60)m" + twoDigits(seconds % 60) + "s" }
+        if seconds < 86400 { return "\(seconds / 3600)h" + twoDigits((seconds % 3600) / 60) + "m" }
+        return "\(seconds / 86400)d" + twoDigits((seconds % 86400) / 3600) + "h"
     }
+
+    /// `value` with one decimal, exactly as printf's `%.1f` writes it (`4.2`, `0.0`, `nan`):
+    /// the C library's own formatting, which Foundation's `String(format:)` also calls.
+    static func oneDecimal(_ value: Double) -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        let written = withVaList([value]) { vsnprintf(&buffer, buffer.count, "%.1f", $0) }
+        guard written > 0, Int(written) < buffer.count else { return "\(value)" }
+        return String(decoding: buffer.prefix(Int(written)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// `5` as `05`: the minutes, seconds or hours after a larger unit.
+    private static func twoDigits(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
 
     /// `2025-05-01T12:00:00Z` (UTC); `-` for none, `?` for a timestamp outside years 1970–9999.
     static func date(milliseconds: Int64?) -> String {
@@ -52,11 +73,11 @@ enum Format {
     /// `12.5`, one decimal.
     static func rate(_ value: Double?) -> String {
         guard let value else { return "-" }
-        return String(format: "%.1f", value)
+        return oneDecimal(value)
     }
 
     static func seconds(_ value: Double) -> String {
-        value == value.rounded() ? "\(Int(value))s" : String(format: "%.1fs", value)
+        value == value.rounded() ? "\(Int(value))s" : oneDecimal(value) + "s"
     }
 
     /// `text` on one line with its control characters escaped, cut to `limit` characters with `…`.

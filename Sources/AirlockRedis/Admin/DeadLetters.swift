@@ -1,7 +1,11 @@
 public import Airlock
 import AirlockRedisClient
 import AirlockWorker
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One entry of a queue's dead-letter list (`<ns>:{Q}:dead`): the job's envelope plus `error`,
 /// `failed_at` (ms) and `attempts`; or, for a message that was not a valid envelope, `task: null`

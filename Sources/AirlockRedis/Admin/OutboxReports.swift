@@ -1,6 +1,10 @@
 import Airlock
 public import AirlockRedisClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What one PostgreSQL outbox relay last said about the outbox it drains, as it published it in
 /// Redis (`<ns>:outbox:relay:<id>`, see `docs/PROTOCOL.md`).

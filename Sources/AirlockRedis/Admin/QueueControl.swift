@@ -1,7 +1,11 @@
 public import Airlock
 import AirlockRedisClient
 import AirlockWorker
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What ``RedisAdmin/enqueue(task:arguments:options:origin:)`` did.
 public struct EnqueueResult: Sendable, Hashable {

@@ -1,7 +1,11 @@
 import Airlock
 import AirlockRedisClient
 import AirlockWorker
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The counters a queue's stats hash (`<ns>:{Q}:stats`) accumulates, as totals since the queue
 /// was first used.

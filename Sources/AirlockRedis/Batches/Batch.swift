@@ -1,6 +1,10 @@
 public import Airlock
 import AirlockWorker
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 
 /// Jobs tracked together: counts of pending, succeeded, dead and cancelled jobs, and callback jobs

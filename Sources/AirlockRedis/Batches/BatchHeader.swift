@@ -1,6 +1,10 @@
 import Airlock
 import AirlockWorker
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What a flush does with a batch: open one (or add to it), or join the running job's.
 enum BatchWrite: Sendable {

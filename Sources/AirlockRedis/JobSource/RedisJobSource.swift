@@ -2,7 +2,11 @@ public import Airlock
 public import AirlockRedisClient
 public import AirlockWorker
 public import Logging
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 
 /// The worker's ``JobSource`` on Redis: the key layout and scripts of `docs/PROTOCOL.md`.
@@ -282,7 +286,7 @@ public final class RedisJobSource: JobSource, CustomStringConvertible {
 
     /// Whether an `INFO persistence` reply says the AOF is off.
     static func appendOnlyDisabled(info: String) -> Bool {
-        info.split(whereSeparator: \.isNewline).contains { $0.trimmingCharacters(in: .whitespaces) == "aof_enabled:0" }
+        info.split(whereSeparator: \.isNewline).contains { $0.trimmingSpaces() == "aof_enabled:0" }
     }
 }
 

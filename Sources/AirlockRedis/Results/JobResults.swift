@@ -1,7 +1,11 @@
 public import Airlock
 public import AirlockRedisClient
 import AirlockWorker
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 public import Logging
 
 /// Reads the results of native jobs that asked to keep them

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 
 /// Work for the owned thread. It receives the thread's runner (nil when the
@@ -15,22 +19,19 @@ typealias ConnectionJob = @Sendable ((any CommandRunner)?) -> @Sendable () -> Vo
 /// `@unchecked Sendable` is safe: `jobs` and `accepting` are only read or written
 /// while holding `condition`'s lock, and everything else is `let`.
 final class ConnectionThread: @unchecked Sendable {
-    private let condition = NSCondition()
+    private let condition = ThreadCondition()
     private var jobs: [ConnectionJob] = []
     private var accepting = true
 
     /// Starts the thread; the runner is created on it and never leaves it.
     init(configuration: RedisConfiguration, name: String?, logger: Logger) {
-        let thread = Thread { [self] in
+        OwnedThread.start(name: "airlock-redis" + (name.map { "-\($0)" } ?? "")) { [self] in
             Self.blockSIGPIPE()
             let owner: any CommandRunner = configuration.cluster == nil
                 ? ConnectionOwner(configuration: configuration, name: name, logger: logger)
                 : ClusterRouter(configuration: configuration, name: name, logger: logger)
             self.runLoop(owner)
         }
-        thread.name = "airlock-redis" + (name.map { "-\($0)" } ?? "")
-        thread.stackSize = 1 << 20
-        thread.start()
     }
 
     /// Queues a job; false if the client is already closed (the job is dropped unrun).

@@ -1,5 +1,14 @@
 import Airlock
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 import Synchronization
 
@@ -85,10 +94,7 @@ final class SentinelWatcher: Sendable {
     // MARK: The thread
 
     private func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "airlock-sentinel-watch"
-        thread.stackSize = 1 << 20
-        thread.start()
+        OwnedThread.start(name: "airlock-sentinel-watch") { [self] in run() }
     }
 
     private func run() {
@@ -164,8 +170,8 @@ final class SentinelWatcher: Sendable {
         while !stopped.load(ordering: .acquiring) {
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else { return }
-            let seconds = Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18
-            Thread.sleep(forTimeInterval: min(0.1, seconds))
+            let microseconds = remaining.components.seconds * 1_000_000 + remaining.components.attoseconds / 1_000_000_000_000
+            usleep(UInt32(max(1, min(100_000, microseconds))))
         }
     }
 }

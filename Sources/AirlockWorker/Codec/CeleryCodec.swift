@@ -1,5 +1,9 @@
 public import Airlock
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Celery protocol v2 messages as kombu's Redis transport stores them (`docs/CELERY.md`): a retry
 /// is the same message with `retries + 1`, a new `eta` and a fresh delivery tag, so a Celery worker

@@ -1,5 +1,9 @@
 public import Airlock
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
 public import Foundation
+#endif
 
 /// A Celery protocol v2 message as kombu's Redis transport stores it: a JSON object whose
 /// `body` is the base64 of `[args, kwargs, embed]`, with the task's identity in `headers`.

@@ -1,5 +1,9 @@
 import Airlock
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Task results in the form Celery's Redis result backend stores them, so a Python caller's
 /// `AsyncResult.get()` returns the value (or raises the failure).

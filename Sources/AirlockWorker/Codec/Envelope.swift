@@ -1,5 +1,9 @@
 public import Airlock
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One job on the wire: a JSON object, UTF-8, version 1. See `docs/PROTOCOL.md`.
 ///

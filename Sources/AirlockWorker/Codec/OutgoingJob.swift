@@ -1,5 +1,9 @@
 public import Airlock
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
 public import Foundation
+#endif
 
 /// An intent turned into the job a producer writes: its envelope bytes and where they go. Built
 /// the same way by every producer (`RedisExecutor`, ``InMemoryQueues``), so every back end

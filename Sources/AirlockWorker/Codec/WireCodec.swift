@@ -1,5 +1,9 @@
 public import Airlock
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// How a worker reads the messages of its queues and writes what it sends back (a retry, a dead
 /// letter, a result): one conformance per message format, so the engine has no protocol branches.

@@ -1,5 +1,9 @@
 package import Airlock
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 package import Logging
 
 /// Runs one fetched job and decides how it settles.

@@ -1,5 +1,9 @@
 public import Airlock
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 
 /// A queue back end in memory: ready, delayed, held and dead jobs per queue, workers and their

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
 public import Foundation
+#endif
 import Airlock
 
 /// A cron expression: five fields (`minute hour day-of-month month day-of-week`) or six, with
@@ -28,7 +32,7 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
     /// Parses `text`.
     /// - Throws: ``ScheduleError`` naming the field and what is wrong with it.
     public init(_ text: String) throws(ScheduleError) {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingSpaces()
         let expanded = Self.macros[trimmed.lowercased()] ?? trimmed
         var fields = expanded.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard fields.count == 5 || fields.count == 6 else {

@@ -1,5 +1,9 @@
 public import Airlock
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A job enqueued at every tick of a schedule, declared where tasks are registered
 /// (``TaskRegistry/schedule(_:_:task:args:kwargs:queue:missed:lateness:)``).
@@ -91,9 +95,7 @@ public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
     /// At the instants a cron expression matches in `timeZone` (default UTC).
     /// - Throws: ``ScheduleError`` for an expression that does not parse or an unknown time zone.
     public static func cron(_ expression: String, timeZone: String = "UTC") throws(ScheduleError) -> ScheduleTiming {
-        guard let zone = TimeZone(identifier: timeZone) else {
-            throw ScheduleError(.invalidCron, "unknown time zone \(CronExpression.quote(timeZone)); use an IANA name such as Europe/Paris")
-        }
+        guard let zone = ScheduleTimeZone.named(timeZone) else { throw ScheduleError(.invalidCron, ScheduleTimeZone.unknown(timeZone)) }
         return ScheduleTiming(rule: .cron(try CronExpression(expression), zone, zoneName: timeZone))
     }
 
@@ -122,7 +124,7 @@ public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
         case "cron"?:
             var fields = Array(words.dropFirst())
             var zone = "UTC"
-            if let last = fields.last, fields.count > 1, !last.hasPrefix("@"), TimeZone(identifier: last) != nil {
+            if let last = fields.last, fields.count > 1, !last.hasPrefix("@"), ScheduleTimeZone.named(last) != nil {
                 zone = last
                 fields.removeLast()
             }

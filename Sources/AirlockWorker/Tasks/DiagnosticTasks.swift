@@ -1,5 +1,9 @@
 public import Airlock
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 extension TaskRegistry {
     /// Adds the built-in diagnostic tasks, so a deployment can be smoke-tested end to end with

@@ -1,5 +1,9 @@
 public import Airlock
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The tasks a worker can run, by wire name: typed ``AirlockTask`` types and named closures over
 /// Celery-style arguments.
