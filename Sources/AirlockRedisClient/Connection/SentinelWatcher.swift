@@ -4,11 +4,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Logging
 import Synchronization
 
@@ -170,8 +165,7 @@ final class SentinelWatcher: Sendable {
         while !stopped.load(ordering: .acquiring) {
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else { return }
-            let microseconds = remaining.components.seconds * 1_000_000 + remaining.components.attoseconds / 1_000_000_000_000
-            usleep(UInt32(max(1, min(100_000, microseconds))))
+            ConnectionOwner.sleep(min(.milliseconds(100), remaining))
         }
     }
 }
