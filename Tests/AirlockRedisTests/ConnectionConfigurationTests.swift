@@ -126,6 +126,15 @@ struct ConnectionConfigurationTests {
         #expect(error.description.contains(redacted))
     }
 
+    /// The scrub is the standard library's `replacing` since Foundation went: an empty password
+    /// must not be read as a pattern matching between every character of the detail.
+    @Test("an empty password leaves the detail as it is")
+    func anEmptyPasswordScrubsNothing() {
+        let error = RedisError.invalidURL("redis://alice:@localhost:99999", "port '99999' is out of range")
+        #expect(error.description.contains("': port '99999' is out of range (expected"), "\(error)")
+        #expect(error.description.contains("redis://alice:***@localhost:99999"), "\(error)")
+    }
+
     @Test func everythingBeforeTheLastAtIsUserInfo() throws {
         // An unencoded `/`, `?` or `@` in a password cannot split the URL (nor leak into an error about the host).
         let config = try RedisConfiguration(url: "redis://u:pa/ss?w@rd@host:6380/2?name=worker")
