@@ -96,11 +96,15 @@ struct SentinelFailoverTests {
 
     /// `atLeast`: after a failover, a job may have been processed twice.
     private func expectCLIWorks(url: String, namespace: String, worker: String, processed: Int, atLeast: Bool = false) async throws {
-        let stats = try await CLI.run(["stats", "--no-rate", "--json", "--redis", url, "--namespace", namespace])
-        #expect(stats.status == 0, "\(stats)")
-        let json = try AdminTestKit.object(stats.stdout)
-        let counted = json["totals"]?["processed"]?.intValue ?? -1
-        #expect(atLeast ? counted >= processed : counted == processed, "\(stats.stdout)")
+        // A task's side effect is recorded before its settlement reaches Redis, so the count is
+        // awaited: it must reach `processed` with nothing left in flight.
+        try await WorkerKit.eventually("the CLI's stats count \(processed) processed, none in flight") {
+            let stats = try await CLI.run(["stats", "--no-rate", "--json", "--redis", url, "--namespace", namespace])
+            #expect(stats.status == 0, "\(stats)")
+            let json = try AdminTestKit.object(stats.stdout)
+            let counted = json["totals"]?["processed"]?.intValue ?? -1
+            return json["totals"]?["in_flight"]?.intValue == 0 && (atLeast ? counted >= processed : counted == processed)
+        }
         let workers = try await CLI.run(["workers", "--redis", url, "--namespace", namespace])
         #expect(workers.status == 0, "\(workers)")
         #expect(workers.stdout.contains(worker), "\(workers)")

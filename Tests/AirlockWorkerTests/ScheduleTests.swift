@@ -9,15 +9,15 @@ import Testing
 
 @Suite("Cron expressions")
 struct CronExpressionTests {
-    static let utc = TimeZone(identifier: "UTC")!
-    static let paris = TimeZone(identifier: "Europe/Paris")!
+    static let utc = ScheduleTimeZone.utc
+    static let paris = try! ScheduleTimeZone("Europe/Paris")
 
     /// `2026-12-01T10:07:30Z`-style text as a date.
     static func at(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
     static func text(_ date: Date?) -> String? { date.map { ISO8601DateFormatter().string(from: $0) } }
 
     /// The first `count` matches after `start`.
-    static func matches(_ expression: String, after start: String, count: Int, in zone: TimeZone = utc) throws -> [String] {
+    static func matches(_ expression: String, after start: String, count: Int, in zone: ScheduleTimeZone = utc) throws -> [String] {
         let cron = try CronExpression(expression)
         var out: [String] = []
         var date = at(start)
@@ -134,6 +134,9 @@ struct ScheduleTimingTests {
         // Six words after `cron` whose last is not a time zone: six fields, seconds first.
         #expect(try ScheduleTiming(parsing: "cron 0 0 3 * * MON").description == "cron 0 0 3 * * MON UTC")
         #expect(try ScheduleTiming(parsing: "every 1500ms").description == "every 1500ms")
+        // A last word meant as a zone, that names none, is reported as a zone.
+        #expect { try ScheduleTiming(parsing: "cron 0 3 * * * Mars/Olympus") } throws: { "\($0)".contains("unknown time zone 'Mars/Olympus'") }
+        #expect { try ScheduleTiming(parsing: "cron @daily Europe/Pariss") } throws: { "\($0)".contains("unknown time zone 'Europe/Pariss'") }
         for bad in ["every", "every 10", "every 0s", "hourly", "cron", "every -5s"] {
             #expect(throws: ScheduleError.self, "\(bad)") { try ScheduleTiming(parsing: bad) }
         }

@@ -60,45 +60,61 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
 
     /// The first instant strictly after `date` that the expression matches in `timeZone`, to the
     /// second; `nil` when none comes within five years (`0 0 30 2 *`, February 30th).
-    public func next(after date: Date, in timeZone: TimeZone) -> Date? {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        var t = (date.timeIntervalSince1970).rounded(.down) + 1
-        let lastYear = calendar.component(.year, from: date) + 5
+    public func next(after date: Date, in timeZone: ScheduleTimeZone = .utc) -> Date? {
+        let rules = timeZone.rules
+        let after = Int64((date.timeIntervalSince1970).rounded(.down))
+        let lastYear = CivilTime(after + Int64(rules.offset(at: after))).year + 5
+        // Walk the matching wall-clock times in order and map each to the instants that show it
+        // (none in a spring-forward gap, two in a fall-back hour). Wall-clock order is not quite
+        // instant order around a change, so start from the earliest wall-clock time any later
+        // instant can show, and stop once no later wall-clock time can belong to an instant
+        // before the best found. Three days bound the first: no offset differs from another by
+        // more than 51 hours.
+        var local = after + 1 + Int64(rules.offsetBounds(from: after + 1, through: after + 3 * CivilTime.secondsPerDay).min)
+        var best: Int64?
+        var stop = Int64.max
+        while local <= stop, let match = nextMatch(atOrAfter: local, lastYear: lastYear), match <= stop {
+            for instant in rules.instants(showing: match) where instant > after && instant < (best ?? .max) {
+                best = instant
+                stop = instant + Int64(rules.offsetBounds(from: after + 1, through: instant).max)
+            }
+            local = match + 1
+        }
+        return best.map { Date(timeIntervalSince1970: Double($0)) }
+    }
+
+    /// The first wall-clock time at or after `local` (seconds since the epoch read as a wall
+    /// clock) that the expression matches, up to the end of `lastYear`.
+    private func nextMatch(atOrAfter local: Int64, lastYear: Int) -> Int64? {
+        var t = local
         // Each step moves to the start of the next unit that can match, so a search takes at
         // most a few hundred steps, never one per second.
         while true {
-            let now = Date(timeIntervalSince1970: t)
-            let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday], from: now)
-            guard let year = c.year, let month = c.month, let day = c.day, let hour = c.hour, let minute = c.minute,
-                  let second = c.second, let weekday = c.weekday, year <= lastYear
-            else { return nil }
-            if !Self.has(months, month) {
-                guard let start = calendar.date(from: DateComponents(year: month == 12 ? year + 1 : year, month: month % 12 + 1, day: 1)) else { return nil }
-                t = max(start.timeIntervalSince1970, t + 1)
+            let c = CivilTime(t)
+            guard c.year <= lastYear else { return nil }
+            if !Self.has(months, c.month) {
+                t = CivilTime.days(year: c.year, month: c.month + 1, day: 1) * CivilTime.secondsPerDay
                 continue
             }
-            if !dayMatches(day: day, weekday: weekday - 1) {
-                let startOfDay = calendar.startOfDay(for: now)
-                guard let tomorrow = calendar.date(byAdding: .day, value: 1, to: startOfDay) else { return nil }
-                t = max(tomorrow.timeIntervalSince1970, t + 1)
+            let intoDay = Int64(c.hour * 3600 + c.minute * 60 + c.second)
+            if !dayMatches(day: c.day, weekday: c.weekday) {
+                t += CivilTime.secondsPerDay - intoDay
                 continue
             }
-            let intoHour = Double(minute * 60 + second)
-            if !Self.has(hours, hour) {
-                t = t - intoHour + 3600
+            if !Self.has(hours, c.hour) {
+                t += 3600 - Int64(c.minute * 60 + c.second)
                 continue
             }
-            if !Self.has(minutes, minute) {
-                t = t - Double(second) + 60
+            if !Self.has(minutes, c.minute) {
+                t += 60 - Int64(c.second)
                 continue
             }
-            if !Self.has(seconds, second) {
-                let later = (second + 1..<60).first { Self.has(seconds, $0) }
-                t = later.map { t - Double(second) + Double($0) } ?? t - Double(second) + 60
+            if !Self.has(seconds, c.second) {
+                let later = (c.second + 1..<60).first { Self.has(seconds, $0) }
+                t += Int64((later ?? 60) - c.second)
                 continue
             }
-            return now
+            return t
         }
     }
 

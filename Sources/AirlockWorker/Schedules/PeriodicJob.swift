@@ -85,8 +85,7 @@ public struct PeriodicJob: Sendable, Hashable {
 /// on which tick is which.
 public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
     enum Rule: Hashable {
-        /// The zone's name as given: Foundation reports `UTC` as `GMT`.
-        case cron(CronExpression, TimeZone, zoneName: String)
+        case cron(CronExpression, ScheduleTimeZone)
         case every(milliseconds: Int64, offset: Int64)
     }
     let rule: Rule
@@ -95,8 +94,8 @@ public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
     /// At the instants a cron expression matches in `timeZone` (default UTC).
     /// - Throws: ``ScheduleError`` for an expression that does not parse or an unknown time zone.
     public static func cron(_ expression: String, timeZone: String = "UTC") throws(ScheduleError) -> ScheduleTiming {
-        guard let zone = ScheduleTimeZone.named(timeZone) else { throw ScheduleError(.invalidCron, ScheduleTimeZone.unknown(timeZone)) }
-        return ScheduleTiming(rule: .cron(try CronExpression(expression), zone, zoneName: timeZone))
+        let expression = try CronExpression(expression)
+        return ScheduleTiming(rule: .cron(expression, try ScheduleTimeZone(timeZone)))
     }
 
     /// Every `interval` (at least one second, whole milliseconds), at the multiples of `interval`
@@ -124,9 +123,17 @@ public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
         case "cron"?:
             var fields = Array(words.dropFirst())
             var zone = "UTC"
-            if let last = fields.last, fields.count > 1, !last.hasPrefix("@"), ScheduleTimeZone.named(last) != nil {
-                zone = last
-                fields.removeLast()
+            if let last = fields.last, fields.count > 1, !last.hasPrefix("@") {
+                do {
+                    _ = try ScheduleTimeZone(last)
+                    zone = last
+                    fields.removeLast()
+                } catch {
+                    // Not a zone, so a cron field — unless the words only parse without it: then
+                    // it was meant as a zone, and the zone's error is the one that helps.
+                    let withoutIt = fields.dropLast().joined(separator: " ")
+                    if (try? CronExpression(fields.joined(separator: " "))) == nil, (try? CronExpression(withoutIt)) != nil { throw error }
+                }
             }
             self = try .cron(fields.joined(separator: " "), timeZone: zone)
         default:
@@ -147,7 +154,7 @@ public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
     /// as schedules are published for operators.
     package var record: [String: JSONValue] {
         switch rule {
-        case .cron(let expression, _, let zone): ["cron": .string(expression.description), "time_zone": .string(zone)]
+        case .cron(let expression, let zone): ["cron": .string(expression.description), "time_zone": .string(zone.identifier)]
         case .every(let ms, let offset): ["every_ms": .int(Int(ms)), "offset_ms": .int(Int(offset))]
         }
     }
@@ -168,7 +175,7 @@ public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
     /// `cron 0 3 * * * Europe/Paris` or `every 30s`.
     public var description: String {
         switch rule {
-        case .cron(let expression, _, let zone): "cron \(expression) \(zone)"
+        case .cron(let expression, let zone): "cron \(expression) \(zone)"
         case .every(let ms, let offset):
             "every \(Self.format(ms))" + (offset == 0 ? "" : " +\(Self.format(offset))")
         }
@@ -177,7 +184,7 @@ public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
     /// The first tick strictly after `instant` (ms since the epoch), if any.
     public func next(after instant: Int64) -> Int64? {
         switch rule {
-        case .cron(let expression, let zone, _):
+        case .cron(let expression, let zone):
             return expression.next(after: Date(timeIntervalSince1970: Double(instant) / 1000), in: zone).map { Int64($0.timeIntervalSince1970) * 1000 }
         case .every(let ms, let offset):
             return (instant - offset).flooredDiv(ms) * ms + ms + offset
@@ -242,12 +249,4 @@ public struct ScheduleError: AirlockError {
     /// A source whose queues hold another protocol's messages.
     package static let unsupportedProtocol = ScheduleError(
         .unsupported, "periodic jobs are written as Airlock envelopes; a worker reading the Celery protocol cannot run them")
-}
-
-extension Int64 {
-    /// Division rounding towards negative infinity.
-    func flooredDiv(_ divisor: Int64) -> Int64 {
-        let q = self / divisor
-        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? q - 1 : q
-    }
 }

@@ -1,20 +1,147 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
-// FoundationEssentials alone knows only UTC and fixed offsets; the IANA zones (`Europe/Paris`)
-// come from FoundationInternationalization's ICU. Without full Foundation nothing else links that
-// library, so the reference in `unknown(_:)` below is what keeps it in a static binary.
-import FoundationInternationalization
+public import FoundationEssentials
 #else
-import Foundation
+public import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
-/// The time zones cron schedules run in, by IANA name.
-enum ScheduleTimeZone {
-    /// The zone `name` names (`UTC`, `Europe/Paris`, `GMT+2`), or nil.
-    static func named(_ name: String) -> TimeZone? { TimeZone(identifier: name) }
+/// A time zone a cron schedule runs in: `UTC`, a fixed offset (`UTC+02:00`, `GMT-5`), or an IANA
+/// zone (`Europe/Paris`) read from the system's zone files — `$TZDIR`, or `/usr/share/zoneinfo`
+/// (Debian's `tzdata` package).
+///
+/// The zone's rules are read once, when the schedule is declared; a worker does not notice a
+/// `tzdata` upgrade until it restarts, as with any process reading the files.
+public struct ScheduleTimeZone: Sendable, Hashable, CustomStringConvertible {
+    /// The name as written.
+    public let identifier: String
+    let rules: ZoneRules
 
-    /// Why `name` was refused, and what to write instead.
-    static func unknown(_ name: String) -> String {
-        "unknown time zone \(CronExpression.quote(name)); use one of the \(TimeZone.knownTimeZoneIdentifiers.count) IANA names, such as Europe/Paris"
+    /// UTC.
+    public static let utc = ScheduleTimeZone(identifier: "UTC", rules: .fixed(0))
+
+    private init(identifier: String, rules: ZoneRules) {
+        self.identifier = identifier
+        self.rules = rules
+    }
+
+    /// The zone `name` names.
+    /// - Throws: ``ScheduleError`` (``ScheduleError/Kind/invalidCron``) saying why there is no
+    ///   such zone here and what to write or install instead.
+    public init(_ name: String) throws(ScheduleError) {
+        try self.init(name, directory: Self.directory)
+    }
+
+    /// The zone `name` names, its file looked up in `directory`.
+    init(_ name: String, directory: String) throws(ScheduleError) {
+        if let offset = Self.fixedOffset(name) {
+            self.init(identifier: name, rules: .fixed(offset))
+            return
+        }
+        let quoted = CronExpression.quote(name)
+        guard Self.isZoneName(name) else {
+            throw ScheduleError(.invalidCron, "unknown time zone \(quoted): an IANA name is words of letters, digits, '_', '-' and '+' joined by '/', such as Europe/Paris; or write UTC, or UTC+hh:mm")
+        }
+        let path = directory + "/" + name
+        let bytes: [UInt8]
+        switch Self.readFile(path) {
+        case .success(let read): bytes = read
+        case .failure(let failure) where [ENOENT, ENOTDIR, EISDIR].contains(failure.errno):
+            throw ScheduleError(
+                .invalidCron,
+                "unknown time zone \(quoted): there is no zone file \(CronExpression.quote(path)); use an IANA name such as Europe/Paris, or UTC+hh:mm (the zone files come from the tzdata package; TZDIR names another directory)")
+        case .failure(let failure):
+            throw ScheduleError(.invalidCron, "time zone \(quoted): cannot read \(CronExpression.quote(path)): \(String(cString: strerror(failure.errno)))")
+        }
+        do {
+            self.init(identifier: name, rules: try ZoneRules(tzif: bytes))
+        } catch {
+            throw ScheduleError(.invalidCron, "time zone \(quoted): \(CronExpression.quote(path)) is not a usable zone file: \(error.reason)")
+        }
+    }
+
+    /// The zone `name` names, or nil (``init(_:)`` says why).
+    public static func named(_ name: String) -> ScheduleTimeZone? { try? ScheduleTimeZone(name) }
+
+    /// The zone's name as written.
+    public var description: String { identifier }
+
+    /// Seconds east of UTC at `date`.
+    public func secondsFromUTC(at date: Date) -> Int {
+        Int(rules.offset(at: Int64((date.timeIntervalSince1970).rounded(.down))))
+    }
+
+    /// Where the zone files are: `$TZDIR`, or `/usr/share/zoneinfo`.
+    static var directory: String {
+        if let dir = getenv("TZDIR"), dir.pointee != 0 { return String(cString: dir) }
+        return "/usr/share/zoneinfo"
+    }
+
+    /// `UTC`, `GMT`, or either followed by `±h`, `±hh`, `±hhmm` or `±hh:mm` (at most 18 hours),
+    /// east of UTC when positive, as Foundation reads them — not the inverted POSIX `Etc/GMT+2`,
+    /// which is a zone file and is read as one.
+    static func fixedOffset(_ name: String) -> Int32? {
+        let bytes = Array(name.utf8)
+        guard bytes.count >= 3, let prefix = String(validating: bytes[0..<3], as: UTF8.self), prefix == "UTC" || prefix == "GMT" else { return nil }
+        let rest = bytes[3...]
+        if rest.isEmpty { return 0 }
+        guard let sign = rest.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") else { return nil }
+        let digits = rest.dropFirst().filter { $0 != UInt8(ascii: ":") }
+        let colons = rest.count - 1 - digits.count
+        guard digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), colons <= 1 else { return nil }
+        let values = digits.map { Int32($0 - UInt8(ascii: "0")) }
+        let hours: Int32, minutes: Int32
+        switch (values.count, colons) {
+        case (1, 0): (hours, minutes) = (values[0], 0)
+        case (2, 0): (hours, minutes) = (values[0] * 10 + values[1], 0)
+        case (3, 0): (hours, minutes) = (values[0], values[1] * 10 + values[2])
+        case (3, 1) where rest[rest.startIndex + 2] == UInt8(ascii: ":"): (hours, minutes) = (values[0], values[1] * 10 + values[2])
+        case (4, _) where colons == 0 || rest[rest.startIndex + 3] == UInt8(ascii: ":"):
+            (hours, minutes) = (values[0] * 10 + values[1], values[2] * 10 + values[3])
+        default: return nil
+        }
+        guard hours <= 18, minutes < 60 else { return nil }
+        return (sign == UInt8(ascii: "-") ? -1 : 1) * (hours * 3600 + minutes * 60)
+    }
+
+    /// Whether `name` can only name a file inside the zone directory: no `..`, no leading `/`,
+    /// nothing but the characters IANA names use.
+    static func isZoneName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 255 else { return false }
+        return name.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { part in
+            !part.isEmpty && part != "." && part != ".."
+                && part.utf8.allSatisfy { b in
+                    (b | 0x20 >= UInt8(ascii: "a") && b | 0x20 <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
+                        || b == UInt8(ascii: "_") || b == UInt8(ascii: "-") || b == UInt8(ascii: "+") || b == UInt8(ascii: ".")
+                }
+        }
+    }
+
+    private struct ReadFailure: Error {
+        let errno: Int32
+    }
+
+    /// The file's bytes, or the errno that stopped the read. Zone files are a few kilobytes;
+    /// anything over 1 MiB is refused as not one.
+    private static func readFile(_ path: String) -> Result<[UInt8], ReadFailure> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(ReadFailure(errno: errno)) }
+        defer { close(fd) }
+        let limit = 1 << 20
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while bytes.count <= limit {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return .failure(ReadFailure(errno: errno))
+            }
+            if n == 0 { return .success(bytes) }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return .failure(ReadFailure(errno: EFBIG))
     }
 }
