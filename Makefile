@@ -15,7 +15,7 @@ build: deps
 # Release binaries (flags in scripts/release-flags, shared with bench/) link the Swift runtime
 # statically: nothing to install on a server. They link with the toolchain's lld and pack their
 # relative relocations (DT_RELR: 16 KB where 2 MB were read at every start; needs glibc >= 2.36),
-# and the sources use FoundationEssentials, not Foundation: an idle worker's RSS went 24.9 -> 21 MB
+# and the sources use FoundationEssentials, not Foundation, nor ICU: an idle worker's RSS went 24.9 -> 18.5 MB
 # (docs/BENCHMARKS.md, "Worker memory").
 RELEASE_FLAGS := $(shell cat scripts/release-flags)
 build-release: deps

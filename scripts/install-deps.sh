@@ -11,6 +11,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# Cron schedules' IANA time zones are read from its zone files; the tests check them against glibc.
+dpkg -s tzdata >/dev/null 2>&1 || need+=(tzdata)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

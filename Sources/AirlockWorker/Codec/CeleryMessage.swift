@@ -170,12 +170,11 @@ public struct CeleryMessage: Sendable {
 enum CeleryTime {
     static func format(_ date: Date) -> String {
         let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
-        let seconds = micros / 1_000_000
-        let fraction = micros % 1_000_000
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: Double(seconds)))
-        func pad(_ v: Int?, _ n: Int) -> String { String(repeating: "0", count: max(0, n - String(v ?? 0).count)) + String(v ?? 0) }
+        let seconds = micros.flooredDiv(1_000_000)
+        let fraction = micros - seconds * 1_000_000
+        // Civil arithmetic, not Calendar: without ICU, FoundationEssentials has no zone named "UTC".
+        let c = CivilTime(seconds)
+        func pad(_ v: Int, _ n: Int) -> String { String(repeating: "0", count: max(0, n - String(v).count)) + String(v) }
         return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(Int(fraction), 6))+00:00"
     }
 
@@ -218,10 +217,8 @@ enum CeleryTime {
             }
         }
         guard index == s.count else { return nil }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        guard let base = calendar.date(from: DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second))
-        else { return nil }
-        return base.addingTimeInterval(fraction - Double(offsetSeconds))
+        guard (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second <= 60 else { return nil }
+        let seconds = CivilTime.days(year: year, month: month, day: day) * CivilTime.secondsPerDay + Int64(hour * 3600 + minute * 60 + second)
+        return Date(timeIntervalSince1970: Double(seconds - Int64(offsetSeconds)) + fraction)
     }
 }
