@@ -43,7 +43,7 @@ public struct ScheduleTimeZone: Sendable, Hashable, CustomStringConvertible {
         }
         let quoted = CronExpression.quote(name)
         guard Self.isZoneName(name) else {
-            throw ScheduleError(.invalidCron, "unknown time zone \(quoted): an IANA name is words of letters, digits, '_', '-' and '+' joined by '/', such as Europe/Paris; or write UTC, or UTC+hh:mm")
+            throw ScheduleError(.invalidCron, "unknown time zone \(quoted): an IANA name is words of letters, digits, '_', '-', '+' and '.' joined by '/', such as Europe/Paris; or write UTC, or UTC+hh:mm")
         }
         let path = directory + "/" + name
         let bytes: [UInt8]
