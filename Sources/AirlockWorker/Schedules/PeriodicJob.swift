@@ -122,11 +122,10 @@ public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
             self = try .every(interval)
         case "cron"?:
             var fields = Array(words.dropFirst())
-            var zone = "UTC"
+            var zone = ScheduleTimeZone.utc
             if let last = fields.last, fields.count > 1, !last.hasPrefix("@") {
                 do {
-                    _ = try ScheduleTimeZone(last)
-                    zone = last
+                    zone = try ScheduleTimeZone(last)
                     fields.removeLast()
                 } catch {
                     // Not a zone, so a cron field — unless the words only parse without it: then
@@ -135,7 +134,8 @@ public struct ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
                     if (try? CronExpression(fields.joined(separator: " "))) == nil, (try? CronExpression(withoutIt)) != nil { throw error }
                 }
             }
-            self = try .cron(fields.joined(separator: " "), timeZone: zone)
+            // The zone is read once, above: its file is not opened again here.
+            self = ScheduleTiming(rule: .cron(try CronExpression(fields.joined(separator: " ")), zone))
         default:
             throw ScheduleError(.invalidSchedule, "\(CronExpression.quote(text)) is neither 'every <interval>' nor 'cron <expression> [time zone]'")
         }
