@@ -24,8 +24,12 @@ struct CivilTime: Hashable {
         hour = intoDay / 3600
         minute = intoDay / 60 % 60
         second = intoDay % 60
-        // 1970-01-01 was a Thursday.
-        weekday = Int((days + 4) - (days + 4).flooredDiv(7) * 7)
+        weekday = Self.weekday(ofDay: days)
+    }
+
+    /// The weekday (0 is Sunday) of the day `days` after 1970-01-01, a Thursday.
+    static func weekday(ofDay days: Int64) -> Int {
+        Int((days + 4) - (days + 4).flooredDiv(7) * 7)
     }
 
     /// The number of days from 1970-01-01 to the given date; `month` may run past 12 into the

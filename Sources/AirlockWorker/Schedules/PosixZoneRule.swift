@@ -45,7 +45,7 @@ struct PosixZoneRule: Sendable, Hashable {
                 days = CivilTime.days(year: year, month: 1, day: 1) + Int64(n)
             case .monthWeekDay(let month, let week, let weekday):
                 let first = CivilTime.days(year: year, month: month, day: 1)
-                let firstWeekday = CivilTime(first * CivilTime.secondsPerDay).weekday
+                let firstWeekday = CivilTime.weekday(ofDay: first)
                 var day = 1 + (weekday - firstWeekday + 7) % 7 + 7 * (week - 1)
                 while day > CivilTime.daysIn(month: month, of: year) { day -= 7 }
                 days = first + Int64(day - 1)
@@ -53,6 +53,9 @@ struct PosixZoneRule: Sendable, Hashable {
             return days * CivilTime.secondsPerDay + time
         }
     }
+
+    /// Every offset the rule can give: the standard one, and the daylight one when there is one.
+    var offsets: [Int32] { [standardOffset] + (daylight.map { [$0.offset] } ?? []) }
 
     /// The offset in seconds east of UTC at `instant`.
     func offset(at instant: Int64) -> Int32 {

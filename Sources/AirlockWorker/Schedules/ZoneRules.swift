@@ -27,7 +27,7 @@ struct ZoneRules: Sendable, Hashable {
         self.tail = tail
         var all = Set(offsets)
         all.insert(initial)
-        if let tail { all.formUnion([tail.standardOffset, tail.daylight?.offset].compactMap { $0 }) }
+        if let tail { all.formUnion(tail.offsets) }
         allOffsets = all.sorted()
     }
 
@@ -35,13 +35,18 @@ struct ZoneRules: Sendable, Hashable {
     func offset(at instant: Int64) -> Int32 {
         guard let last = transitions.last else { return tail?.offset(at: instant) ?? initial }
         if instant >= last { return tail?.offset(at: instant) ?? offsets[offsets.count - 1] }
-        // The number of transitions at or before `instant`.
+        let passed = transitionCount(through: instant)
+        return passed == 0 ? initial : offsets[passed - 1]
+    }
+
+    /// The number of transitions at or before `instant` (a binary search).
+    private func transitionCount(through instant: Int64) -> Int {
         var low = 0, high = transitions.count
         while low < high {
             let mid = (low + high) / 2
             if transitions[mid] <= instant { low = mid + 1 } else { high = mid }
         }
-        return low == 0 ? initial : offsets[low - 1]
+        return low
     }
 
     /// The smallest and largest offsets in effect at any instant from `start` through `end`
@@ -49,12 +54,12 @@ struct ZoneRules: Sendable, Hashable {
     func offsetBounds(from start: Int64, through end: Int64) -> (min: Int32, max: Int32) {
         var low = offset(at: start), high = low
         if let last = transitions.last, end >= last, let tail {
-            for o in [tail.standardOffset, tail.daylight?.offset].compactMap({ $0 }) {
+            for o in tail.offsets {
                 low = min(low, o)
                 high = max(high, o)
             }
         }
-        var i = transitions.firstIndex { $0 > start } ?? transitions.count
+        var i = transitionCount(through: start)
         while i < transitions.count, transitions[i] <= end {
             low = min(low, offsets[i])
             high = max(high, offsets[i])
