@@ -196,6 +196,43 @@ struct ScheduleTimeZoneTests {
         #expect(throws: ZoneRules.Malformed.self) { try ZoneRules(tzif: huge) }
     }
 
+    /// A version 2 zone file with no transitions at all: one local time type and a footer rule.
+    static func ruleOnlyFile(offset: Int32, footer: String) -> [UInt8] {
+        func be(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v.bigEndian, Array.init) }
+        let header = Array("TZif2".utf8) + [UInt8](repeating: 0, count: 15) + [0, 0, 0, 0, 1, 4].flatMap { be($0) }
+        let data = be(offset) + [0, 0] + Array("STD\0".utf8)
+        return header + data + header + data + Array("\n\(footer)\n".utf8)
+    }
+
+    @Test("a file with no transitions, only a footer rule, changes its clocks as that rule says")
+    func aRuleOnlyFile() throws {
+        let elsewhere = FileManager.default.temporaryDirectory.appendingPathComponent("zones-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: elsewhere.appendingPathComponent("Test"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: elsewhere) }
+        try Data(Self.ruleOnlyFile(offset: 3600, footer: "CET-1CEST,M3.5.0,M10.5.0/3")).write(to: elsewhere.appendingPathComponent("Test/Rule"))
+        let rule = try ScheduleTimeZone("Test/Rule", directory: elsewhere.path)
+        // Paris follows the same rule after its file's last transition (2037).
+        let paris = try ScheduleTimeZone("Europe/Paris")
+        let start = CivilTime.days(year: 2046, month: 1, day: 1) * 86_400
+        var changes: [Int64] = []
+        for hour in 1..<(365 * 24) {
+            let u = start + Int64(hour) * 3600
+            #expect(rule.rules.offset(at: u) == paris.rules.offset(at: u), "\(u)")
+            if paris.rules.offset(at: u) != paris.rules.offset(at: u - 3600) { changes.append(u) }
+        }
+        #expect(changes.count == 2)
+        // Cron's walk needs both offsets as bounds even though the file lists no change.
+        for change in changes {
+            for before: Int64 in [0, 600, 1200, 1800, 3600, 5400, 7200] {
+                let after = Date(timeIntervalSince1970: Double(change - before))
+                for (text, _) in Self.expressions {
+                    let cron = try CronExpression(text)
+                    #expect(cron.next(after: after, in: rule) == cron.next(after: after, in: paris), "\(text) after \(after)")
+                }
+            }
+        }
+    }
+
     @Test("POSIX rules read as RFC 8536 writes them", arguments: [
         ("CET-1CEST,M3.5.0,M10.5.0/3", 3600, 7200),
         ("<-02>2<-01>,M3.5.0/-1,M10.5.0/0", -7200, -3600),

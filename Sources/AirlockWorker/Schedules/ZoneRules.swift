@@ -53,7 +53,8 @@ struct ZoneRules: Sendable, Hashable {
     /// (or wider: callers use them as bounds).
     func offsetBounds(from start: Int64, through end: Int64) -> (min: Int32, max: Int32) {
         var low = offset(at: start), high = low
-        if let last = transitions.last, end >= last, let tail {
+        // The rule after the last transition applies from it on — or always, in a file with none.
+        if let tail, end >= transitions.last ?? .min {
             for o in tail.offsets {
                 low = min(low, o)
                 high = max(high, o)
