@@ -84,27 +84,31 @@ public struct ScheduleTimeZone: Sendable, Hashable, CustomStringConvertible {
     /// east of UTC when positive, as Foundation reads them — not the inverted POSIX `Etc/GMT+2`,
     /// which is a zone file and is read as one.
     static func fixedOffset(_ name: String) -> Int32? {
-        let bytes = Array(name.utf8)
-        guard bytes.count >= 3, let prefix = String(validating: bytes[0..<3], as: UTF8.self), prefix == "UTC" || prefix == "GMT" else { return nil }
-        let rest = bytes[3...]
-        if rest.isEmpty { return 0 }
-        guard let sign = rest.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") else { return nil }
-        let digits = rest.dropFirst().filter { $0 != UInt8(ascii: ":") }
-        let colons = rest.count - 1 - digits.count
-        guard digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), colons <= 1 else { return nil }
-        let values = digits.map { Int32($0 - UInt8(ascii: "0")) }
-        let hours: Int32, minutes: Int32
-        switch (values.count, colons) {
-        case (1, 0): (hours, minutes) = (values[0], 0)
-        case (2, 0): (hours, minutes) = (values[0] * 10 + values[1], 0)
-        case (3, 0): (hours, minutes) = (values[0], values[1] * 10 + values[2])
-        case (3, 1) where rest[rest.startIndex + 2] == UInt8(ascii: ":"): (hours, minutes) = (values[0], values[1] * 10 + values[2])
-        case (4, _) where colons == 0 || rest[rest.startIndex + 3] == UInt8(ascii: ":"):
-            (hours, minutes) = (values[0] * 10 + values[1], values[2] * 10 + values[3])
+        guard name.hasPrefix("UTC") || name.hasPrefix("GMT") else { return nil }
+        let rest = name.utf8.dropFirst(3)
+        guard let sign = rest.first else { return 0 }
+        guard sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") else { return nil }
+        // `h`, `hh`, `hmm` or `hhmm`; or `h:mm` or `hh:mm`.
+        let parts = rest.dropFirst().split(separator: UInt8(ascii: ":"), maxSplits: 2, omittingEmptySubsequences: false)
+        let hourDigits: Substring.UTF8View.SubSequence, minuteDigits: Substring.UTF8View.SubSequence
+        switch parts.count {
+        case 1 where (1...4).contains(parts[0].count):
+            let split = parts[0].count <= 2 ? parts[0].endIndex : parts[0].index(parts[0].endIndex, offsetBy: -2)
+            (hourDigits, minuteDigits) = (parts[0][..<split], parts[0][split...])
+        case 2 where (1...2).contains(parts[0].count) && parts[1].count == 2:
+            (hourDigits, minuteDigits) = (parts[0], parts[1])
         default: return nil
         }
-        guard hours <= 18, minutes < 60 else { return nil }
+        guard let hours = Self.number(hourDigits), let minutes = minuteDigits.isEmpty ? 0 : Self.number(minuteDigits), hours <= 18, minutes < 60 else { return nil }
         return (sign == UInt8(ascii: "-") ? -1 : 1) * (hours * 3600 + minutes * 60)
+    }
+
+    /// The decimal number `digits` spell, or nil for anything but digits.
+    private static func number(_ digits: Substring.UTF8View.SubSequence) -> Int32? {
+        digits.reduce(Int32(0) as Int32?) { value, byte in
+            guard let value, byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            return value * 10 + Int32(byte - UInt8(ascii: "0"))
+        }
     }
 
     /// Whether `name` can only name a file inside the zone directory: no `..`, no leading `/`,
