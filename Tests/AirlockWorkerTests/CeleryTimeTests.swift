@@ -17,12 +17,11 @@ struct CeleryTimeTests {
 
     @Test("formatting agrees with Foundation's calendar, and parsing reads it back")
     func formatAndParse() throws {
-        var state: UInt64 = 42
+        var shuffle = SeededShuffle(state: 42)
         for _ in 0..<5000 {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             // Whole microseconds from 1970 to 2038, where a Double still holds each one exactly
             // enough to round back to it.
-            let micros = Int64((state >> 11) % 2_147_483_647_000_000)
+            let micros = shuffle.next(0...2_147_483_646_999_999)
             let date = Date(timeIntervalSince1970: Double(micros) / 1_000_000)
             let text = CeleryTime.format(date)
             #expect(text == Self.reference(date) + String(format: ".%06d+00:00", Int(micros % 1_000_000)), "\(micros)")

@@ -10,15 +10,6 @@ import Testing
 struct ScheduleTimeZoneTests {
     static let directory = "/usr/share/zoneinfo"
 
-    /// A fixed sequence of pseudo-random numbers, so a failure can be rerun.
-    struct Shuffle {
-        var state: UInt64
-        mutating func next(_ range: ClosedRange<Int64>) -> Int64 {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return range.lowerBound + Int64((state >> 11) % UInt64(range.upperBound - range.lowerBound + 1))
-        }
-    }
-
     /// Every zone file (not links, not the `posix/` and `right/` copies), by name.
     static func zoneFiles() throws -> [String] {
         var names: [String] = []
@@ -67,7 +58,7 @@ struct ScheduleTimeZoneTests {
     func everyZoneAgreesWithGlibc() async throws {
         let zones = try Self.zoneFiles()
         #expect(zones.count > 300, "\(zones.count) zone files in \(Self.directory)")
-        var shuffle = Shuffle(state: 20_261_203)
+        var shuffle = SeededShuffle(state: 20_261_203)
         // The span of 32-bit time and then some, where the files' transitions and their
         // footers' rules both apply.
         let instants = (0..<800).map { _ in shuffle.next(-2_147_483_648...4_294_967_295) }
@@ -177,7 +168,7 @@ struct ScheduleTimeZoneTests {
             #expect(throws: ZoneRules.Malformed.self, "\(length) bytes") { try ZoneRules(tzif: Array(paris[..<length])) }
         }
         // Random bytes overwritten: refused or read, but never a crash or a hang.
-        var shuffle = Shuffle(state: 7)
+        var shuffle = SeededShuffle(state: 7)
         var refused = 0
         for _ in 0..<3000 {
             var damaged = paris
@@ -270,7 +261,7 @@ struct ScheduleTimeZoneTests {
         arguments: ["Europe/Paris", "America/New_York", "Australia/Lord_Howe", "America/Santiago", "Europe/Dublin", "America/Havana", "Pacific/Chatham", "Asia/Beirut"])
     func cronAcrossClockChanges(zone: String) throws {
         let timeZone = try ScheduleTimeZone(zone)
-        var shuffle = Shuffle(state: UInt64(zone.utf8.count))
+        var shuffle = SeededShuffle(state: UInt64(zone.utf8.count))
         var checked = 0
         for _ in 0..<6 {
             // Find the instants in a random year at which the offset changes, then start the
