@@ -24,7 +24,36 @@ public struct JSONParser {
     public static func forEachMember(
         of bytes: [UInt8], _ body: (String, JSONValue) throws(JSONParseError) -> Void
     ) throws(JSONParseError) {
-        try document(bytes) { parser throws(JSONParseError) in try parser.parseMembers(body) }
+        try document(bytes) { parser throws(JSONParseError) in
+            try parser.parseMembers(classifying: nil) { key, value throws(JSONParseError) in
+                switch key {
+                case .other(let name): try body(name, value)
+                case .known: preconditionFailure("no key is known without a classifier")
+                }
+            }
+        }
+    }
+
+    /// A member's key as ``forEachMember(of:classifying:_:)`` hands it over: the number the
+    /// classifier gave it, or its text when the classifier knows no such key.
+    package enum MemberKey {
+        /// A key the classifier recognised, by the number it answered.
+        case known(Int)
+        /// Any other key, unescaped.
+        case other(String)
+    }
+
+    /// ``forEachMember(of:_:)`` for a reader that knows most keys in advance (the envelope
+    /// decoder): `classify` sees each key's UTF-8 bytes and answers a number for the keys it
+    /// knows, so those never become strings. A key written with escapes is unescaped first.
+    package static func forEachMember(
+        of bytes: [UInt8], classifying classify: (UnsafeBufferPointer<UInt8>) -> Int?,
+        _ body: (MemberKey, JSONValue) throws(JSONParseError) -> Void
+    ) throws(JSONParseError) {
+        // Optional closures escape; this one never outlives the call.
+        try withoutActuallyEscaping(classify) { classify throws(JSONParseError) in
+            try document(bytes) { parser throws(JSONParseError) in try parser.parseMembers(classifying: classify, body) }
+        }
     }
 
     /// Runs `read` over the whole of `bytes`: white space around the value, nothing after it.
@@ -115,12 +144,16 @@ public struct JSONParser {
 
     private mutating func parseObject() throws(JSONParseError) -> JSONValue {
         var members: [String: JSONValue] = [:]
-        try parseMembers { key, value in members[key] = value }
+        try parseMembers(classifying: nil) { key, value in
+            if case .other(let name) = key { members[name] = value }
+        }
         return .object(members)
     }
 
     /// Reads an object (the cursor is on its `{`), handing each member to `body` in document order.
-    private mutating func parseMembers(_ body: (String, JSONValue) throws(JSONParseError) -> Void) throws(JSONParseError) {
+    private mutating func parseMembers(
+        classifying classify: ((UnsafeBufferPointer<UInt8>) -> Int?)?, _ body: (MemberKey, JSONValue) throws(JSONParseError) -> Void
+    ) throws(JSONParseError) {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw error("expected a JSON object") }
         try nest()
         index += 1
@@ -133,7 +166,7 @@ public struct JSONParser {
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key in object") }
-            let key = try parseString()
+            let key = try parseKey(classify)
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after object key") }
             index += 1
@@ -146,6 +179,23 @@ public struct JSONParser {
             throw error("expected ',' or '}' in object")
         }
         depth -= 1
+    }
+
+    /// A key (the cursor is on its opening quote). With a classifier, a key without escapes is
+    /// classified from its bytes in place; anything else is read as a string (which validates it)
+    /// and then classified.
+    private mutating func parseKey(_ classify: ((UnsafeBufferPointer<UInt8>) -> Int?)?) throws(JSONParseError) -> MemberKey {
+        guard let classify else { return .other(try parseString()) }
+        let start = index + 1
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+        if end < bytes.count, bytes[end] == UInt8(ascii: "\""), let known = classify(UnsafeBufferPointer(rebasing: bytes[start..<end])) {
+            index = end + 1
+            return .known(known)
+        }
+        var key = try parseString()
+        if let known = key.withUTF8({ classify($0) }) { return .known(known) }
+        return .other(key)
     }
 
     private mutating func parseString() throws(JSONParseError) -> String {
@@ -250,10 +300,28 @@ public struct JSONParser {
             }
             if index < bytes.count, !Self.isNumberByte(bytes[index]) { break }
         }
+        if isInteger, let int = Self.integer(UnsafeBufferPointer(rebasing: bytes[start..<index])) { return .int(int) }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        if isInteger, let int = Int(text) { return .int(int) }
         guard let double = Double(text), double.isFinite else { throw error("invalid number '\(text)'") }
         return .double(double)
+    }
+
+    /// The value of an optional `-` and decimal digits (what `Int(String)` reads, without making
+    /// the string: every envelope has several); nil when it does not fit an `Int`.
+    private static func integer(_ digits: UnsafeBufferPointer<UInt8>) -> Int? {
+        let negative = digits.first == UInt8(ascii: "-")
+        var value = 0
+        for byte in digits.dropFirst(negative ? 1 : 0) {
+            let digit = Int(byte &- UInt8(ascii: "0"))
+            // Accumulated negatively, so Int.min fits.
+            let (times10, overflowed) = value.multipliedReportingOverflow(by: 10)
+            let (next, overflowedAgain) = times10.subtractingReportingOverflow(digit)
+            if overflowed || overflowedAgain { return nil }
+            value = next
+        }
+        if negative { return value }
+        let (positive, overflowed) = (0).subtractingReportingOverflow(value)
+        return overflowed ? nil : positive
     }
 
     private static func isNumberByte(_ byte: UInt8) -> Bool {

@@ -10,6 +10,57 @@ import Testing
             #expect(Envelope.Field(field.name) == field, "\(field.name)")
         }
         #expect(Envelope.knownFields.count == Envelope.Field.count)
+        // The inline table the decoder fills has exactly one slot per field.
+        #expect(Envelope.Known.count == Envelope.Field.count)
+    }
+
+    /// The decoder matches keys on their bytes: the same answers as by name, for every name and
+    /// every near miss.
+    @Test func aKeysBytesFindTheSameFieldAsItsName() {
+        var names = Envelope.Field.allCases.map(\.name)
+        for name in Envelope.Field.allCases.map(\.name) {
+            names += [String(name.dropLast()), name + "_", name.uppercased(), "_" + name.dropFirst(), ""]
+        }
+        for name in names {
+            var key = name
+            let byBytes = key.withUTF8 { Envelope.Field($0) }
+            #expect(byBytes == Envelope.Field(name), "\(name)")
+            #expect((byBytes?.name).map { $0 == name } ?? true)
+        }
+    }
+
+    /// Keys other producers write with escapes are still the fields they spell; keys that only
+    /// look alike stay extra; a repeated key keeps its last value, as before.
+    @Test func keysAreReadAsJSONSpellsThem() throws {
+        let text = #"{"id":"a","t\u0061sk":"t","\u0071ueue":"q","tas":"x","task\u00e9":"é","queue":"r","attempt":1,"attempt":2}"#
+        let envelope = try Envelope.decode(Array(text.utf8))
+        #expect(envelope.task == "t")
+        #expect(envelope.queue == "r")
+        #expect(envelope.attempt == 2)
+        #expect(envelope.extra == ["tas": "x", "taské": "é"])
+    }
+
+    /// The parser reads an integer's digits itself instead of through `Int(String)`; on random
+    /// digit strings of every length up to past `Int`'s range it must agree with it, and fall back
+    /// to a double exactly where `Int(String)` would fail.
+    @Test func integersAreReadAsIntReadsThem() throws {
+        var random = SeededShuffle(state: 20_261_203)
+        var texts = ["0", "-0", "7", "-7", "00", "0123", "\(Int.max)", "\(Int.min)", "9223372036854775808",
+                     "-9223372036854775809", "99999999999999999999", "-99999999999999999999"]
+        for _ in 0..<5_000 {
+            let length = Int(random.next(1...22))
+            var text = random.next(0...1) == 0 ? "-" : ""
+            for _ in 0..<length { text += String(random.next(0...9)) }
+            texts.append(text)
+        }
+        for text in texts {
+            let parsed = try JSONParser.parse(Array(text.utf8))
+            if let int = Int(text) {
+                #expect(parsed == .int(int), "\(text)")
+            } else {
+                #expect(parsed == .double(Double(text)!), "\(text)")
+            }
+        }
     }
 
     @Test func aNameOfTheSameLengthIsNotAKnownField() {

@@ -10,6 +10,8 @@
 //   AirlockBench latency …      enqueue→start latency (paced single-intent scopes of bench.stamp), at low
 //                               load or beside a background producer (--background-rate)
 //   AirlockBench lateness …     delayed jobs: start − due, for jobs with due times spread over a few seconds
+//   AirlockBench decode …       the envelope decoder alone, no Redis: ns per envelope of the drain's
+//                               `airlock.ping` message (what a worker does to every job it fetches)
 //   AirlockBench roundtrip …    the client alone: sequential PINGs from one task (each a hop to the
 //                               connection's thread and back), then pipelines of 100; CPU per call
 //
@@ -665,7 +667,29 @@ let usage = """
       watch --count N --queue Q [--partitions K] [--ready-file F] [--poll-us 500] [--timeout S] [--rss-pid PID]
       latency --count N [--interval-us 1000] [--queue Q] [--background-rate R] [--background-tick-us 2000]
       lateness --count N [--spread-ms 3000] [--lead-ms 300] [--queue Q]
+      decode [--count N] [--payload-bytes B]
+      roundtrip --redis URL [--count N]
     """
+
+/// `decode [--count N] [--payload-bytes B]`: CPU per `Envelope.decode` of the message the drain
+/// measurement fetches (the executor's own bytes for `airlock.ping`), best of 5 runs.
+func decodeBench(_ options: Options) throws {
+    let count = try options.int("count", 1_000_000)
+    var kwargs: [String: JSONValue] = [:]
+    if let pad = try padding(options) { kwargs["pad"] = pad }
+    let message = Envelope(id: "b2782bc7-9fd8-4921-9d6e-00e1ed0ac6da", task: "airlock.ping", args: [2], kwargs: kwargs,
+                           queue: "bench", enqueuedAt: 1_796_310_757_169).encoded()
+    var best = Double.infinity
+    var checksum = 0
+    for _ in 0..<5 {
+        let cpu = processCPUSeconds()
+        for _ in 0..<count { checksum &+= try Envelope.decode(message).task.utf8.count }
+        best = min(best, (processCPUSeconds() - cpu) * 1e9 / Double(count))
+    }
+    guard checksum == 5 * count * "airlock.ping".utf8.count else { throw BenchError("decode: wrong task name read") }
+    print("decode: \(message.count)-byte envelope, best of 5 × \(count): \(fmt(best, 0)) ns of CPU each")
+    print("result: envelope_bytes=\(message.count) ns_per_decode=\(fmt(best, 0))")
+}
 
 /// `roundtrip --redis URL [--count N]`: what one call through `RedisClient` costs on top of the
 /// network round trip — the number docs/ARCHITECTURE.md compares with `redis-benchmark -P 1 -c 1`.
@@ -711,6 +735,13 @@ case "run":
         InstrumentationSystem.bootstrap(W3CTestTracer(keepsSpans: false))
     }
     await AirlockCommand.main(tasks: benchTasks())
+case "decode":
+    do {
+        try decodeBench(try Options(arguments.dropFirst(2)))
+    } catch {
+        FileHandle.standardError.write(Data("AirlockBench decode: \(error)\n".utf8))
+        exit(1)
+    }
 case "enqueue", "fill", "seed", "watch", "latency", "lateness", "roundtrip":
     do {
         let options = try Options(arguments.dropFirst(2))

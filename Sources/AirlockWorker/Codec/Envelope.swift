@@ -137,24 +137,33 @@ public struct Envelope: Sendable, Hashable {
         guard !bytes.isEmpty else { throw EnvelopeError("empty message") }
         var members = Members()
         do {
-            try JSONParser.forEachMember(of: Array(bytes)) { key, value in members.add(key, value) }
+            // Known keys are matched on their bytes, so they never become strings.
+            try JSONParser.forEachMember(of: Array(bytes), classifying: { Field($0)?.rawValue }) { key, value in
+                switch key {
+                case .known(let index): members.known[index] = value
+                case .other(let name): members.extra[name] = value
+                }
+            }
         } catch {
             if error.message == "expected a JSON object" { throw EnvelopeError("envelope is not a JSON object") }
             throw EnvelopeError("malformed JSON: \(error)")
         }
-        return try decode(known: members.known, extra: members.extra)
+        return try decode(known: &members.known, extra: members.extra)
     }
 
     /// An envelope's members sorted as they are read: known fields straight to their slots
-    /// (indexed by ``Field``), only unknown ones into a dictionary.
+    /// (indexed by ``Field``, inline: no allocation per job), only unknown ones into a dictionary.
     private struct Members {
-        var known = [JSONValue?](repeating: nil, count: Field.count)
+        var known = Known(repeating: nil)
         var extra: [String: JSONValue] = [:]
 
         mutating func add(_ key: String, _ value: JSONValue) {
             if let field = Field(key) { known[field.rawValue] = value } else { extra[key] = value }
         }
     }
+
+    /// The known fields' values, indexed by ``Field``; its size is ``Field/count`` (a test checks).
+    typealias Known = InlineArray<16, JSONValue?>
 
     /// The fields this version knows, numbered by their position in `known`; every other field is
     /// carried in ``extra``.
@@ -165,7 +174,10 @@ public struct Envelope: Sendable, Hashable {
         static let count = allCases.count
 
         /// The field's name on the wire.
-        var name: String {
+        var name: String { wireName.description }
+
+        /// The name as static bytes, which compare with no reference counting.
+        private var wireName: StaticString {
             switch self {
             case .v: "v"
             case .id: "id"
@@ -186,11 +198,19 @@ public struct Envelope: Sendable, Hashable {
             }
         }
 
-        /// The field named `key`, if this version knows it. Every job's every field goes through
-        /// here, so the length picks the candidates and at most three names are compared.
+        /// The field named `key`, if this version knows it.
         init?(_ key: String) {
+            var key = key
+            guard let found = key.withUTF8({ Field($0) }) else { return nil }
+            self = found
+        }
+
+        /// The field whose name is these UTF-8 bytes, if this version knows it. Every job's every
+        /// field goes through here, so the length picks the candidates and at most three names are
+        /// compared.
+        init?(_ key: UnsafeBufferPointer<UInt8>) {
             let found: Field?
-            switch key.utf8.count {
+            switch key.count {
             case 1: found = Field.v.named(key)
             case 2: found = Field.id.named(key)
             case 3: found = Field.eta.named(key)
@@ -208,18 +228,24 @@ public struct Envelope: Sendable, Hashable {
             self = found
         }
 
-        private func named(_ key: String) -> Field? { name == key ? self : nil }
+        private func named(_ key: UnsafeBufferPointer<UInt8>) -> Field? {
+            let name = wireName
+            guard name.utf8CodeUnitCount == key.count else { return nil }
+            for offset in 0..<key.count where name.utf8Start[offset] != key[offset] { return nil }
+            return self
+        }
     }
 
     package static func decode(fields: [String: JSONValue]) throws(EnvelopeError) -> Envelope {
         var members = Members()
         for (key, value) in fields { members.add(key, value) }
-        return try decode(known: members.known, extra: members.extra)
+        return try decode(known: &members.known, extra: members.extra)
     }
 
-    /// Validates the known fields (`known`, indexed by ``Field``) and keeps `extra` as they are.
-    private static func decode(known: [JSONValue?], extra: [String: JSONValue]) throws(EnvelopeError) -> Envelope {
-        let fields = { (field: Field) in known[field.rawValue] }
+    /// Validates the known fields (`known`, indexed by ``Field``; each value is moved out, not
+    /// copied) and keeps `extra` as they are.
+    private static func decode(known: inout Known, extra: [String: JSONValue]) throws(EnvelopeError) -> Envelope {
+        func fields(_ field: Field) -> JSONValue? { known[field.rawValue].take() }
         if let version = fields(.v), version != .int(1) {
             throw EnvelopeError("unsupported envelope version \(version) (this worker reads version 1)")
         }
@@ -240,22 +266,21 @@ public struct Envelope: Sendable, Hashable {
         default: throw EnvelopeError("field 'kwargs' must be an object")
         }
         guard let queue = fields(.queue)?.stringValue else { throw EnvelopeError("missing or non-string field 'queue'") }
-        var envelope = Envelope(
+        return Envelope(
             id: id, task: task, args: args, kwargs: kwargs, queue: queue,
-            enqueuedAt: Int64(try integer(known, .enqueuedAt, in: Limits.timestamps) ?? 0),
-            eta: try integer(known, .eta, in: Limits.timestamps).map(Int64.init),
-            expires: try integer(known, .expires, in: Limits.timestamps).map(Int64.init),
-            attempt: try integer(known, .attempt, in: Limits.attempts) ?? 0,
-            maxRetries: try integer(known, .maxRetries, in: Limits.attempts),
-            origin: try string(known, .origin),
-            priority: try integer(known, .priority, in: Limits.priorities),
-            idempotencyKey: try string(known, .idempotencyKey),
+            enqueuedAt: Int64(try integer(&known, .enqueuedAt, in: Limits.timestamps) ?? 0),
+            eta: try integer(&known, .eta, in: Limits.timestamps).map(Int64.init),
+            expires: try integer(&known, .expires, in: Limits.timestamps).map(Int64.init),
+            attempt: try integer(&known, .attempt, in: Limits.attempts) ?? 0,
+            maxRetries: try integer(&known, .maxRetries, in: Limits.attempts),
+            origin: try string(&known, .origin),
+            priority: try integer(&known, .priority, in: Limits.priorities),
+            idempotencyKey: try string(&known, .idempotencyKey),
             // Tracing is best effort: a trace context that does not fit is ignored, never a reason
             // to dead-letter a job.
-            trace: TraceContext(traceparent: fields(.traceparent)?.stringValue, tracestate: fields(.tracestate)?.stringValue)
+            trace: TraceContext(traceparent: fields(.traceparent)?.stringValue, tracestate: fields(.tracestate)?.stringValue),
+            extra: extra
         )
-        envelope.extra = extra
-        return envelope
     }
 
     /// The ranges a valid envelope's numbers lie in. A number outside them makes the message
@@ -269,25 +294,23 @@ public struct Envelope: Sendable, Hashable {
         public static let priorities: ClosedRange<Int> = -1_000_000...1_000_000
     }
 
-    private static func integer(_ known: [JSONValue?], _ field: Field, in range: ClosedRange<Int>) throws(EnvelopeError) -> Int? {
-        let name = field.name
-        switch known[field.rawValue] {
+    private static func integer(_ known: inout Known, _ field: Field, in range: ClosedRange<Int>) throws(EnvelopeError) -> Int? {
+        switch known[field.rawValue].take() {
         case nil, .null?: return nil
         case let value?:
-            guard let int = value.intValue else { throw EnvelopeError("field '\(name)' must be an integer, got \(value)") }
+            guard let int = value.intValue else { throw EnvelopeError("field '\(field.name)' must be an integer, got \(value)") }
             guard range.contains(int) else {
-                throw EnvelopeError("field '\(name)' is out of range: \(int) is not in \(range.lowerBound)...\(range.upperBound)")
+                throw EnvelopeError("field '\(field.name)' is out of range: \(int) is not in \(range.lowerBound)...\(range.upperBound)")
             }
             return int
         }
     }
 
-    private static func string(_ known: [JSONValue?], _ field: Field) throws(EnvelopeError) -> String? {
-        let name = field.name
-        switch known[field.rawValue] {
+    private static func string(_ known: inout Known, _ field: Field) throws(EnvelopeError) -> String? {
+        switch known[field.rawValue].take() {
         case nil, .null?: return nil
         case .string(let s)?: return s
-        case let value?: throw EnvelopeError("field '\(name)' must be a string, got \(value)")
+        case let value?: throw EnvelopeError("field '\(field.name)' must be a string, got \(value)")
         }
     }
 }
