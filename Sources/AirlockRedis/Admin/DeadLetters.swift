@@ -362,7 +362,7 @@ extension RedisAdmin {
         local push = ARGV[1] == '1'
         local removed = {}
         for i = 2, #ARGV, 2 do
-          local n = redis.call('LREM', KEYS[1], -1, ARGV[i])
+          local n = redis.call('LREM', KEYS[1], '-1', ARGV[i])
           if n > 0 and push then redis.call('LPUSH', KEYS[2], ARGV[i + 1]) end
           removed[#removed + 1] = n
         end

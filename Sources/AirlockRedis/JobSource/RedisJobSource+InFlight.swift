@@ -53,7 +53,7 @@ extension RedisJobSource {
         #!lua flags=allow-oom
         local moved = 0
         for i = 1, #ARGV do
-          if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 1 then
+          if redis.call('LREM', KEYS[1], '1', ARGV[i]) == 1 then
             redis.call('RPUSH', KEYS[2], ARGV[i])
             moved = moved + 1
           end

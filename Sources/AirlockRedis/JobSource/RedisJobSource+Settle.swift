@@ -198,8 +198,9 @@ extension RedisJobSource {
         local i = 4
         while i <= #ARGV do
           if ARGV[i] == 'a' then
-            -- The short form of the common case: acknowledged, no result, no batch.
-            if redis.call('LREM', inflight, -1, ARGV[i + 1]) == 1 then
+            -- The short form of the common case: acknowledged, no result, no batch. The count is a
+            -- string: Redis turns a Lua number argument into text with snprintf, once per job.
+            if redis.call('LREM', inflight, '-1', ARGV[i + 1]) == 1 then
               settled = settled + 1
               counts.processed = counts.processed + 1
             end
@@ -210,7 +211,7 @@ extension RedisJobSource {
             local jobID = batchIndex ~= 0 and ARGV[i + 9]
             local here = i
             i = i + (batchIndex ~= 0 and 10 or 9)
-            if redis.call('LREM', inflight, -1, raw) == 1 then
+            if redis.call('LREM', inflight, '-1', raw) == 1 then
               if batchIndex < 0 and final[mode] then
                 redis.call('SADD', KEYS[-batchIndex], jobID)
               elseif batchIndex > 0 and final[mode] then
