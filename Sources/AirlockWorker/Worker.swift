@@ -186,7 +186,9 @@ public final class Worker: Service, Sendable {
             await withTaskGroup(of: Void.self) { work in
                 for (index, lane) in lanes.enumerated() {
                     let fetcher = Fetcher(
-                        laneIndex: index, lane: lane, onlyLane: lanes.count == 1, source: source, configuration: configuration,
+                        laneIndex: index, lane: lane,
+                        claimsWhileIdle: Fetcher.claimsWhileIdle(lane: index, ranks: ranks, prefetch: configuration.prefetch),
+                        source: source, configuration: configuration,
                         buffer: buffer, health: health, reconciler: reconciler)
                     work.addTask { await fetcher.run() }
                 }

@@ -5,15 +5,17 @@ import Logging
 ///
 /// It reserves free capacity first (``WorkBuffer``), then asks the source for at most that many
 /// jobs, so the worker never holds more than `concurrency + prefetch`. When the lane is empty it
-/// waits in the source (blocking, never polling): the worker's only lane waits *taking* the next
-/// job; one of several lanes only waits for work and then competes for a slot, so an earlier
-/// queue keeps its priority. A queue at its fleet-wide limit (`.limited`) is waited on in the
-/// source too: the fetcher holds no reservation meanwhile.
+/// waits in the source (blocking, never polling). A lane that ``claimsWhileIdle`` waits *taking*
+/// the next job, with one slot reserved for it: the job starts without another round trip. Any
+/// other lane only waits for work and then competes for a slot, so an earlier queue keeps its
+/// priority. A queue at its fleet-wide limit (`.limited`) is waited on in the source too: the
+/// fetcher holds no reservation meanwhile.
 struct Fetcher: Sendable {
     let laneIndex: Int
     let lane: FetchLane
-    /// Whether this is the worker's only lane.
-    let onlyLane: Bool
+    /// Whether this lane, while empty, waits taking the next job and holds one reserved slot for
+    /// it (see ``claimsWhileIdle(lane:ranks:prefetch:)``).
+    let claimsWhileIdle: Bool
     let source: any JobSource
     let configuration: WorkerConfiguration
     let buffer: WorkBuffer
@@ -51,7 +53,7 @@ struct Fetcher: Sendable {
                 case .jobs(let jobs) where !jobs.isEmpty:
                     reserved = await buffer.deliverAndReserve(wrap(jobs), laneIndex: laneIndex, reserved: reserved, maximum: configuration.fetchBatch)
                     continue
-                case .jobs where onlyLane:
+                case .jobs where claimsWhileIdle:
                     buffer.deliver([], laneIndex: laneIndex, reserved: reserved - 1)
                     reserved = 1
                     let jobs = try await source.waitForJobs(on: lane, timeout: configuration.blockTimeout, claimOne: true)
@@ -72,6 +74,17 @@ struct Fetcher: Sendable {
             }
             reserved = await buffer.reserve(laneIndex: laneIndex, maximum: configuration.fetchBatch)
         }
+    }
+
+    /// Which lane may wait taking its next job: the worker's only lane; or the first of several
+    /// when no other lane shares its rank and `prefetch` is at least 1. The first queue is served
+    /// first anyway, so the slot it holds while idle is one a later queue would have lost to it;
+    /// and it comes out of the prefetch, so later queues can still run `concurrency` jobs at once.
+    /// Every other lane holds nothing while it waits (a later queue must not keep a slot from an
+    /// earlier one), and pays a round trip to take the job that woke it.
+    static func claimsWhileIdle(lane index: Int, ranks: [Int], prefetch: Int) -> Bool {
+        if ranks.count == 1 { return true }
+        return index == 0 && prefetch >= 1 && ranks.dropFirst().allSatisfy { $0 != ranks[0] }
     }
 
     private func wrap(_ jobs: [FetchedJob]) -> [Job] {
