@@ -81,7 +81,7 @@ struct WorkerBatchTests {
         let recorded = try await harness.recorded()
         let done = try #require(try await Self.admin(harness).batch(id: batch.id))
         // 50 parents and their 50 children, every one succeeded.
-        #expect(done.total == 100 && done.succeeded == 100 && done.pending == 0)
+        #expect(done.total == 100 && done.succeeded == 100 && done.pending == 0, "\(done)")
         #expect(recorded.filter { $0 == "success" }.count == 1 && recorded.filter { $0 == "complete" }.count == 1)
         #expect(Set(recorded.prefix(50)) == Set((0..<50).map { "child-\($0)" }), "callbacks ran before a child: \(recorded)")
     }

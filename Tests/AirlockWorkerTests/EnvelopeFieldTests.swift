@@ -10,8 +10,6 @@ import Testing
             #expect(Envelope.Field(field.name) == field, "\(field.name)")
         }
         #expect(Envelope.knownFields.count == Envelope.Field.count)
-        // The inline table the decoder fills has exactly one slot per field.
-        #expect(Envelope.Known.count == Envelope.Field.count)
     }
 
     /// The decoder matches keys on their bytes: the same answers as by name, for every name and

@@ -24,14 +24,7 @@ import Testing
     /// `concurrency` jobs at once, and a job arriving on the first queue is taken at once even
     /// while every task slot is busy (it waits in the worker, first in line, not in Redis).
     @Test func theFirstQueueClaimsItsNextJobWhileALaterQueueKeepsEveryTaskSlot() async throws {
-        let queues = InMemoryQueues()
-        let probe = EngineProbe()
-        let gate = EngineGate()
-        try await Engine.enqueue(queues, EngineTests.tokens("low", 6), options: DispatchOptions(queue: "low"))
-        let run = EngineRun(Worker(
-            source: queues.makeSource(), configuration: Engine.configuration(queues: ["high", "low"], concurrency: 2, prefetch: 1),
-            registry: EngineTests.registry(probe, gate: gate, gated: Set((1...6).map { "low\($0)" })), logger: Engine.quiet))
-        try await Engine.eventually("two low jobs run at once") { gate.waiting == 2 }
+        let (queues, probe, gate, run) = try await Self.busyLowQueue(jobs: 6, prefetch: 1)
         try await Engine.enqueue(queues, EngineTests.tokens("high", 1), options: DispatchOptions(queue: "high"))
         try await Engine.eventually("the high job is claimed while both slots are busy") { queues.ready("high").isEmpty }
         #expect(queues.heldCount == 3, "two running, the claimed high job: concurrency + prefetch")
@@ -45,17 +38,24 @@ import Testing
     /// Without a prefetch nobody claims while idle: the first queue's slot would be one of the
     /// later queue's running ones.
     @Test func withoutAPrefetchALaterQueueStillRunsConcurrencyJobsAtOnce() async throws {
-        let queues = InMemoryQueues()
-        let probe = EngineProbe()
-        let gate = EngineGate()
-        try await Engine.enqueue(queues, EngineTests.tokens("low", 4), options: DispatchOptions(queue: "low"))
-        let run = EngineRun(Worker(
-            source: queues.makeSource(), configuration: Engine.configuration(queues: ["high", "low"], concurrency: 2, prefetch: 0),
-            registry: EngineTests.registry(probe, gate: gate), logger: Engine.quiet))
-        try await Engine.eventually("two low jobs run at once") { gate.waiting == 2 }
+        let (_, probe, gate, run) = try await Self.busyLowQueue(jobs: 4, prefetch: 0)
         gate.open()
         try await Engine.eventually("all ran") { probe.events.count == 4 }
         try await run.stop()
         #expect(probe.maxRunning == 2)
+    }
+
+    /// A worker on `high, low` (concurrency 2) with `jobs` jobs on `low` that wait at the gate,
+    /// once two of them are running at once.
+    static func busyLowQueue(jobs: Int, prefetch: Int) async throws -> (InMemoryQueues, EngineProbe, EngineGate, EngineRun) {
+        let queues = InMemoryQueues()
+        let probe = EngineProbe()
+        let gate = EngineGate()
+        try await Engine.enqueue(queues, EngineTests.tokens("low", jobs), options: DispatchOptions(queue: "low"))
+        let run = EngineRun(Worker(
+            source: queues.makeSource(), configuration: Engine.configuration(queues: ["high", "low"], concurrency: 2, prefetch: prefetch),
+            registry: EngineTests.registry(probe, gate: gate, gated: Set((1...jobs).map { "low\($0)" })), logger: Engine.quiet))
+        try await Engine.eventually("two low jobs run at once") { gate.waiting == 2 }
+        return (queues, probe, gate, run)
     }
 }

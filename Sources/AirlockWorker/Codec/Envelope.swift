@@ -135,35 +135,37 @@ public struct Envelope: Sendable, Hashable {
     /// Parses and validates an envelope; every failure names the field and the problem.
     public static func decode(_ bytes: some Collection<UInt8>) throws(EnvelopeError) -> Envelope {
         guard !bytes.isEmpty else { throw EnvelopeError("empty message") }
-        var members = Members()
-        do {
-            // Known keys are matched on their bytes, so they never become strings.
-            try JSONParser.forEachMember(of: Array(bytes), classifying: { Field($0)?.rawValue }) { key, value in
-                switch key {
-                case .known(let index): members.known[index] = value
-                case .other(let name): members.extra[name] = value
+        let bytes = Array(bytes)
+        return try withKnownFields { (known) throws(EnvelopeError) in
+            // Members sorted as they are read: known fields straight to their slots, only unknown
+            // ones into a dictionary. Known keys are matched on their bytes, never made strings.
+            var extra: [String: JSONValue] = [:]
+            do throws(JSONParseError) {
+                try JSONParser.forEachMember(of: bytes, classifying: { Field($0)?.rawValue }) { key, value in
+                    switch key {
+                    case .known(let index): known[index] = value
+                    case .other(let name): extra[name] = value
+                    }
                 }
+            } catch {
+                if error.message == "expected a JSON object" { throw EnvelopeError("envelope is not a JSON object") }
+                throw EnvelopeError("malformed JSON: \(error)")
             }
-        } catch {
-            if error.message == "expected a JSON object" { throw EnvelopeError("envelope is not a JSON object") }
-            throw EnvelopeError("malformed JSON: \(error)")
-        }
-        return try decode(known: &members.known, extra: members.extra)
-    }
-
-    /// An envelope's members sorted as they are read: known fields straight to their slots
-    /// (indexed by ``Field``, inline: no allocation per job), only unknown ones into a dictionary.
-    private struct Members {
-        var known = Known(repeating: nil)
-        var extra: [String: JSONValue] = [:]
-
-        mutating func add(_ key: String, _ value: JSONValue) {
-            if let field = Field(key) { known[field.rawValue] = value } else { extra[key] = value }
+            return try decode(known: known, extra: extra)
         }
     }
 
-    /// The known fields' values, indexed by ``Field``; its size is ``Field/count`` (a test checks).
-    typealias Known = InlineArray<16, JSONValue?>
+    /// The known fields' values, one slot per ``Field`` (indexed by its raw value).
+    typealias Known = UnsafeMutableBufferPointer<JSONValue?>
+
+    /// Runs `body` with an empty ``Known`` table on the stack: no allocation per job.
+    private static func withKnownFields<R>(_ body: (Known) throws(EnvelopeError) -> R) throws(EnvelopeError) -> R {
+        try withUnsafeTemporaryAllocation(of: JSONValue?.self, capacity: Field.count) { (known) throws(EnvelopeError) -> R in
+            known.initialize(repeating: nil)
+            defer { known.deinitialize() }
+            return try body(known)
+        }
+    }
 
     /// The fields this version knows, numbered by their position in `known`; every other field is
     /// carried in ``extra``.
@@ -237,14 +239,18 @@ public struct Envelope: Sendable, Hashable {
     }
 
     package static func decode(fields: [String: JSONValue]) throws(EnvelopeError) -> Envelope {
-        var members = Members()
-        for (key, value) in fields { members.add(key, value) }
-        return try decode(known: &members.known, extra: members.extra)
+        try withKnownFields { (known) throws(EnvelopeError) in
+            var extra: [String: JSONValue] = [:]
+            for (key, value) in fields {
+                if let field = Field(key) { known[field.rawValue] = value } else { extra[key] = value }
+            }
+            return try decode(known: known, extra: extra)
+        }
     }
 
     /// Validates the known fields (`known`, indexed by ``Field``; each value is moved out, not
     /// copied) and keeps `extra` as they are.
-    private static func decode(known: inout Known, extra: [String: JSONValue]) throws(EnvelopeError) -> Envelope {
+    private static func decode(known: Known, extra: [String: JSONValue]) throws(EnvelopeError) -> Envelope {
         func fields(_ field: Field) -> JSONValue? { known[field.rawValue].take() }
         if let version = fields(.v), version != .int(1) {
             throw EnvelopeError("unsupported envelope version \(version) (this worker reads version 1)")
@@ -268,14 +274,14 @@ public struct Envelope: Sendable, Hashable {
         guard let queue = fields(.queue)?.stringValue else { throw EnvelopeError("missing or non-string field 'queue'") }
         return Envelope(
             id: id, task: task, args: args, kwargs: kwargs, queue: queue,
-            enqueuedAt: Int64(try integer(&known, .enqueuedAt, in: Limits.timestamps) ?? 0),
-            eta: try integer(&known, .eta, in: Limits.timestamps).map(Int64.init),
-            expires: try integer(&known, .expires, in: Limits.timestamps).map(Int64.init),
-            attempt: try integer(&known, .attempt, in: Limits.attempts) ?? 0,
-            maxRetries: try integer(&known, .maxRetries, in: Limits.attempts),
-            origin: try string(&known, .origin),
-            priority: try integer(&known, .priority, in: Limits.priorities),
-            idempotencyKey: try string(&known, .idempotencyKey),
+            enqueuedAt: Int64(try integer(known, .enqueuedAt, in: Limits.timestamps) ?? 0),
+            eta: try integer(known, .eta, in: Limits.timestamps).map(Int64.init),
+            expires: try integer(known, .expires, in: Limits.timestamps).map(Int64.init),
+            attempt: try integer(known, .attempt, in: Limits.attempts) ?? 0,
+            maxRetries: try integer(known, .maxRetries, in: Limits.attempts),
+            origin: try string(known, .origin),
+            priority: try integer(known, .priority, in: Limits.priorities),
+            idempotencyKey: try string(known, .idempotencyKey),
             // Tracing is best effort: a trace context that does not fit is ignored, never a reason
             // to dead-letter a job.
             trace: TraceContext(traceparent: fields(.traceparent)?.stringValue, tracestate: fields(.tracestate)?.stringValue),
@@ -294,7 +300,7 @@ public struct Envelope: Sendable, Hashable {
         public static let priorities: ClosedRange<Int> = -1_000_000...1_000_000
     }
 
-    private static func integer(_ known: inout Known, _ field: Field, in range: ClosedRange<Int>) throws(EnvelopeError) -> Int? {
+    private static func integer(_ known: Known, _ field: Field, in range: ClosedRange<Int>) throws(EnvelopeError) -> Int? {
         switch known[field.rawValue].take() {
         case nil, .null?: return nil
         case let value?:
@@ -306,7 +312,7 @@ public struct Envelope: Sendable, Hashable {
         }
     }
 
-    private static func string(_ known: inout Known, _ field: Field) throws(EnvelopeError) -> String? {
+    private static func string(_ known: Known, _ field: Field) throws(EnvelopeError) -> String? {
         switch known[field.rawValue].take() {
         case nil, .null?: return nil
         case .string(let s)?: return s
