@@ -182,43 +182,58 @@ public struct JSONParser {
     }
 
     /// A key (the cursor is on its opening quote). With a classifier, a key without escapes is
-    /// classified from its bytes in place; anything else is read as a string (which validates it)
-    /// and then classified.
+    /// classified from its bytes in place and made a string only when the classifier does not know
+    /// it; a key with escapes is unescaped first, then classified.
     private mutating func parseKey(_ classify: ((UnsafeBufferPointer<UInt8>) -> Int?)?) throws(JSONParseError) -> MemberKey {
         guard let classify else { return .other(try parseString()) }
-        let start = index + 1
-        var end = start
-        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
-        if end < bytes.count, bytes[end] == UInt8(ascii: "\""), let known = classify(UnsafeBufferPointer(rebasing: bytes[start..<end])) {
-            index = end + 1
-            return .known(known)
+        let run = try scanUnescaped()
+        if run.closed {
+            if let known = classify(run.bytes) { return .known(known) }
+            return .other(try text(run.bytes, ascii: run.ascii))
         }
-        var key = try parseString()
-        if let known = key.withUTF8({ classify($0) }) { return .known(known) }
-        return .other(key)
+        var key = try parseEscapes(after: run.bytes)
+        return key.withUTF8({ classify($0) }).map(MemberKey.known) ?? .other(key)
     }
 
     private mutating func parseString() throws(JSONParseError) -> String {
+        let run = try scanUnescaped()
+        return run.closed ? try text(run.bytes, ascii: run.ascii) : try parseEscapes(after: run.bytes)
+    }
+
+    /// Reads a string's opening quote (the cursor is on it) and its bytes up to the closing quote
+    /// or the first escape. `closed`: the closing quote came first and the cursor is past it, so
+    /// `bytes` is the whole string; otherwise the cursor is on the escape (or at the end), for
+    /// ``parseEscapes(after:)``. `ascii`: no byte of `bytes` is above 0x7F.
+    private mutating func scanUnescaped() throws(JSONParseError) -> (bytes: UnsafeBufferPointer<UInt8>, ascii: Bool, closed: Bool) {
         index += 1
         let start = index
-        // Fast path: no escapes, so the bytes between the quotes are the string; pure ASCII
-        // (ids, names, timestamps) needs no UTF-8 validation.
         var ascii = true
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
-                if ascii { return String(decoding: slice, as: Unicode.ASCII.self) }
-                guard let string = String(validating: slice, as: UTF8.self) else { throw error("invalid UTF-8 in string") }
-                return string
+                return (UnsafeBufferPointer(rebasing: bytes[start..<index - 1]), ascii, true)
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw error("unescaped control character in string") }
             if byte >= 0x80 { ascii = false }
             index += 1
         }
-        var scratch = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+        return (UnsafeBufferPointer(rebasing: bytes[start..<index]), ascii, false)
+    }
+
+    /// The string whose bytes, between its quotes, had no escapes: pure ASCII (ids, names,
+    /// timestamps) needs no UTF-8 validation.
+    private func text(_ slice: UnsafeBufferPointer<UInt8>, ascii: Bool) throws(JSONParseError) -> String {
+        if ascii { return String(decoding: slice, as: Unicode.ASCII.self) }
+        guard let string = String(validating: slice, as: UTF8.self) else { throw error("invalid UTF-8 in string") }
+        return string
+    }
+
+    /// The rest of a string with escapes (the cursor is on the first one), after the `unescaped`
+    /// bytes before it.
+    private mutating func parseEscapes(after unescaped: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> String {
+        var scratch = Array(unescaped)
         while index < bytes.count {
             let byte = bytes[index]
             switch byte {
