@@ -9,8 +9,9 @@ public import Foundation
 public import Logging
 import Synchronization
 
-/// Dispatches a scope's intents to Redis queues: one atomic script, one round trip per flush,
-/// whatever the number of intents, queues and delays.
+/// Dispatches a scope's intents to Redis queues: one atomic command, one round trip per flush,
+/// whatever the number of intents, queues and delays — the enqueue script, or, for a flush of
+/// ready jobs to one end of one queue, the variadic `LPUSH`/`RPUSH` the script would end in.
 ///
 /// ```swift
 /// let executor = try RedisExecutor(url: "redis://127.0.0.1:6379/0")
@@ -189,7 +190,7 @@ public struct RedisExecutor: Executor {
         }
     }
 
-    /// Writes already-encoded jobs atomically (one script, all or nothing), as ``enqueue(_:)`` does.
+    /// Writes already-encoded jobs atomically (one script or one push, all or nothing), as ``enqueue(_:)`` does.
     ///
     /// With `deduplicatingByJobID`, a job is written only if no job with its id was written to its
     /// queue within ``idempotencyTTL`` (key `<ns>:{Q}:sent:<id>`; a job with an idempotency key
@@ -224,6 +225,7 @@ public struct RedisExecutor: Executor {
                 if let outcomes = try await writeAcrossSlots(flush) { return outcomes }
             }
         }
+        if batch == nil, !deduplicatingByJobID, let outcomes = try await pushToOneList(jobs) { return outcomes }
         let (call, queues) = enqueueCall(jobs, deduplicatingByJobID: deduplicatingByJobID,
                                          idempotencyTTLMilliseconds: idempotencyTTL.wholeMilliseconds, header: batch.map(ScriptHeader.batch) ?? .none)
         let reply: RedisReply
@@ -241,6 +243,38 @@ public struct RedisExecutor: Executor {
         return results.map { result in
             if let existing = result.string, !existing.isEmpty { .duplicate(existingJobID: existing) } else { .queued }
         }
+    }
+
+    /// The commonest flush — every job ready, to one end of one queue's list, none with an
+    /// idempotency key — written as the one variadic `LPUSH`/`RPUSH` the enqueue script would end
+    /// in, without the script: Redis runs it at a fraction of the script's cost per job, and one
+    /// command is as all-or-nothing as one script. `nil` when the flush is not of that shape, or
+    /// when Redis refused the push (the list's key holds another type, the server is out of
+    /// memory): nothing was written then, and the script refuses it in the words it always has,
+    /// naming the key.
+    private func pushToOneList(_ jobs: [OutgoingJob]) async throws(RedisExecutorError) -> [Outcome]? {
+        guard let first = jobs.first, first.placement != .delayed,
+              jobs.allSatisfy({ $0.idempotencyKey == nil && $0.placement == first.placement && $0.queue == first.queue })
+        else { return nil }
+        var arguments: [[UInt8]] = []
+        arguments.reserveCapacity(jobs.count + 2)
+        arguments.append(Array((first.placement == .front ? "RPUSH" : "LPUSH").utf8))
+        arguments.append(Array(keys.ready(first.queue).utf8))
+        for job in jobs { arguments.append(job.bytes) }
+        let push = RedisCommand(arguments: arguments)
+        let replies: [RedisReply]
+        do {
+            replies = try await client.pipeline(replication.isRequired ? [push, replication.command] : [push])
+        } catch {
+            throw RedisExecutorError.from(error)
+        }
+        guard case .integer = replies[0] else {
+            if case .error = replies[0] { return nil }
+            throw RedisExecutorError(.protocolViolation, "unexpected reply to \(first.placement == .front ? "RPUSH" : "LPUSH"): \(replies[0])")
+        }
+        await register([first.queue])
+        if replication.isRequired, let shortfall = RedisExecutorError.notReplicated(replies[1], required: replication) { throw shortfall }
+        return Array(repeating: .queued, count: jobs.count)
     }
 
     /// One script call, with `WAIT` in the same round trip, on the same connection, right after it
