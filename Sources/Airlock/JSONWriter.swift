@@ -9,7 +9,7 @@ public enum JSONWriter {
         switch value {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .int(let i): out.append(contentsOf: String(i).utf8)
+        case .int(let i): writeInteger(i, into: &out)
         case .double(let d): writeDouble(d, into: &out)
         case .string(let s): writeString(s, into: &out)
         case .array(let a):
@@ -35,6 +35,29 @@ public enum JSONWriter {
                 for (key, value) in o { member(key, value) }
             }
             out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Appends an integer's decimal digits, without making a `String` of them first (inlinable, so
+    /// it is specialised for the caller's integer type across modules).
+    @inlinable
+    public static func writeInteger(_ value: some BinaryInteger, into out: inout [UInt8]) {
+        // 40 digits hold any 128-bit magnitude; wider integers take the String path.
+        guard value.bitWidth <= 128 else {
+            out.append(contentsOf: String(value).utf8)
+            return
+        }
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 40) { digits in
+            var start = digits.count
+            repeat {
+                let (quotient, remainder) = magnitude.quotientAndRemainder(dividingBy: 10)
+                start -= 1
+                digits[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remainder)
+                magnitude = quotient
+            } while magnitude != 0
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
         }
     }
 

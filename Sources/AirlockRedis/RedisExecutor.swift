@@ -150,6 +150,12 @@ public struct RedisExecutor: Executor {
         jobs.reserveCapacity(intents.count)
         let header = try batch.map { write throws(RedisExecutorError) in try BatchHeader(write, executor: self, now: now, trace: trace) }
         for intent in intents {
+            // The plain flush encodes each intent as it is: building a routed or batch-member
+            // copy costs a retain and release of every field it holds.
+            if partitions.isEmpty, header == nil {
+                jobs.append(try encode(intent, now: now, trace: trace))
+                continue
+            }
             let routed = partitions.isEmpty ? intent : Self.route(intent, defaultQueue: defaultQueue, partitions: partitions)
             jobs.append(try encode(header.map { $0.member(routed) } ?? routed, now: now, trace: trace))
         }

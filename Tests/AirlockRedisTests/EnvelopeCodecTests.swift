@@ -61,6 +61,19 @@ struct EnvelopeCodecTests {
         #expect(try Envelope.decode(minimal.encoded()) == minimal)
     }
 
+    /// The exact bytes, in the documented order, for envelopes without dictionaries (whose
+    /// member order is not fixed): other producers' fixtures and byte-exact `LREM`s rely on a
+    /// stable form, and hand-written field names and digits must match what the writer wrote.
+    @Test func encodedBytesAreStable() throws {
+        let minimal = Envelope(id: "id-1", task: "t", queue: "q", enqueuedAt: 5)
+        #expect(String(decoding: minimal.encoded(), as: UTF8.self) == #"{"v":1,"id":"id-1","task":"t","args":[],"kwargs":{},"queue":"q","enqueued_at":5,"eta":null,"expires":null,"attempt":0,"max_retries":null,"origin":null}"#)
+        let trace = try #require(TraceContext(traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tracestate: "k=v"))
+        let every = Envelope(id: "id-2", task: "a.b", args: [-1, 0, .int(Int.min)], queue: "q\"2", enqueuedAt: 1_700_000_000_123,
+                             eta: -5, expires: 1_700_003_600_000, attempt: 12, maxRetries: 0, origin: "o\n", priority: -3,
+                             idempotencyKey: "k", trace: trace)
+        #expect(String(decoding: every.encoded(), as: UTF8.self) == #"{"v":1,"id":"id-2","task":"a.b","args":[-1,0,-9223372036854775808],"kwargs":{},"queue":"q\"2","enqueued_at":1700000000123,"eta":-5,"expires":1700003600000,"attempt":12,"max_retries":0,"origin":"o\n","priority":-3,"idempotency_key":"k","traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","tracestate":"k=v"}"#)
+    }
+
     @Test func unknownFieldsFromAnotherProducerSurviveDecodeAndReencode() throws {
         let foreign = #"""
             {"v":1,"id":"py-1","task":"proj.add","args":[2,2],"kwargs":{},"queue":"default","enqueued_at":1700000000000,

@@ -74,6 +74,30 @@ extension AirlockCore {
             #expect(try decoded("2.5") == .double(2.5))
         }
 
+        /// The digit writer against `String(_:)`, the oracle, at the edges of each width and on
+        /// random values of every magnitude.
+        @Test func integersAreWrittenAsTheirDecimalDigits() {
+            func digits(_ value: some BinaryInteger) -> String {
+                var out: [UInt8] = []
+                JSONWriter.writeInteger(value, into: &out)
+                return String(decoding: out, as: UTF8.self)
+            }
+            var generator = SystemRandomNumberGenerator()
+            var values: [Int64] = [0, 1, -1, 9, 10, -10, 99, 100, .max, .min, .max - 1, .min + 1, 1_764_000_000_000]
+            for _ in 0..<5000 {
+                let width = Int64.random(in: 0...62, using: &generator)
+                values.append(Int64.random(in: -(1 << width)...((1 << width) - 1), using: &generator))
+            }
+            for value in values {
+                #expect(digits(value) == String(value))
+                #expect(digits(Int(value)) == String(Int(value)))
+            }
+            for value: UInt64 in [0, .max, .max / 10, 1 << 63] { #expect(digits(value) == String(value)) }
+            for value: Int8 in [.min, .max, 0, -1] { #expect(digits(value) == String(value)) }
+            #expect(digits(Int128.min) == String(Int128.min) && digits(UInt128.max) == String(UInt128.max))
+            #expect(written(.int(Int.min)) == String(Int.min))
+        }
+
         @Test func descriptionIsCompactJSONWithSortedKeys() {
             let value: JSONValue = ["c": "x", "a": 1, "b": [true, nil, 1.5]]
             #expect(value.description == #"{"a":1,"b":[true,null,1.5],"c":"x"}"#)

@@ -89,30 +89,46 @@ public struct Envelope: Sendable, Hashable {
     /// Writes everything before the arguments, so an executor can splice pre-encoded arguments.
     func writeHeader(into out: inout [UInt8]) {
         out.append(contentsOf: #"{"v":"#.utf8)
-        out.append(contentsOf: String(version).utf8)
+        JSONWriter.writeInteger(version, into: &out)
         out.append(contentsOf: #","id":"#.utf8)
         JSONWriter.writeString(id, into: &out)
         out.append(contentsOf: #","task":"#.utf8)
         JSONWriter.writeString(task, into: &out)
     }
 
-    /// Writes everything after the arguments and closes the object.
+    /// Writes everything after the arguments and closes the object. The field names are
+    /// constants written as bytes and the numbers from their digits: this runs once per job a
+    /// producer sends, and once per retry a worker writes.
     func writeTrailer(into out: inout [UInt8]) {
         out.append(contentsOf: #","queue":"#.utf8)
         JSONWriter.writeString(queue, into: &out)
         out.append(contentsOf: #","enqueued_at":"#.utf8)
-        out.append(contentsOf: String(enqueuedAt).utf8)
-        Self.field("eta", eta.map { .int(Int($0)) }, into: &out)
-        Self.field("expires", expires.map { .int(Int($0)) }, into: &out)
+        JSONWriter.writeInteger(enqueuedAt, into: &out)
+        out.append(contentsOf: #","eta":"#.utf8)
+        Self.writeInteger(eta, into: &out)
+        out.append(contentsOf: #","expires":"#.utf8)
+        Self.writeInteger(expires, into: &out)
         out.append(contentsOf: #","attempt":"#.utf8)
-        out.append(contentsOf: String(attempt).utf8)
-        Self.field("max_retries", maxRetries.map { .int($0) }, into: &out)
-        Self.field("origin", origin.map { .string($0) }, into: &out)
-        if let priority { Self.field("priority", .int(priority), into: &out) }
-        if let idempotencyKey { Self.field("idempotency_key", .string(idempotencyKey), into: &out) }
+        JSONWriter.writeInteger(attempt, into: &out)
+        out.append(contentsOf: #","max_retries":"#.utf8)
+        Self.writeInteger(maxRetries, into: &out)
+        out.append(contentsOf: #","origin":"#.utf8)
+        if let origin { JSONWriter.writeString(origin, into: &out) } else { out.append(contentsOf: "null".utf8) }
+        if let priority {
+            out.append(contentsOf: #","priority":"#.utf8)
+            JSONWriter.writeInteger(priority, into: &out)
+        }
+        if let idempotencyKey {
+            out.append(contentsOf: #","idempotency_key":"#.utf8)
+            JSONWriter.writeString(idempotencyKey, into: &out)
+        }
         if let trace {
-            Self.field("traceparent", .string(trace.traceparent), into: &out)
-            if let state = trace.tracestate { Self.field("tracestate", .string(state), into: &out) }
+            out.append(contentsOf: #","traceparent":"#.utf8)
+            JSONWriter.writeString(trace.traceparent, into: &out)
+            if let state = trace.tracestate {
+                out.append(contentsOf: #","tracestate":"#.utf8)
+                JSONWriter.writeString(state, into: &out)
+            }
         }
         for (key, value) in extra where !Self.knownFields.contains(key) {
             out.append(UInt8(ascii: ","))
@@ -123,11 +139,9 @@ public struct Envelope: Sendable, Hashable {
         out.append(UInt8(ascii: "}"))
     }
 
-    private static func field(_ name: String, _ value: JSONValue?, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: ","))
-        JSONWriter.writeString(name, into: &out)
-        out.append(UInt8(ascii: ":"))
-        JSONWriter.write(value ?? .null, into: &out)
+    /// The integer's digits, or `null`.
+    private static func writeInteger(_ value: (some BinaryInteger)?, into out: inout [UInt8]) {
+        if let value { JSONWriter.writeInteger(value, into: &out) } else { out.append(contentsOf: "null".utf8) }
     }
 
     // MARK: Decoding

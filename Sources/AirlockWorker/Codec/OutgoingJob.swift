@@ -117,11 +117,8 @@ public struct OutgoingJob: Sendable {
     /// What would make a worker refuse the job, found before anything is sent.
     static func problem(queue: String, due: Int64?, expires: Int64?, options: DispatchOptions) -> String? {
         if let problem = QueueName.problem(with: queue) { return problem }
-        for (name, value) in [("eta/countdown", due), ("expires", expires)] {
-            if let value, !acceptedEpochMilliseconds.contains(value) {
-                return "its \(name) lies outside the years 1970 to 9999"
-            }
-        }
+        if let due, !acceptedEpochMilliseconds.contains(due) { return "its eta/countdown lies outside the years 1970 to 9999" }
+        if let expires, !acceptedEpochMilliseconds.contains(expires) { return "its expires lies outside the years 1970 to 9999" }
         if let retries = options.maxRetries, !Envelope.Limits.attempts.contains(retries) {
             return "maxRetries \(retries) is not in \(Envelope.Limits.attempts.lowerBound)...\(Envelope.Limits.attempts.upperBound)"
         }
