@@ -12,19 +12,44 @@ public import Foundation
 /// ``Airlock/enqueue(_:options:origin:name:)`` knows it before anything is dispatched.
 public struct Intent: Sendable, Identifiable, CustomStringConvertible {
     /// Unique id; executors that create jobs use it as the job id.
-    public let id: UUID
+    public var id: UUID { storage.id }
     /// The name policies and logs see: the explicit name given at enqueue, else ``taskName``.
-    public let name: String
+    public var name: String { storage.name }
     /// The task name executors dispatch (the wire name a worker looks up).
-    public let taskName: String
+    public var taskName: String { storage.taskName }
     /// The arguments: a typed task value, or Celery-style positional and keyword JSON.
-    public let payload: Payload
+    public var payload: Payload { storage.payload }
     /// How and when to dispatch.
-    public let options: DispatchOptions
+    public var options: DispatchOptions { storage.options }
     /// Free-form provenance (for example the request or job that produced the intent).
-    public let origin: String?
+    public var origin: String? { storage.origin }
     /// The local policies in force at enqueue, outermost first.
-    public let localPolicies: [any Policy]
+    public var localPolicies: [any Policy] { storage.localPolicies }
+
+    /// An intent is passed from `enqueue` to the scope, through its policies, to the executor:
+    /// held in one immutable object, each of those copies is one reference count, not one for
+    /// every string, array and option it carries.
+    private final class Storage: Sendable {
+        let id: UUID
+        let name: String
+        let taskName: String
+        let payload: Payload
+        let options: DispatchOptions
+        let origin: String?
+        let localPolicies: [any Policy]
+
+        init(id: UUID, name: String, taskName: String, payload: Payload, options: DispatchOptions, origin: String?, localPolicies: [any Policy]) {
+            self.id = id
+            self.name = name
+            self.taskName = taskName
+            self.payload = payload
+            self.options = options
+            self.origin = origin
+            self.localPolicies = localPolicies
+        }
+    }
+
+    private let storage: Storage
 
     /// What an intent carries as the task's arguments.
     public enum Payload: Sendable {
@@ -44,13 +69,8 @@ public struct Intent: Sendable, Identifiable, CustomStringConvertible {
         origin: String? = nil,
         localPolicies: [any Policy] = []
     ) {
-        self.id = id ?? IDGenerator.uuid()
-        self.name = name ?? taskName
-        self.taskName = taskName
-        self.payload = payload
-        self.options = options
-        self.origin = origin
-        self.localPolicies = localPolicies
+        storage = Storage(id: id ?? IDGenerator.uuid(), name: name ?? taskName, taskName: taskName, payload: payload,
+                          options: options, origin: origin, localPolicies: localPolicies)
     }
 
     /// The typed task value, when the intent was made from one.
