@@ -59,7 +59,7 @@ public struct OutgoingJob: Sendable {
             switch intent.payload {
             case .typed(let task):
                 // Typed arguments go straight from the encoder into the envelope, never through a JSONValue tree.
-                let fields = try JSONEncoder().encode(task)
+                let fields = try JSONBytesEncoder.encode(task)
                 guard fields.first == UInt8(ascii: "{") else {
                     throw TaskArgumentsError("task \(intent.taskName) must encode as a keyed container (a JSON object)")
                 }

@@ -119,7 +119,7 @@ public struct TaskRegistry: Sendable {
             return { context in
                 let value = try await run(task, context)
                 // JSONParser keeps `1.0` a double, where a JSONDecoder round trip would not.
-                return try JSONParser.parse(try JSONEncoder().encode(value))
+                return try JSONParser.parse(try JSONBytesEncoder.encode(value))
             }
         }
     }
