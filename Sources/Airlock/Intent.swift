@@ -144,9 +144,8 @@ public struct TaskArguments: Sendable, Hashable {
             for (name, value) in zip(names, args) { fields[name] = value }
         }
         fields.merge(kwargs) { _, keyword in keyword }
-        let data = Data(JSONValue.object(fields).description.utf8)
         do {
-            return try JSONDecoder().decode(T.self, from: data)
+            return try JSONValueDecoder.decode(T.self, from: .object(fields))
         } catch {
             throw TaskArgumentsError("arguments do not decode as \(T.self) for task \(T.name): \(error)")
         }

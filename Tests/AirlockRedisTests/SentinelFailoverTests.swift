@@ -37,7 +37,9 @@ struct SentinelFailoverTests {
             // which its resync then drops (Sentinel's failover window, measured by
             // killingThePrimaryUnderLoad); under load that can take a while. Once it is a replica,
             // the producer's next command finds the new master.
-            try await WorkerKit.eventually("the old master demoted", timeout: .seconds(60)) { try await cluster.role(port: oldMaster) == "slave" }
+            // Its demotion closes every client connection it has, this poll's included: a poll
+            // cut off that way asks again.
+            try await WorkerKit.eventually("the old master demoted", timeout: .seconds(60)) { (try? await cluster.role(port: oldMaster)) == "slave" }
             try await WorkerKit.eventually("the producer on the new master", timeout: .seconds(60)) {
                 (try? await harness.executor.client.send("ROLE"))?.array?.first?.string == "master"
             }

@@ -672,7 +672,8 @@ let usage = """
     """
 
 /// `decode [--count N] [--payload-bytes B]`: CPU per `Envelope.decode` of the message the drain
-/// measurement fetches (the executor's own bytes for `airlock.ping`), best of 5 runs.
+/// measurement fetches (the executor's own bytes for `airlock.ping`), best of 5 runs; then a typed task's
+/// arguments read by `TaskArguments.decode`, against the JSON text and `JSONDecoder` it replaced.
 func decodeBench(_ options: Options) throws {
     let count = try options.int("count", 1_000_000)
     var kwargs: [String: JSONValue] = [:]
@@ -687,8 +688,24 @@ func decodeBench(_ options: Options) throws {
         best = min(best, (processCPUSeconds() - cpu) * 1e9 / Double(count))
     }
     guard checksum == 5 * count * "airlock.ping".utf8.count else { throw BenchError("decode: wrong task name read") }
-    print("decode: \(message.count)-byte envelope, best of 5 × \(count): \(fmt(best, 0)) ns of CPU each")
-    print("result: envelope_bytes=\(message.count) ns_per_decode=\(fmt(best, 0))")
+    // A typed task's arguments, as the worker reads them (`TaskArguments.decode`), against what it
+    // did before: the arguments written as JSON text and read back by JSONDecoder.
+    let arguments = TaskArguments(kwargs: ["n": 2])
+    func typed(_ read: () throws -> BenchPing) rethrows -> Double {
+        var best = Double.infinity
+        var sum = 0
+        for _ in 0..<5 {
+            let cpu = processCPUSeconds()
+            for _ in 0..<count { sum &+= try read().n }
+            best = min(best, (processCPUSeconds() - cpu) * 1e9 / Double(count))
+        }
+        return sum == 5 * count * 2 ? best : .nan
+    }
+    let direct = try typed { try arguments.decode(BenchPing.self) }
+    let viaText = try typed { try JSONDecoder().decode(BenchPing.self, from: Data(JSONValue.object(arguments.kwargs).description.utf8)) }
+    print("decode: \(message.count)-byte envelope, best of 5 × \(count): \(fmt(best, 0)) ns of CPU each; "
+        + "typed arguments {\"n\":2}: \(fmt(direct, 0)) ns (through JSON text and JSONDecoder: \(fmt(viaText, 0)) ns)")
+    print("result: envelope_bytes=\(message.count) ns_per_decode=\(fmt(best, 0)) ns_per_typed_arguments=\(fmt(direct, 0)) ns_per_typed_arguments_via_text=\(fmt(viaText, 0))")
 }
 
 /// `roundtrip --redis URL [--count N]`: what one call through `RedisClient` costs on top of the
