@@ -122,7 +122,7 @@ public struct TaskArguments: Sendable, Hashable {
 
     /// The keyword arguments of a typed task: its encoded fields.
     public init(encoding task: some AirlockTask) throws {
-        // JSONParser keeps `1.0` a double, where JSONDecoder would read it back as an integer.
+        // The fields as JSONEncoder would write them (a whole Double as an integer), parsed as the worker will.
         let value = try JSONParser.parse(try JSONBytesEncoder.encode(task))
         guard case .object(let fields) = value else {
             throw TaskArgumentsError("task \(type(of: task).name) must encode as a keyed container (a JSON object), not \(value)")

@@ -256,8 +256,8 @@ public struct RedisExecutor: Executor {
     /// in, without the script: Redis runs it at a fraction of the script's cost per job, and one
     /// command is as all-or-nothing as one script. `nil` when the flush is not of that shape, or
     /// when Redis refused the push (the list's key holds another type, the server is out of
-    /// memory): nothing was written then, and the script refuses it in the words it always has,
-    /// naming the key.
+    /// memory): nothing was written then, and the script refuses it in the words it always has
+    /// (naming a key of the wrong type).
     private func pushToOneList(_ jobs: [OutgoingJob]) async throws(RedisExecutorError) -> [Outcome]? {
         guard let first = jobs.first, first.placement != .delayed,
               jobs.allSatisfy({ $0.idempotencyKey == nil && $0.placement == first.placement && $0.queue == first.queue })

@@ -164,22 +164,7 @@ extension AirlockCore {
         /// Random structures of nested arrays and objects of random scalars: the same value both ways.
         @Test func randomTreesMatch() throws {
             var generator = SystemRandomNumberGenerator()
-            func tree(_ depth: Int) -> JSONValue {
-                switch Int.random(in: depth > 3 ? 0...4 : 0...6, using: &generator) {
-                case 0: return .int(Int.random(in: .min ... .max, using: &generator))
-                case 1: return .double(Double.random(in: -1e6...1e6, using: &generator))
-                case 2: return .string(String((0..<Int.random(in: 0...12, using: &generator)).map { _ in
-                    Character(Unicode.Scalar(UInt8.random(in: 1...127, using: &generator))) }))
-                case 3: return .bool(Bool.random(using: &generator))
-                case 4: return .null
-                case 5: return .array((0..<Int.random(in: 0...4, using: &generator)).map { _ in tree(depth + 1) })
-                default:
-                    var object: [String: JSONValue] = [:]
-                    for index in 0..<Int.random(in: 0...4, using: &generator) { object["k\(index)"] = tree(depth + 1) }
-                    return .object(object)
-                }
-            }
-            for _ in 0..<300 { try expectSameJSON(tree(0)) }
+            for _ in 0..<300 { try expectSameJSON(JSONValue.randomTree(using: &generator)) }
         }
     }
 }

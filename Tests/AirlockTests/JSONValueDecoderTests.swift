@@ -144,22 +144,8 @@ extension AirlockCore {
         /// Random structures against `[String: JSONValue]`-shaped and `JSONValue` targets.
         @Test func randomTreesDecodeAlike() throws {
             var generator = SystemRandomNumberGenerator()
-            func tree(_ depth: Int) -> JSONValue {
-                switch Int.random(in: depth > 3 ? 0...4 : 0...6, using: &generator) {
-                case 0: return .int(Int.random(in: -1000...1000, using: &generator))
-                case 1: return .double(Double.random(in: -1e6...1e6, using: &generator))
-                case 2: return .string(String(Int.random(in: 0...99, using: &generator)))
-                case 3: return .bool(Bool.random(using: &generator))
-                case 4: return .null
-                case 5: return .array((0..<Int.random(in: 0...4, using: &generator)).map { _ in tree(depth + 1) })
-                default:
-                    var object: [String: JSONValue] = [:]
-                    for index in 0..<Int.random(in: 0...4, using: &generator) { object["k\(index)"] = tree(depth + 1) }
-                    return .object(object)
-                }
-            }
             for _ in 0..<300 {
-                let value = tree(0)
+                let value = JSONValue.randomTree(using: &generator)
                 expectSame(JSONValue.self, value)
                 expectSame([String: Int].self, value)
                 expectSame([[Int]].self, value)

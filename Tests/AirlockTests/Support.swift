@@ -23,6 +23,28 @@ struct Boom: Error, Equatable, CustomStringConvertible {
     var description: String { "Boom(\(tag))" }
 }
 
+// MARK: - Random JSON
+
+extension JSONValue {
+    /// A random tree of nested arrays and objects (at most five levels) of random scalars: full-range
+    /// integers, doubles, short ASCII strings (control characters included), booleans and nulls.
+    static func randomTree(depth: Int = 0, using generator: inout some RandomNumberGenerator) -> JSONValue {
+        switch Int.random(in: depth > 3 ? 0...4 : 0...6, using: &generator) {
+        case 0: return .int(Int.random(in: .min ... .max, using: &generator))
+        case 1: return .double(Double.random(in: -1e6...1e6, using: &generator))
+        case 2: return .string(String((0..<Int.random(in: 0...12, using: &generator)).map { _ in
+            Character(Unicode.Scalar(UInt8.random(in: 1...127, using: &generator))) }))
+        case 3: return .bool(Bool.random(using: &generator))
+        case 4: return .null
+        case 5: return .array((0..<Int.random(in: 0...4, using: &generator)).map { _ in randomTree(depth: depth + 1, using: &generator) })
+        default:
+            var object: [String: JSONValue] = [:]
+            for index in 0..<Int.random(in: 0...4, using: &generator) { object["k\(index)"] = randomTree(depth: depth + 1, using: &generator) }
+            return .object(object)
+        }
+    }
+}
+
 // MARK: - Shared event log
 
 /// A thread-safe, append-only list of events, for asserting what ran and in which order.

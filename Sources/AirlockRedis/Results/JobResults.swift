@@ -108,7 +108,7 @@ public struct ResultHandle: Sendable {
         switch try await outcome(timeout: timeout) {
         case .success(let value):
             do {
-                return try JSONDecoder().decode(T.self, from: Data(value.description.utf8))
+                return try JSONValueDecoder.decode(T.self, from: value)
             } catch {
                 throw ResultError(.undecodable, "the result of job \(SafeText.escape(jobID)) is not a \(T.self): \(error)")
             }

@@ -118,7 +118,7 @@ public struct TaskRegistry: Sendable {
             let task = try arguments.decode(T.self)
             return { context in
                 let value = try await run(task, context)
-                // JSONParser keeps `1.0` a double, where a JSONDecoder round trip would not.
+                // The value as JSONEncoder would write it, kept as the JSON the result key stores.
                 return try JSONParser.parse(try JSONBytesEncoder.encode(value))
             }
         }
