@@ -17,9 +17,7 @@ package enum JSONBytesEncoder {
     /// - Throws: `EncodingError.invalidValue` for a non-finite floating-point number or a value
     ///   that encodes nothing; whatever the value's own `encode(to:)` throws.
     package static func encode(_ value: some Encodable) throws -> [UInt8] {
-        let encoder = TreeEncoder(codingPath: [])
-        try encoder.encodeValue(value)
-        guard let root = encoder.slot else {
+        guard let root = try TreeEncoder.encoded(value, at: []) else {
             throw EncodingError.invalidValue(value, EncodingError.Context(codingPath: [], debugDescription: "Top-level \(type(of: value)) did not encode any values."))
         }
         var out: [UInt8] = []
@@ -113,15 +111,6 @@ private final class TreeEncoder: Encoder {
 
     func singleValueContainer() -> any SingleValueEncodingContainer { SingleValueContainer(encoder: self) }
 
-    /// Encodes `value` as this encoder's value: the types `JSONEncoder` writes its own way first.
-    func encodeValue(_ value: some Encodable) throws {
-        if let scalar = try Self.slot(for: value, at: codingPath) {
-            slot = scalar
-        } else {
-            try value.encode(to: self)
-        }
-    }
-
     /// The slot of `value` when it is a scalar or a type `JSONEncoder` writes in a form of its
     /// own, else `nil` (the value encodes itself, into a child encoder).
     /// Types are compared, not cast: a value of the user's own type (the usual child) costs a
@@ -154,13 +143,19 @@ private final class TreeEncoder: Encoder {
         return nil
     }
 
-    /// A child's value: scalars directly, anything else encoded into an encoder of its own.
-    static func child(_ value: some Encodable, at path: [any CodingKey]) throws -> Slot {
+    /// `value`'s slot: scalars and the types `JSONEncoder` writes its own way directly, anything
+    /// else encoded into an encoder of its own; `nil` when it encodes nothing at all.
+    static func encoded(_ value: some Encodable, at path: [any CodingKey]) throws -> Slot? {
         if let slot = try slot(for: value, at: path) { return slot }
         let encoder = TreeEncoder(codingPath: path)
         try value.encode(to: encoder)
-        // A value that encodes nothing is an empty object, as with JSONEncoder.
-        return encoder.slot ?? .object(ObjectStorage())
+        return encoder.slot
+    }
+
+    /// A child's value: a child that encodes nothing is an empty object, as with JSONEncoder
+    /// (only the top-level value is refused for it).
+    static func child(_ value: some Encodable, at path: [any CodingKey]) throws -> Slot {
+        try encoded(value, at: path) ?? .object(ObjectStorage())
     }
 
     static func integer(_ value: some BinaryInteger) -> Slot {

@@ -88,16 +88,13 @@ private final class TreeDecoder: Decoder {
         }
         if type == Decimal.self {
             // The number's text as JSONValue writes it, which is what JSONDecoder would have read.
-            let text: String
             switch value {
-            case .int(let int): text = String(int)
-            case .double:
-                var bytes: [UInt8] = []
-                JSONWriter.write(value, into: &bytes)
-                text = String(decoding: bytes, as: UTF8.self)
+            case .int, .double: break
             default: throw mismatch(type, value, at: path)
             }
-            guard let decimal = Decimal(string: text) else { throw mismatch(type, value, at: path) }
+            var text: [UInt8] = []
+            JSONWriter.write(value, into: &text)
+            guard let decimal = Decimal(string: String(decoding: text, as: UTF8.self)) else { throw mismatch(type, value, at: path) }
             return decimal as! T
         }
         if type == Int64.self { return try integer(Int64.self, value, at: path) as! T }

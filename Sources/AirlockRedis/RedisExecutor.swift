@@ -262,9 +262,10 @@ public struct RedisExecutor: Executor {
         guard let first = jobs.first, first.placement != .delayed,
               jobs.allSatisfy({ $0.idempotencyKey == nil && $0.placement == first.placement && $0.queue == first.queue })
         else { return nil }
+        let command = first.placement == .front ? "RPUSH" : "LPUSH"
         var arguments: [[UInt8]] = []
         arguments.reserveCapacity(jobs.count + 2)
-        arguments.append(Array((first.placement == .front ? "RPUSH" : "LPUSH").utf8))
+        arguments.append(Array(command.utf8))
         arguments.append(Array(keys.ready(first.queue).utf8))
         for job in jobs { arguments.append(job.bytes) }
         let push = RedisCommand(arguments: arguments)
@@ -276,7 +277,7 @@ public struct RedisExecutor: Executor {
         }
         guard case .integer = replies[0] else {
             if case .error = replies[0] { return nil }
-            throw RedisExecutorError(.protocolViolation, "unexpected reply to \(first.placement == .front ? "RPUSH" : "LPUSH"): \(replies[0])")
+            throw RedisExecutorError(.protocolViolation, "unexpected reply to \(command): \(replies[0])")
         }
         await register([first.queue])
         if replication.isRequired, let shortfall = RedisExecutorError.notReplicated(replies[1], required: replication) { throw shortfall }
