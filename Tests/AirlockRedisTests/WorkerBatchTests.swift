@@ -36,12 +36,17 @@ struct WorkerBatchTests {
     static func waitForCompletion(_ harness: WorkerHarness, _ id: String, queue: String = "default") async throws -> BatchProgress {
         try await WorkerKit.eventually("batch \(id) complete and its queue drained") {
             guard let batch = try await admin(harness).batch(id: id), batch.isComplete, try await harness.readyCount(queue) == 0 else { return false }
-            let held = try await harness.command(
-                "EVAL", "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do n = n + redis.call('LLEN', k) end return n", "0",
-                "\(harness.namespace):{\(queue)}:inflight:*")
-            return held.int == 0
+            return try await held(harness, queue: queue, workers: "*") == 0
         }
         return try #require(try await admin(harness).batch(id: id))
+    }
+
+    /// Jobs of `queue` held in flight by the workers whose ids match the glob `workers`.
+    static func held(_ harness: WorkerHarness, queue: String = "default", workers: String) async throws -> Int {
+        let reply = try await harness.command(
+            "EVAL", "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do n = n + redis.call('LLEN', k) end return n", "0",
+            "\(harness.namespace):{\(queue)}:inflight:\(workers)")
+        return try #require(reply.int, "the in-flight count is not an integer: \(reply)")
     }
 
     @Test func aThousandJobsWithTenFailingQueueOnCompleteOnceAndOnSuccessNever() async throws {
@@ -110,10 +115,7 @@ struct WorkerBatchTests {
                 }
                 guard let progress = try await Self.admin(harness).batch(id: batch.id), progress.pending > 0 else { return false }
                 for (index, daemon) in daemons.enumerated() {
-                    let held = try await harness.command(
-                        "EVAL", "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do n = n + redis.call('LLEN', k) end return n", "0",
-                        "\(harness.namespace):{default}:inflight:*-\(daemon.pid)-*").int ?? 0
-                    if held > 0 { victim = index; return true }
+                    if try await Self.held(harness, workers: "*-\(daemon.pid)-*") > 0 { victim = index; return true }
                 }
                 return false
             }
