@@ -12,6 +12,18 @@ struct OutboxForwardingCLITests {
         return directory
     }
 
+    /// Writes a script through a close-on-exec descriptor. Foundation's `write(to:atomically:)` leaves
+    /// its descriptor inheritable, so a process another test spawns meanwhile keeps the file open for
+    /// writing and exec of the script then fails with ETXTBSY ("Text file busy") — seen in CI.
+    private func writeExecutable(_ text: String, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
+
     @Test("airlock-outbox absent → exit 1 and one line naming the tool, where it was looked for and how to build it")
     func absentToolSaysHowToBuildIt() async throws {
         let directory = try emptyDirectory()
@@ -36,8 +48,7 @@ struct OutboxForwardingCLITests {
         let directory = try emptyDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let tool = directory.appendingPathComponent("airlock-outbox")
-        try "#!/bin/sh\necho \"$0|$*\"\nexit 7\n".write(to: tool, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: tool.path)
+        try writeExecutable("#!/bin/sh\necho \"$0|$*\"\nexit 7\n", to: tool.path)
 
         let relay = try await CLI.run(["relay", "--postgres", "postgres://h/db", "--relays-per-process", "2"], environment: ["PATH": directory.path])
         #expect(relay.status == 7, "\(relay)")
