@@ -13,8 +13,17 @@ public final class Doorbell: Sendable {
     }
     private let state = Mutex(State())
 
+    private let deadlines: Deadlines
+
     /// A doorbell nobody has rung.
-    public init() {}
+    public init() {
+        deadlines = .shared
+    }
+
+    /// A doorbell whose timed waits sleep in `deadlines` (tests count what is left there).
+    package init(deadlines: Deadlines) {
+        self.deadlines = deadlines
+    }
 
     /// Wakes the waiter, or the next one to wait.
     public func ring() {
@@ -35,12 +44,22 @@ public final class Doorbell: Sendable {
     public func wait(until deadline: ContinuousClock.Instant) async -> Bool {
         if state.withLock({ state in defer { state.rung = false }; return state.rung }) { return true }
         return await withTaskGroup(of: Bool.self) { group in
-            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous); return false }
+            // Not `Task.sleep`: cancelled by every ring, it would stay allocated until `deadline`.
+            group.addTask { _ = await self.deadlines.sleep(until: deadline); return false }
             group.addTask { await self.waitForRing() }
             let first = await group.next() ?? false
             group.cancelAll()
             return first
         }
+    }
+
+    /// Returns on a ring or when the task is cancelled: for a loop with nothing to do until rung,
+    /// this costs no timer and no child tasks.
+    /// - Returns: whether it was rung (now or since the last wait); `false` when cancelled.
+    @discardableResult
+    public func wait() async -> Bool {
+        if state.withLock({ state in defer { state.rung = false }; return state.rung }) { return true }
+        return await waitForRing()
     }
 
     /// ``wait(until:)`` for at most `timeout`.

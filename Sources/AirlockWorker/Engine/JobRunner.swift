@@ -177,12 +177,17 @@ struct JobLogger {
 }
 
 /// Runs `body`, cancelling it and throwing ``TaskTimeoutError`` when it outlives `timeout`.
-func withTimeout<T: Sendable>(_ timeout: Duration?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+/// The timeout is a ``Deadlines`` sleep, not `Task.sleep`: a job that finishes first would leave
+/// a `Task.sleep`'s timer allocated until the timeout, one per job.
+package func withTimeout<T: Sendable>(
+    _ timeout: Duration?, deadlines: Deadlines = .shared, _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
     guard let timeout else { return try await body() }
+    let deadline = ContinuousClock.now + timeout
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {
-            try await Task.sleep(for: timeout)
+            guard await deadlines.sleep(until: deadline) else { throw CancellationError() }
             return nil
         }
         let first = try await group.next() ?? nil

@@ -72,7 +72,7 @@ final class Settler: Sendable {
             }
             if batch.isEmpty {
                 releaseDrainWaiters()
-                await doorbell.wait(until: .now + .seconds(60))
+                await doorbell.wait()
                 continue
             }
             do {
