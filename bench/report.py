@@ -356,6 +356,9 @@ def main():
         f"{mb(rss_mid)} / {mb(rss_after)} (peak {mb(v('rss_peak_mb'))}; anonymous {mb(v('rss_after_anon_mb'))})",
         "≤ 25 MB, flat", check(None if flat is None else flat and rss_after <= 25)
         + ("" if rss_jobs >= 10_000_000 or rss_after is None else f" (only {rss_jobs:,} jobs, not 10M)"))
+    rss_timeout = v("rss_timeout_after_mb")
+    add("Memory", f"worker RSS after {int(v('rss_timeout_jobs') or 0):,} jobs with --task-timeout 600", mb(rss_timeout),
+        "≤ 25 MB", check(None if rss_timeout is None else rss_timeout <= 25))
     requested = values.get("peers", "celery,dramatiq,rq").split(",") if "peers" in values else ["celery", "dramatiq", "rq"]
     requested = [p for p in requested if p]
     sidekiq, sidekiq_rel = v("sidekiq_per_s"), v("sidekiq_reliable_per_s")
