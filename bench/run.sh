@@ -311,24 +311,30 @@ bench late lateness --count "$N_LATE" --spread-ms "$LATE_SPREAD" --lead-ms 1000 
 stop_pid "$lw"
 
 # --- 5. Worker memory: idle, then after draining N_RSS jobs -------------------------------------
+# drain_watched <queue> <count> <worker pid>: fills <queue> while it is paused (a paused queue is not
+# fetched; the second's sleep lets an idle BLMOVE wait end), then unpauses it and waits until the
+# worker has run all <count> jobs, the watch sampling its RSS; its output is left in $work/watch.out.
+drain_watched() {
+  local queue=$1 count=$2 pid=$3 watcher
+  redis-cli -p "$port" set "$NS:{$queue}:paused" 1 >/dev/null
+  sleep 1
+  "$BIN/AirlockBench" fill --queue "$queue" --count "$count" 2>>"$work/bench.log" >&2
+  rm -f "$work/ready"
+  "$BIN/AirlockBench" watch --queue "$queue" --count "$count" --ready-file "$work/ready" --timeout 900 --rss-pid "$pid" \
+    >"$work/watch.out" 2>>"$work/bench.log" &
+  watcher=$!; PIDS+=("$watcher")
+  for _ in $(seq 1 500); do [ -f "$work/ready" ] && break; sleep 0.01; done
+  redis-cli -p "$port" del "$NS:{$queue}:paused" >/dev/null
+  await_watch "$watcher" "$pid" || { cat "$work/watch.out" >&2; exit 1; }
+  forget "$watcher"
+}
 say "RSS of one airlock-workerd (concurrency $BC, prefetch $BP): idle, then after $N_RSS jobs"
 "$BIN/airlock-workerd" run --queues rss --concurrency "$BC" --prefetch "$BP" --log-level warning >>"$work/worker.log" 2>&1 &
 rw=$!; PIDS+=("$rw")
 sleep 2
 echo "rss_idle_mb=$(rss_mb "$rw" VmRSS)" >>"$RESULTS"
 echo "rss_idle_anon_mb=$(rss_mb "$rw" RssAnon)" >>"$RESULTS"
-# Pause the queue while it fills (a paused queue is not fetched), so the drain is timed on its own.
-redis-cli -p "$port" set "$NS:{rss}:paused" 1 >/dev/null
-sleep 1
-"$BIN/AirlockBench" fill --queue rss --count "$N_RSS" 2>>"$work/bench.log" >&2
-rm -f "$work/ready"
-"$BIN/AirlockBench" watch --queue rss --count "$N_RSS" --ready-file "$work/ready" --timeout 900 --rss-pid "$rw" \
-  >"$work/watch.out" 2>>"$work/bench.log" &
-watcher=$!; PIDS+=("$watcher")
-for _ in $(seq 1 500); do [ -f "$work/ready" ] && break; sleep 0.01; done
-redis-cli -p "$port" del "$NS:{rss}:paused" >/dev/null
-await_watch "$watcher" "$rw" || { cat "$work/watch.out" >&2; exit 1; }
-forget "$watcher"
+drain_watched rss "$N_RSS" "$rw"
 { grep -v '^result:' "$work/watch.out" || true; } | sed "s/^drain:/drain [rss]:/" >&2
 sed -n 's/^result: //p' "$work/watch.out" | tr ' ' '\n' | sed "s/^/rssdrain_/" >>"$RESULTS"
 sed -n 's/^rssdrain_rss_mid_mb=/rss_mid_mb=/p' "$RESULTS" >>"$RESULTS"
@@ -348,17 +354,7 @@ say "RSS of one airlock-workerd with --task-timeout 600, after $N_RSS_T jobs"
 "$BIN/airlock-workerd" run --queues rsst --concurrency "$BC" --prefetch "$BP" --task-timeout 600 --log-level warning >>"$work/worker.log" 2>&1 &
 rw=$!; PIDS+=("$rw")
 sleep 1
-redis-cli -p "$port" set "$NS:{rsst}:paused" 1 >/dev/null
-sleep 1
-"$BIN/AirlockBench" fill --queue rsst --count "$N_RSS_T" 2>>"$work/bench.log" >&2
-rm -f "$work/ready"
-"$BIN/AirlockBench" watch --queue rsst --count "$N_RSS_T" --ready-file "$work/ready" --timeout 900 \
-  >"$work/watch.out" 2>>"$work/bench.log" &
-watcher=$!; PIDS+=("$watcher")
-for _ in $(seq 1 500); do [ -f "$work/ready" ] && break; sleep 0.01; done
-redis-cli -p "$port" del "$NS:{rsst}:paused" >/dev/null
-await_watch "$watcher" "$rw" || { cat "$work/watch.out" >&2; exit 1; }
-forget "$watcher"
+drain_watched rsst "$N_RSS_T" "$rw"
 sleep 1
 echo "rss_timeout_after_mb=$(rss_mb "$rw" VmRSS)" >>"$RESULTS"
 echo "rss_timeout_jobs=$N_RSS_T" >>"$RESULTS"
