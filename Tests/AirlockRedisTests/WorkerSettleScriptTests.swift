@@ -1,5 +1,6 @@
 @testable import AirlockRedis
 import AirlockRedisClient
+import AirlockTestKit
 import AirlockTestSupport
 import Testing
 
@@ -10,18 +11,6 @@ import Testing
 /// whole contract with the reaper and with resends rests on this.
 @Suite("Worker settle script: leaving the in-flight list", .timeLimit(.minutes(5)))
 struct WorkerSettleScriptTests {
-    /// A deterministic generator, so a failing round can be replayed from its seed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// What sequential `LREM key -1 job` calls leave of `list` (index 0 = head) and how many removed one.
     static func model(_ list: [String], removing jobs: [String]) -> (list: [String], removed: Int) {
         var list = list, removed = 0
@@ -54,11 +43,16 @@ struct WorkerSettleScriptTests {
         return args
     }
 
+    /// The list at `key`, head first.
+    static func list(_ client: RedisClient, _ key: [UInt8]) async throws -> [String] {
+        try await client.send(RedisCommand("LRANGE", key, 0, -1)).bulks().map { String(decoding: $0, as: UTF8.self) }
+    }
+
     @Test("random lists and batches: the list and the count match one LREM per job", arguments: [1, 2, 3, 4])
     func randomBatchesMatchOneLREMPerJob(seed: UInt64) async throws {
         let server = try await RedisServer.shared()
         let client = RedisClient(configuration: try RedisConfiguration(url: server.url), name: "t-settle-script", logger: WorkerKit.quiet)
-        var random = SplitMix(state: seed)
+        var random = SeededShuffle(state: seed)
         for round in 0..<60 {
             let namespace = RedisServer.uniqueNamespace("settle-\(seed)-\(round)")
             let keys = Self.keys(namespace)
@@ -79,7 +73,7 @@ struct WorkerSettleScriptTests {
 
             if !list.isEmpty { _ = try await client.send([Array("RPUSH".utf8), keys[0]] + list.map { Array($0.utf8) }) }
             let reply = try await client.evalScript(RedisJobSource.settleScript, keys: keys, args: Self.arguments(acknowledging: settled))
-            let left = try await client.send(RedisCommand("LRANGE", keys[0], 0, -1)).bulks().map { String(decoding: $0, as: UTF8.self) }
+            let left = try await Self.list(client, keys[0])
             let expected = Self.model(list, removing: settled)
             let context = "seed \(seed) round \(round): list \(list), settled \(settled)"
             #expect(left == expected.list, "\(context)")
@@ -102,8 +96,7 @@ struct WorkerSettleScriptTests {
         // The oldest (the tail, j9) is still running; two next to it and one deeper finished.
         var reply = try await client.evalScript(RedisJobSource.settleScript, keys: keys, args: Self.arguments(acknowledging: ["j5", "j8", "j7"]))
         #expect(reply == .integer(3))
-        var left = try await client.send(RedisCommand("LRANGE", keys[0], 0, -1)).bulks().map { String(decoding: $0, as: UTF8.self) }
-        #expect(left == ["j0", "j1", "j2", "j3", "j4", "j6", "j9"])
+        #expect(try await Self.list(client, keys[0]) == ["j0", "j1", "j2", "j3", "j4", "j6", "j9"])
 
         // Everything else, newest first; then the same batch again (a resend after a lost reply).
         let rest = ["j0", "j1", "j2", "j3", "j4", "j6", "j9"]
@@ -112,8 +105,7 @@ struct WorkerSettleScriptTests {
         #expect(try await client.send(RedisCommand("EXISTS", keys[0])) == .integer(0))
         reply = try await client.evalScript(RedisJobSource.settleScript, keys: keys, args: Self.arguments(acknowledging: rest))
         #expect(reply == .integer(0))
-        left = try await client.send(RedisCommand("LRANGE", keys[0], 0, -1)).bulks().map { String(decoding: $0, as: UTF8.self) }
-        #expect(left.isEmpty)
+        #expect(try await Self.list(client, keys[0]).isEmpty)
         _ = try await client.send(RedisCommand("DEL", keys[1], keys[6]))
         await client.close()
     }

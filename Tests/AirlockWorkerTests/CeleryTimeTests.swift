@@ -1,3 +1,4 @@
+import AirlockTestKit
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import Airlock
+import AirlockTestKit
 @testable import AirlockWorker
 import Testing
 

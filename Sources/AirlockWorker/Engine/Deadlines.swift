@@ -20,7 +20,6 @@ package final class Deadlines: Sendable {
 
     private struct State {
         var waiters: [Int: Waiter] = [:]
-        var nextID = 0
         /// Whether a sweeper task is running (it stops when the table empties).
         var sweeping = false
         /// When the sweeper's current sleep ends, and that sleep: cancelled to wake the sweeper
@@ -37,6 +36,8 @@ package final class Deadlines: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Each sleep's key in `waiters`, taken without the lock.
+    private let nextID = Atomic<Int>(0)
     private let slice: Duration
 
     /// A table whose sweeper sleeps at most `slice` at a time (tests pass a long one to show that
@@ -48,10 +49,7 @@ package final class Deadlines: Sendable {
     /// Sleeps until `deadline`.
     /// - Returns: `true` at the deadline, `false` as soon as the task is cancelled (or was already).
     package func sleep(until deadline: ContinuousClock.Instant) async -> Bool {
-        let id = state.withLock { state in
-            defer { state.nextID &+= 1 }
-            return state.nextID
-        }
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 let arrival = state.withLock { state -> Arrival in

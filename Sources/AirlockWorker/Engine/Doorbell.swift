@@ -42,7 +42,7 @@ public final class Doorbell: Sendable {
     /// - Returns: whether it was rung (now or since the last wait).
     @discardableResult
     public func wait(until deadline: ContinuousClock.Instant) async -> Bool {
-        if state.withLock({ state in defer { state.rung = false }; return state.rung }) { return true }
+        if takeRing() { return true }
         return await withTaskGroup(of: Bool.self) { group in
             // Not `Task.sleep`: cancelled by every ring, it would stay allocated until `deadline`.
             group.addTask { _ = await self.deadlines.sleep(until: deadline); return false }
@@ -58,8 +58,16 @@ public final class Doorbell: Sendable {
     /// - Returns: whether it was rung (now or since the last wait); `false` when cancelled.
     @discardableResult
     public func wait() async -> Bool {
-        if state.withLock({ state in defer { state.rung = false }; return state.rung }) { return true }
+        if takeRing() { return true }
         return await waitForRing()
+    }
+
+    /// Whether a ring is waiting to be taken; takes it.
+    private func takeRing() -> Bool {
+        state.withLock { state in
+            defer { state.rung = false }
+            return state.rung
+        }
     }
 
     /// ``wait(until:)`` for at most `timeout`.

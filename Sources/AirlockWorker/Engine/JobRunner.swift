@@ -179,7 +179,7 @@ struct JobLogger {
 /// Runs `body`, cancelling it and throwing ``TaskTimeoutError`` when it outlives `timeout`.
 /// The timeout is a ``Deadlines`` sleep, not `Task.sleep`: a job that finishes first would leave
 /// a `Task.sleep`'s timer allocated until the timeout, one per job.
-package func withTimeout<T: Sendable>(
+func withTimeout<T: Sendable>(
     _ timeout: Duration?, deadlines: Deadlines = .shared, _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     guard let timeout else { return try await body() }
