@@ -141,14 +141,16 @@ struct WorkerLimitTests {
             return false
         }
         let killed = try #require(holder)
+        // Read before the kill: once the dead daemon's heartbeat (5 s TTL) lapses, a live daemon's
+        // reaper returns its jobs, and on a loaded machine that can come before any read after it.
+        let stranded = try await harness.inflightCount(worker: killed.id)
+        #expect(stranded > 0, "the daemon about to be killed holds jobs")
         killed.daemon.send(SIGKILL)
         // Marks the kill in the record at once (the process is gone once the signal is delivered):
         // the killed daemon's open runs end here at the latest, and its lease holds until its
         // heartbeat TTL (5 s) has passed, so nothing of its share has been given away yet.
         try await harness.command("RPUSH", harness.keys.diagRecord, "killed")
         _ = try await killed.daemon.waitForExit(within: .seconds(30))
-        let stranded = try await harness.inflightCount(worker: killed.id)
-        #expect(stranded > 0, "the killed daemon held jobs")
 
         try await WorkerKit.eventually("all \(total) jobs completed", timeout: .seconds(120)) { try await harness.stats()["processed"] == total }
         #expect(try await harness.command("HEXISTS", harness.keys.limitHeld("default"), killed.id).int == 0, "the dead daemon's lease was returned")
@@ -172,6 +174,11 @@ struct WorkerLimitTests {
                 running.remove(parts[0])
             }
         }
+        // The killed daemon's jobs ran again: a token started before the kill starts again after it.
+        let kill = try #require(events.firstIndex(of: "killed"))
+        let startedBefore = Set(events[..<kill].filter { $0.hasSuffix(" start") })
+        let rerun = events[(kill + 1)...].filter { $0.hasSuffix(" start") && startedBefore.contains($0) }
+        #expect(!rerun.isEmpty, "a job the killed daemon held started again on a live daemon")
         #expect(most <= 5, "at most 5 ran at once across the live daemons; saw \(most)")
         let ended = Set(events.filter { $0.hasSuffix(" end") }.map { String($0.dropLast(4)) })
         #expect(ended.count == total, "every job ran to its end")
