@@ -8,6 +8,7 @@
 # Prints a table, writes bench/results/latest.json, and ends with one machine-readable line:
 #   bench: drain_per_s=… enqueue_per_s=… latency_p50_us=… … redis_lpush_p16_per_s=…
 #          sidekiq_drain_per_s=… sidekiq_reliable_drain_per_s=… sidekiq_enqueue_per_s=…
+#          redis_lpush_c1_p50_us=… (Redis's one-client round trip: the floor under the latency rows)
 #          scaling_capacity_per_s=… … scaling_seconds=…
 #          observability_metrics_cpu_vs_plain=… … (bench/observability.sh, full runs only)
 #          (one line; the scaling fields, then the observability ones, last; `skipped`
@@ -221,6 +222,16 @@ redis-benchmark -h 127.0.0.1 -p "$port" --dbnum 9 -P 16 -t lpush,rpop -q -n "$N_
 redis-benchmark -h 127.0.0.1 -p "$port" --dbnum 9 -P 1 -t lpush -q -n $((N_CEIL / 10)) 2>&1 | tr '\r' '\n' \
   | grep 'requests per second' | sed 's/^LPUSH/LPUSH_P1/' | tee -a "$work/ceiling.out" >&2
 awk -F'[: ]+' '/requests per second/ { printf "redis_%s_per_s=%.0f\n", tolower($1), $2 }' "$work/ceiling.out" >>"$RESULTS"
+# The floor under every latency goal: one client, one command at a time, Redis's own client and
+# ours (AirlockBench roundtrip: sequential PINGs through RedisClient). A one-intent flush is one
+# LPUSH, so its p50 is judged against the first; enqueue→start against about two of them.
+say "one-client round trip: redis-benchmark -c 1 -P 1 -t ping,lpush; AirlockBench roundtrip"
+redis-benchmark -h 127.0.0.1 -p "$port" --dbnum 9 -c 1 -P 1 -t ping,lpush -n $((N_CEIL / 20)) --csv 2>&1 | tr '\r' '\n' \
+  | tr -d '"' | awk -F, '$1 == "PING_MBULK" || $1 == "LPUSH" {
+      name = tolower($1 == "PING_MBULK" ? "ping" : $1)
+      printf "redis_%s_c1_per_s=%.0f\nredis_%s_c1_p50_us=%.0f\nredis_%s_c1_p99_us=%.0f\n", name, $2, name, $5 * 1000, name, $7 * 1000 }' \
+  | tee -a "$RESULTS" >&2
+if [ "$MAIN" = 1 ]; then bench client_rt roundtrip --redis "$URL" --count $((N_CEIL / 20)); fi
 redis-cli -p "$port" -n 9 flushdb >/dev/null
 
 # --- Drain helpers (sections 3 and S) -------------------------------------------------------------

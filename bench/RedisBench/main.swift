@@ -716,11 +716,18 @@ func roundtrip(_ options: Options) async throws {
     try await client.connect()
     let ping = RedisCommand("PING")
     for _ in 0..<1_000 { _ = try await client.send(ping) }   // warm-up
+    var latencies: [Double] = []
+    latencies.reserveCapacity(count)
     var cpu = processCPUSeconds()
     var started = ContinuousClock.now
-    for _ in 0..<count { _ = try await client.send(ping) }
+    for _ in 0..<count {
+        let sent = ContinuousClock.now
+        _ = try await client.send(ping)
+        latencies.append((ContinuousClock.now - sent).micros)
+    }
     let sequential = ContinuousClock.now - started
     let sequentialCPU = processCPUSeconds() - cpu
+    latencies.sort()
     let batch = Array(repeating: ping, count: 100)
     cpu = processCPUSeconds()
     started = ContinuousClock.now
@@ -730,8 +737,9 @@ func roundtrip(_ options: Options) async throws {
     await client.close()
     let sequentialRate = Double(count) / sequential.seconds
     let pipelinedRate = Double(count / 100 * 100) / pipelined.seconds
-    print("roundtrip: \(count) sequential PINGs \(fmt(sequentialRate, 0))/s (\(fmt(sequential.micros / Double(count), 1)) µs each, client CPU \(fmt(sequentialCPU * 1e6 / Double(count), 2)) µs); pipelined by 100: \(fmt(pipelinedRate, 0))/s (client CPU \(fmt(pipelinedCPU * 1e6 / Double(count), 2)) µs per command)")
-    print("result: sequential_per_s=\(fmt(sequentialRate, 0)) sequential_cpu_us=\(fmt(sequentialCPU * 1e6 / Double(count), 2)) pipelined_per_s=\(fmt(pipelinedRate, 0)) pipelined_cpu_us=\(fmt(pipelinedCPU * 1e6 / Double(count), 2))")
+    let p50 = percentile(latencies, 0.50), p99 = percentile(latencies, 0.99)
+    print("roundtrip: \(count) sequential PINGs \(fmt(sequentialRate, 0))/s (\(fmt(sequential.micros / Double(count), 1)) µs each, p50 \(fmt(p50, 1)) µs, p99 \(fmt(p99, 1)) µs, client CPU \(fmt(sequentialCPU * 1e6 / Double(count), 2)) µs); pipelined by 100: \(fmt(pipelinedRate, 0))/s (client CPU \(fmt(pipelinedCPU * 1e6 / Double(count), 2)) µs per command)")
+    print("result: sequential_per_s=\(fmt(sequentialRate, 0)) sequential_p50_us=\(fmt(p50, 1)) sequential_p99_us=\(fmt(p99, 1)) sequential_cpu_us=\(fmt(sequentialCPU * 1e6 / Double(count), 2)) pipelined_per_s=\(fmt(pipelinedRate, 0)) pipelined_cpu_us=\(fmt(pipelinedCPU * 1e6 / Double(count), 2))")
 }
 
 let arguments = CommandLine.arguments

@@ -37,9 +37,14 @@ final class ConnectionThread: @unchecked Sendable {
     /// Queues a job; false if the client is already closed (the job is dropped unrun).
     func submit(_ job: @escaping ConnectionJob) -> Bool {
         condition.lock()
-        defer { condition.unlock() }
-        guard accepting else { return false }
+        guard accepting else {
+            condition.unlock()
+            return false
+        }
         jobs.append(job)
+        condition.unlock()
+        // Signalled after unlocking: woken with the lock still held, the thread would block on the
+        // mutex at once and need a second wake-up — a futex call and a context switch per request.
         condition.signal()
         return true
     }

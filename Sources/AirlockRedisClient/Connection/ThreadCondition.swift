@@ -30,7 +30,8 @@ package final class ThreadCondition: @unchecked Sendable {
 
     package func unlock() { pthread_mutex_unlock(mutex) }
 
-    /// Wakes one waiter; call with the lock held.
+    /// Wakes one waiter. Best called just after unlocking: a waiter woken while the lock is still
+    /// held blocks on the mutex at once and needs a second wake-up.
     package func signal() { pthread_cond_signal(condition) }
 
     /// Releases the lock while asleep; call with it held, in a loop re-checking what was awaited.
