@@ -13,7 +13,7 @@ extension AirlockCore {
             var int = -42, int8 = Int8.min, int16 = Int16.max, int32 = Int32.min, int64 = Int64.max
             var uint = UInt.max, uint8 = UInt8.max, uint16 = UInt16(7), uint32 = UInt32.max, uint64 = UInt64.max
             var bool = true
-            var double = 2.5, whole = 2.0, tiny = 5e-324, huge = 1e300, negative = -0.125
+            var double = 2.5, whole = 2.0, tiny = Double.leastNonzeroMagnitude, huge = 1e300, negative = -0.125
             var float: Float = 0.1, wholeFloat: Float = 3, bigFloat: Float = 3.4e38
         }
 

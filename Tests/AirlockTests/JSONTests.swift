@@ -147,6 +147,33 @@ extension AirlockCore {
             }
         }
 
+        @Test func aStringsScanFindsEveryRunEndAtEveryOffset() throws {
+            // A quote, a backslash, a control byte or a non-ASCII byte at any offset of strings
+            // and keys up to 24 bytes long (three words, should the scan ever go a word at a time)
+            // must be found where it is.
+            for length in 0...24 {
+                for position in 0..<max(length, 1) {
+                    let before = String(repeating: "a", count: position)
+                    let after = String(repeating: "b", count: max(0, length - position - 1))
+                    for (raw, meaning) in [("\\\"", "\""), ("\\\\", "\\"), ("\\n", "\n"), ("\\u0041", "A"), ("é", "é"), ("\u{7F}", "\u{7F}"), (" ", " ")] {
+                        let text = before + raw + after
+                        let expected = before + meaning + after
+                        #expect(try JSONParser.parse(Array("\"\(text)\"".utf8)) == .string(expected), "\(length) \(position) \(raw)")
+                        #expect(try JSONParser.parse(Array("{\"\(text)\":1}".utf8)) == .object([expected: 1]), "a key: \(length) \(position) \(raw)")
+                    }
+                    for control in ["\u{0}", "\u{1F}", "\n", "\t"] {
+                        let text = before + control + after
+                        #expect(throws: JSONParseError.self, "\(length) \(position)") { try JSONParser.parse(Array("\"\(text)\"".utf8)) }
+                    }
+                }
+                #expect(throws: JSONParseError.self, "unterminated at \(length)") {
+                    try JSONParser.parse(Array("\"\(String(repeating: "x", count: length))".utf8))
+                }
+                let invalid = Array("\"\(String(repeating: "x", count: length))".utf8) + [0xFF, 0x22]
+                #expect(throws: JSONParseError.self, "invalid UTF-8 after \(length)") { try JSONParser.parse(invalid) }
+            }
+        }
+
         @Test func wholeDoublesKeepADecimalPointAndStayDoubles() throws {
             #expect(written(.double(1.0)) == "1.0")
             #expect(written(.int(1)) == "1")

@@ -98,9 +98,9 @@ package struct JobRunner: Sendable {
             batch: envelope.extra[BatchMembership.idField]?.stringValue, logger: self.logger)
         // A delayed or retried job waits from its due time, not from its first enqueue.
         let readyAt = max(envelope.enqueuedAt, envelope.eta ?? 0)
-        if readyAt > 0 { metrics.started(fetched.queue, readyAt: readyAt, now: epochMilliseconds()) }
-        metrics.running(fetched.queue, 1)
-        defer { metrics.running(fetched.queue, -1) }
+        if readyAt > 0 { instruments.started(readyAt: readyAt, now: epochMilliseconds()) }
+        instruments.running(1)
+        defer { instruments.running(-1) }
         let started = ContinuousClock.now
         do {
             let value = try await JobSpan.around(envelope, queue: fetched.queue) {

@@ -56,14 +56,15 @@ final class TaskSlots: Sendable {
         while let (ticket, job) = await buffer.next() {
             let cancelNow = state.withLock { state -> Bool in
                 state.running[ticket] = slot
-                return state.expired || state.cancelled.contains(ticket)
+                // An empty set is checked first: hashing the ticket is a measurable share of a no-op job.
+                return state.expired || (!state.cancelled.isEmpty && state.cancelled.contains(ticket))
             }
             if cancelNow { withUnsafeCurrentTask { $0?.cancel() } }
             var settlement = await runner.run(job)
             // Once the ticket is off `running`, nothing cancels this task on its behalf any more.
             let (expired, revoked) = state.withLock { state -> (Bool, Bool) in
                 state.running[ticket] = nil
-                return (state.expired, state.cancelled.remove(ticket) != nil)
+                return (state.expired, !state.cancelled.isEmpty && state.cancelled.remove(ticket) != nil)
             }
             // The job's outcome changes; its instruments and batch stay (a failure's result does not).
             if revoked && !settlement.succeeded {
